@@ -1,0 +1,141 @@
+"""Turn pydantic validation errors into ``ConfigProblem``s a person can act on.
+
+Each problem names the file, the JSON path, the bad value and what was expected,
+and for an unknown key suggests the closest allowed one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, get_args
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from tradekit.errors import ConfigProblem
+
+# Pattern constraints described in words, so messages do not show regular expressions.
+PATTERN_MEANINGS: dict[str, str] = {
+    r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$": "a lowercase slug such as 'rsi-btc-1h'",
+    r"^[A-Z0-9]+/[A-Z0-9]+(?::[A-Z0-9]+)?$": "a unified symbol such as 'BTC/USDT'",
+    r"^[a-z][a-z0-9_]*$": "a lowercase identifier such as 'rsi_fast'",
+}
+
+SourceLookup = Callable[[str], str | None]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def allowed_keys(model: type[BaseModel], path: Sequence[str]) -> list[str]:
+    """Field names of the model found at ``path`` inside ``model`` (empty when not a model)."""
+    current: type[BaseModel] | None = model
+    for key in path:
+        if current is None:
+            return []
+        field = current.model_fields.get(key)
+        current = _model_in(field.annotation) if field is not None else None
+    return list(current.model_fields) if current is not None else []
+
+
+def _resolve_loc(data: Any, loc: Sequence[int | str]) -> tuple[list[str], list[int | str]]:
+    """Walk ``loc`` through the input data, dropping pydantic's union tags.
+
+    Returns the model-level key path (for field lookups) and the data path
+    (keys and list indices, for the message).
+    """
+    keys: list[str] = []
+    data_path: list[int | str] = []
+    current = data
+    for part in loc:
+        if isinstance(current, Mapping) and part in current:
+            keys.append(str(part))
+            data_path.append(part)
+            current = current[part]
+        elif isinstance(current, list | tuple) and isinstance(part, int) and part < len(current):
+            data_path.append(part)
+            current = current[part]
+        elif isinstance(part, str) and isinstance(current, Mapping):
+            # A key that is absent from the data: a missing field, or the offending extra key.
+            keys.append(part)
+            data_path.append(part)
+            current = None
+        # Anything else is a union member tag such as 'float' or 'function-after[...]'.
+    return keys, data_path
+
+
+def format_path(parts: Sequence[int | str]) -> str:
+    """``['indicators', 0, 'name']`` -> ``indicators[0].name``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _value_text(value: Any) -> str:
+    return repr(value) if not isinstance(value, BaseModel) else "(a section)"
+
+
+def _describe(error: ErrorDetails, model: type[BaseModel], keys: list[str]) -> str:
+    kind = error["type"]
+    message = error["msg"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        key = keys[-1] if keys else "?"
+        allowed = allowed_keys(model, keys[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        listing = f" (allowed: {', '.join(allowed)})" if allowed and not close else ""
+        return f"unknown key '{key}'{hint}{listing}"
+    if kind == "missing":
+        return f"required key '{keys[-1] if keys else '?'}' is missing"
+    if kind in ("value_error", "assertion_error"):
+        return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        expected = PATTERN_MEANINGS.get(pattern, f"a string matching {pattern!r}")
+        return f"expected {expected}, got {_value_text(value)}"
+    if message.startswith("Input should be "):
+        return f"expected {message.removeprefix('Input should be ')}, got {_value_text(value)}"
+    return f"{message}, got {_value_text(value)}"
+
+
+def problems_from_validation(
+    exc: ValidationError,
+    model: type[BaseModel],
+    data: Any,
+    source: str,
+    origin_of: SourceLookup | None = None,
+) -> list[ConfigProblem]:
+    """One ``ConfigProblem`` per bad path in ``exc``; ``origin_of`` names where a value came from.
+
+    When a value came from somewhere other than ``source`` (a default merged in
+    from the base config, an environment variable), the message says so.
+    """
+    by_path: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False):
+        keys, data_path = _resolve_loc(data, error["loc"])
+        path = format_path(data_path)
+        description = _describe(error, model, keys)
+        if origin_of is not None:
+            origin = origin_of(path)
+            if origin is not None and origin != source:
+                description += f" (value set by {origin})"
+        messages = by_path.setdefault(path, [])
+        if description not in messages:
+            messages.append(description)
+    return [
+        ConfigProblem(message="; or ".join(messages), source=source, path=path or None)
+        for path, messages in by_path.items()
+    ]
+
+
+__all__ = ["PATTERN_MEANINGS", "allowed_keys", "format_path", "problems_from_validation"]

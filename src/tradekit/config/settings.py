@@ -1,0 +1,167 @@
+"""``TradekitSettings``: the process-wide base configuration and its sections.
+
+Values come, from lowest to highest precedence, from the defaults below, the
+JSON base config file, a ``.env`` file and ``TRADEKIT_*`` environment variables
+(nested with ``__``, e.g. ``TRADEKIT_EXCHANGE__FEE_BPS=7.5``). Arguments passed
+in code win over all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar
+from types import MappingProxyType
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    SecretStr,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "TRADEKIT_"
+ENV_NESTED_DELIMITER = "__"
+
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+
+_SECTION = ConfigDict(frozen=True, extra="forbid")
+
+
+class EngineSettings(BaseModel):
+    """How the engine runs strategies: how many at once, and when to quarantine one."""
+
+    model_config = _SECTION
+
+    max_concurrent_strategies: PositiveInt = 1000
+    failures_before_quarantine: PositiveInt = 3
+
+
+class CcxtSettings(BaseModel):
+    """Which ccxt exchange to reach and with which credentials (only for ``kind = "ccxt"``)."""
+
+    model_config = _SECTION
+
+    exchange_id: str = "binance"
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    sandbox: bool = True
+
+
+class ExchangeSettings(BaseModel):
+    """The exchange all strategies trade through: the paper simulator or a ccxt venue."""
+
+    model_config = _SECTION
+
+    kind: Literal["paper", "ccxt"] = "paper"
+    fee_bps: float = Field(default=10.0, ge=0, le=1000)
+    slippage_bps: float = Field(default=0.0, ge=0, le=1000)
+    fill_rule: Literal["next_open", "close"] = "next_open"
+    ccxt: CcxtSettings = CcxtSettings()
+
+
+class GlobalRiskSettings(BaseModel):
+    """Caps across all strategies, in quote currency; ``None`` means no cap."""
+
+    model_config = _SECTION
+
+    max_exposure_per_symbol: PositiveFloat | None = None
+    max_total_exposure: PositiveFloat | None = None
+
+
+class StorageSettings(BaseModel):
+    """Where the journal lives: any SQLAlchemy URL; SQLite by default."""
+
+    model_config = _SECTION
+
+    database_url: str = Field(default="sqlite:///tradekit.db", min_length=1)
+
+
+class LoggingSettings(BaseModel):
+    """Log level and an optional JSON-lines sink."""
+
+    model_config = _SECTION
+
+    level: LogLevel = "INFO"
+    json_path: str | None = None
+
+
+# The parsed base config file for the settings being built. ``load_settings``
+# sets it around construction so the file sits below .env and the environment.
+_base_file_data: ContextVar[dict[str, Any] | None] = ContextVar("_base_file_data", default=None)
+
+
+class _BaseFileSource(PydanticBaseSettingsSource):
+    """Feeds the already-parsed JSON base config file into pydantic-settings."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        data = _base_file_data.get() or {}
+        return data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_base_file_data.get() or {})
+
+
+class TradekitSettings(BaseSettings):
+    """The base configuration, one per process; frozen once built.
+
+    Build it with ``tradekit.load_settings(path)`` to read a JSON file and keep
+    the provenance of every value, or directly (``TradekitSettings()``) for
+    defaults plus the environment.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        env_file=".env",
+        extra="forbid",
+        frozen=True,
+    )
+
+    engine: EngineSettings = EngineSettings()
+    exchange: ExchangeSettings = ExchangeSettings()
+    risk: GlobalRiskSettings = GlobalRiskSettings()
+    storage: StorageSettings = StorageSettings()
+    logging: LoggingSettings = LoggingSettings()
+    live_orders_enabled: bool = False
+    strategy_defaults: dict[str, Any] = Field(default_factory=dict)
+
+    _provenance: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def provenance(self) -> Mapping[str, str]:
+        """For each dotted key set outside the defaults, the file or variable that set it."""
+        return MappingProxyType(self._provenance)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            _BaseFileSource(settings_cls),
+            file_secret_settings,
+        )
+
+
+__all__ = [
+    "CcxtSettings",
+    "EngineSettings",
+    "ExchangeSettings",
+    "GlobalRiskSettings",
+    "LoggingSettings",
+    "StorageSettings",
+    "TradekitSettings",
+]

@@ -1,0 +1,284 @@
+"""Domain values: candles, sides, signals, positions, orders, fills and the actions strategies take.
+
+Values that cross module boundaries are frozen dataclasses with slots: cheap to
+build on the per-candle path and impossible to mutate by accident. ``Position``
+is the exception: the strategy's position lifecycle owns and updates it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from tradekit.errors import ActionError, DataError
+from tradekit.timeframes import TIMEFRAME_SECONDS, is_aligned, timeframe_delta
+
+
+class Side(StrEnum):
+    """The direction of a position."""
+
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SHORT if self is Side.LONG else Side.LONG
+
+    @property
+    def sign(self) -> int:
+        """+1 for long, -1 for short: multiply a price move by it to get the P&L direction."""
+        return 1 if self is Side.LONG else -1
+
+
+class OrderSide(StrEnum):
+    """The direction of an order on the exchange."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    """How an order is priced."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class Direction(StrEnum):
+    """What a signal asks for: go long, go short, or leave the current position."""
+
+    LONG = "long"
+    SHORT = "short"
+    EXIT = "exit"
+
+
+def ensure_utc(ts: datetime, what: str = "timestamp") -> datetime:
+    """Return ``ts`` in UTC; a naive datetime is refused because its zone is a guess."""
+    if ts.tzinfo is None:
+        raise DataError(f"{what} {ts.isoformat()} has no time zone; expected an aware UTC datetime")
+    return ts.astimezone(UTC)
+
+
+def _require_finite_positive(value: float, what: str, context: str) -> None:
+    if not math.isfinite(value) or value <= 0:
+        raise DataError(f"{context}: {what} must be a finite number > 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One closed OHLCV candle of a symbol on a timeframe; ``ts`` is its open time in UTC."""
+
+    symbol: str
+    timeframe: str
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+    def __post_init__(self) -> None:
+        context = f"candle {self.symbol} {self.timeframe} at {self.ts.isoformat()}"
+        if self.timeframe not in TIMEFRAME_SECONDS:
+            raise DataError(f"{context}: unknown timeframe {self.timeframe!r}")
+        object.__setattr__(self, "ts", ensure_utc(self.ts, f"{context}: ts"))
+        for name in ("open", "high", "low", "close"):
+            _require_finite_positive(getattr(self, name), name, context)
+        if not math.isfinite(self.volume) or self.volume < 0:
+            raise DataError(f"{context}: volume must be a finite number >= 0, got {self.volume!r}")
+        if self.high < max(self.open, self.close):
+            raise DataError(
+                f"{context}: high {self.high} is below max(open, close) "
+                f"= {max(self.open, self.close)}"
+            )
+        if self.low > min(self.open, self.close):
+            raise DataError(
+                f"{context}: low {self.low} is above min(open, close) "
+                f"= {min(self.open, self.close)}"
+            )
+        if not is_aligned(self.ts, self.timeframe):
+            raise DataError(
+                f"{context}: timestamp is not aligned to the {self.timeframe} timeframe; "
+                f"expected the open time of a {self.timeframe} candle"
+            )
+
+    @property
+    def close_ts(self) -> datetime:
+        """The moment this candle closed (the open time of the next one)."""
+        return self.ts + timeframe_delta(self.timeframe)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """An analyzer's opinion on one candle: a direction, a strength in [0, 1] and why."""
+
+    direction: Direction
+    strength: float
+    reason: str
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"signal strength must be within [0, 1], got {self.strength!r}")
+
+
+@dataclass(slots=True)
+class Position:
+    """One strategy's virtual position in one symbol, owned by its position lifecycle.
+
+    Several strategies on the same symbol each hold their own ``Position``; the
+    lifecycle service is the only writer.
+    """
+
+    position_id: str
+    strategy_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    avg_entry_price: float
+    opened_at: datetime
+    fees_paid: float = 0.0
+    realized_pnl: float = 0.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_distance_pct: float | None = None
+    trailing_active: bool = False
+    best_price: float = 0.0
+    entries: int = 1
+    bars_held: int = 0
+    closed_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None and self.quantity > 0
+
+    def notional(self, price: float) -> float:
+        """Current value of the position at ``price`` in quote currency."""
+        return self.quantity * price
+
+    def unrealized_pnl(self, price: float) -> float:
+        """Mark-to-market P&L at ``price`` before exit fees."""
+        return self.side.sign * (price - self.avg_entry_price) * self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order one strategy sends to the exchange; ``strategy_id`` travels with it."""
+
+    order_id: str
+    strategy_id: str
+    symbol: str
+    side: OrderSide
+    quantity: float
+    created_at: datetime
+    type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    reduce_only: bool = False
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.quantity) or self.quantity <= 0:
+            raise ActionError(
+                f"order {self.order_id}: quantity must be a finite number > 0, "
+                f"got {self.quantity!r}"
+            )
+        if self.type is OrderType.LIMIT and self.limit_price is None:
+            raise ActionError(f"order {self.order_id}: a limit order needs limit_price")
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """The execution of (part of) an order at one price, with the fee paid in quote currency."""
+
+    order_id: str
+    strategy_id: str
+    symbol: str
+    side: OrderSide
+    quantity: float
+    price: float
+    fee: float
+    ts: datetime
+
+
+def _require_positive(value: float, what: str, action: str) -> None:
+    if not math.isfinite(value) or value <= 0:
+        raise ActionError(f"{action}: {what} must be a finite number > 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPosition:
+    """Open a new position worth ``quote_amount`` in ``symbol`` on ``side``."""
+
+    symbol: str
+    side: Side
+    quote_amount: float
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        _require_positive(self.quote_amount, "quote_amount", "OpenPosition")
+        for name in ("stop_loss", "take_profit"):
+            price = getattr(self, name)
+            if price is not None:
+                _require_positive(price, name, "OpenPosition")
+
+
+@dataclass(frozen=True, slots=True)
+class AddToPosition:
+    """Add ``quote_amount`` to the open position in ``symbol`` (a DCA safety order)."""
+
+    symbol: str
+    quote_amount: float
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        _require_positive(self.quote_amount, "quote_amount", "AddToPosition")
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePercent:
+    """Close ``percent`` (0 < percent <= 100) of the open position in ``symbol``."""
+
+    symbol: str
+    percent: float
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.percent) or not 0 < self.percent <= 100:
+            raise ActionError(
+                f"ClosePercent: percent must be within (0, 100], got {self.percent!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateStopLoss:
+    """Move the stop loss of the open position in ``symbol`` to ``stop_price``."""
+
+    symbol: str
+    stop_price: float
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        _require_positive(self.stop_price, "stop_price", "UpdateStopLoss")
+
+
+@dataclass(frozen=True, slots=True)
+class ActivateTrailing:
+    """Start trailing the stop of the open position in ``symbol`` at ``distance_pct`` behind."""
+
+    symbol: str
+    distance_pct: float
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.distance_pct) or not 0 < self.distance_pct < 100:
+            raise ActionError(
+                f"ActivateTrailing: distance_pct must be within (0, 100), got {self.distance_pct!r}"
+            )
+
+
+Action = OpenPosition | AddToPosition | ClosePercent | UpdateStopLoss | ActivateTrailing
+"""Everything a strategy can ask its action queue to do."""
