@@ -13,7 +13,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from tradekit.errors import ActionError, DataError
-from tradekit.timeframes import TIMEFRAME_SECONDS, is_aligned, timeframe_delta
+from tradekit.timeframes import (
+    TIMEFRAME_SECONDS,
+    is_aligned,
+    timeframe_delta,
+    unknown_timeframe_message,
+)
 
 
 class Side(StrEnum):
@@ -82,7 +87,7 @@ class Candle:
     def __post_init__(self) -> None:
         context = f"candle {self.symbol} {self.timeframe} at {self.ts.isoformat()}"
         if self.timeframe not in TIMEFRAME_SECONDS:
-            raise DataError(f"{context}: unknown timeframe {self.timeframe!r}")
+            raise DataError(f"{context}: {unknown_timeframe_message(self.timeframe)}")
         object.__setattr__(self, "ts", ensure_utc(self.ts, f"{context}: ts"))
         for name in ("open", "high", "low", "close"):
             _require_finite_positive(getattr(self, name), name, context)
@@ -186,6 +191,8 @@ class Order:
             )
         if self.type is OrderType.LIMIT and self.limit_price is None:
             raise ActionError(f"order {self.order_id}: a limit order needs limit_price")
+        if self.limit_price is not None:
+            _require_positive(self.limit_price, "limit_price", f"order {self.order_id}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +207,13 @@ class Fill:
     price: float
     fee: float
     ts: datetime
+
+    def __post_init__(self) -> None:
+        what = f"fill of order {self.order_id}"
+        _require_positive(self.quantity, "quantity", what)
+        _require_positive(self.price, "price", what)
+        if not math.isfinite(self.fee):
+            raise ActionError(f"{what}: fee must be a finite number, got {self.fee!r}")
 
 
 def _require_positive(value: float, what: str, action: str) -> None:

@@ -50,18 +50,25 @@ def _offset(timeframe: str) -> int:
     return _WEEK_OFFSET_SECONDS if timeframe == "1w" else 0
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def floor_timestamp(ts: datetime, timeframe: str) -> datetime:
     """The open time of the ``timeframe`` candle that contains ``ts`` (UTC)."""
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {ts.isoformat()} has no time zone; expected UTC")
     step = timeframe_seconds(timeframe)
     offset = _offset(timeframe)
-    epoch = int(ts.timestamp())
-    floored = (epoch - offset) // step * step + offset
-    return datetime.fromtimestamp(floored, tz=UTC)
+    # Whole-number arithmetic on timedeltas: a float timestamp loses microseconds far
+    # from 1970, and int() would round towards zero before it.
+    seconds = (ts - _EPOCH) // timedelta(seconds=1)
+    floored = (seconds - offset) // step * step + offset
+    return _EPOCH + timedelta(seconds=floored)
 
 
 def is_aligned(ts: datetime, timeframe: str) -> bool:
     """True when ``ts`` is exactly the open time of a ``timeframe`` candle."""
-    return ts.microsecond == 0 and floor_timestamp(ts, timeframe) == ts
+    return ts.tzinfo is not None and ts.microsecond == 0 and floor_timestamp(ts, timeframe) == ts
 
 
 def is_higher_timeframe(candidate: str, base: str) -> bool:

@@ -218,8 +218,7 @@ def _duplicate_id_problems(loaded: list[LoadedStrategy]) -> list[ConfigProblem]:
     return [
         ConfigProblem(
             f"strategy_id '{strategy_id}' is used by {len(paths)} files: "
-            f"{', '.join(str(path) for path in paths)}; each strategy needs its own id",
-            path="strategy_id",
+            f"{', '.join(str(path) for path in paths)}; each strategy needs its own id"
         )
         for strategy_id, paths in files_by_id.items()
         if len(paths) > 1

@@ -133,9 +133,26 @@ def problems_from_validation(
         if description not in messages:
             messages.append(description)
     return [
-        ConfigProblem(message="; or ".join(messages), source=source, path=path or None)
+        ConfigProblem(message=_merge_alternatives(messages), source=source, path=path or None)
         for path, messages in by_path.items()
+        if not _is_consequence(path, messages, by_path)
     ]
+
+
+def _merge_alternatives(messages: list[str]) -> str:
+    """Fold "expected A, got V" and "expected B, got V" into "expected A or B, got V"."""
+    if len(messages) > 1:
+        suffix = messages[0][messages[0].rfind(", got ") :]
+        if all(m.startswith("expected ") and m.endswith(suffix) for m in messages):
+            options = [m.removeprefix("expected ").removesuffix(suffix) for m in messages]
+            return f"expected {' or '.join(options)}{suffix}"
+    return "; ".join(messages)
+
+
+def _is_consequence(path: str, messages: list[str], by_path: Mapping[str, list[str]]) -> bool:
+    """A length complaint about a list whose items are already reported is noise."""
+    items_reported = any(other.startswith(f"{path}[") for other in by_path)
+    return items_reported and all("should have at least" in message for message in messages)
 
 
 __all__ = ["PATTERN_MEANINGS", "allowed_keys", "format_path", "problems_from_validation"]
