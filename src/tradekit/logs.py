@@ -17,6 +17,8 @@ from loguru import logger
 if TYPE_CHECKING:
     from loguru import Logger
 
+    from tradekit.config import LoggingSettings
+
 LEVELS: tuple[str, ...] = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 """The level names ``configure_logging`` accepts (case-insensitive)."""
 
@@ -78,6 +80,15 @@ def configure_logging(
             )
 
 
+def configure_logging_from(settings: LoggingSettings, *, stream: TextIO | None = None) -> None:
+    """Configure logging from the ``logging`` section of ``TradekitSettings``."""
+    configure_logging(settings.level, settings.json_path, stream=stream)
+
+
 def strategy_logger(strategy_id: str) -> Logger:
     """A logger whose records carry ``strategy_id``; one per strategy container."""
     return logger.bind(strategy_id=strategy_id)
+
+
+log: Logger = logger.bind(strategy_id=NO_STRATEGY)
+"""The logger for code outside any strategy; its records carry ``strategy_id = "-"``."""

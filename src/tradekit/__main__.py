@@ -1,0 +1,5 @@
+"""``python -m tradekit`` runs the launcher."""
+
+from tradekit.cli import main
+
+main()

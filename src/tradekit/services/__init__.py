@@ -1,0 +1,1 @@
+"""Service classes: plain objects that take their collaborators in ``__init__``."""
