@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from tradekit.config.problems import problems_from_validation
@@ -23,6 +25,7 @@ from tradekit.config.provenance import (
     overlay_mapping,
     settings_provenance,
     source_of,
+    unknown_variables,
 )
 from tradekit.config.settings import (
     ENV_NESTED_DELIMITER,
@@ -114,6 +117,9 @@ def load_settings(
         delimiter=ENV_NESTED_DELIMITER,
         top_level_keys=TradekitSettings.model_fields,
     )
+    problems = _unknown_variable_problems(dotenv_path)
+    if problems:
+        raise ConfigError(problems)
     token = _base_file_data.set(file_data)
     try:
         settings = TradekitSettings(_env_file=dotenv_path)
@@ -127,6 +133,23 @@ def load_settings(
         _base_file_data.reset(token)
     settings._provenance.update(provenance)
     return settings
+
+
+def _unknown_variable_problems(dotenv_path: Path | None) -> list[ConfigProblem]:
+    """A ``TRADEKIT_*`` variable that names no setting is a typo, wherever it is set."""
+    layers: list[tuple[str, Mapping[str, str | None]]] = [("environment", os.environ)]
+    if dotenv_path is not None and dotenv_path.is_file():
+        layers.insert(0, (str(dotenv_path), dotenv_values(dotenv_path)))
+    problems = []
+    for where, variables in layers:
+        for name, close in unknown_variables(
+            variables, ENV_PREFIX, ENV_NESTED_DELIMITER, TradekitSettings.model_fields
+        ):
+            hint = f"; did you mean {close}?" if close else ""
+            problems.append(
+                ConfigProblem(f"unknown variable {name}: it names no setting{hint}", source=where)
+            )
+    return problems
 
 
 @dataclass(frozen=True)

@@ -46,29 +46,37 @@ def allowed_keys(model: type[BaseModel], path: Sequence[str]) -> list[str]:
     return list(current.model_fields) if current is not None else []
 
 
-def _resolve_loc(data: Any, loc: Sequence[int | str]) -> tuple[list[str], list[int | str]]:
-    """Walk ``loc`` through the input data, dropping pydantic's union tags.
+def _resolve_loc(
+    model: type[BaseModel], data: Any, loc: Sequence[int | str], kind: str
+) -> tuple[list[str], list[int | str]]:
+    """Walk ``loc`` through the model and the input data, dropping pydantic's union tags.
 
-    Returns the model-level key path (for field lookups) and the data path
-    (keys and list indices, for the message).
+    Returns the key path (for field lookups) and the data path (keys and list
+    indices, for the message). The model is walked as well as the data because a
+    value may come from a layer (an environment variable) that the data lacks.
     """
     keys: list[str] = []
     data_path: list[int | str] = []
-    current = data
-    for part in loc:
-        if isinstance(current, Mapping) and part in current:
-            keys.append(str(part))
+    current_model: type[BaseModel] | None = model
+    current: Any = data
+    for position, part in enumerate(loc):
+        if isinstance(part, int):
             data_path.append(part)
-            current = current[part]
-        elif isinstance(current, list | tuple) and isinstance(part, int) and part < len(current):
-            data_path.append(part)
-            current = current[part]
-        elif isinstance(part, str) and isinstance(current, Mapping):
-            # A key that is absent from the data: a missing field, or the offending extra key.
-            keys.append(part)
-            data_path.append(part)
-            current = None
-        # Anything else is a union member tag such as 'float' or 'function-after[...]'.
+            fits = isinstance(current, list | tuple) and part < len(current)
+            current = current[part] if fits else None
+            continue
+        fields = current_model.model_fields if current_model is not None else {}
+        if part in fields:
+            current_model = _model_in(fields[part].annotation)
+        elif current_model is None and isinstance(current, Mapping) and part in current:
+            pass  # a key of a free-form mapping such as an indicator's params
+        elif position == len(loc) - 1 and kind in ("extra_forbidden", "missing"):
+            current_model = None
+        else:
+            continue  # a union member tag such as 'float' or 'function-after[...]'
+        keys.append(part)
+        data_path.append(part)
+        current = current.get(part) if isinstance(current, Mapping) else None
     return keys, data_path
 
 
@@ -122,7 +130,7 @@ def problems_from_validation(
     """
     by_path: dict[str, list[str]] = {}
     for error in exc.errors(include_url=False):
-        keys, data_path = _resolve_loc(data, error["loc"])
+        keys, data_path = _resolve_loc(model, data, error["loc"], error["type"])
         path = format_path(data_path)
         description = _describe(error, model, keys)
         if origin_of is not None:

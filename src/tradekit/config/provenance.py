@@ -6,6 +6,7 @@ scalars are leaves, because a list from a higher layer replaces the whole list.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -90,6 +91,22 @@ def _env_layer(
         else:
             found.append((path, source))
     return found
+
+
+def unknown_variables(
+    variables: Mapping[str, str | None], prefix: str, delimiter: str, top_level_keys: Iterable[str]
+) -> list[tuple[str, str | None]]:
+    """Prefixed variables naming no known setting: ``[(name, closest known name), ...]``."""
+    known = list(top_level_keys)
+    unknown: list[tuple[str, str | None]] = []
+    for name in sorted(variables):
+        if not name.upper().startswith(prefix.upper()):
+            continue
+        head = name[len(prefix) :].lower().split(delimiter)[0]
+        if head not in known:
+            close = difflib.get_close_matches(head, known, n=1)
+            unknown.append((name, f"{prefix}{close[0].upper()}" if close else None))
+    return unknown
 
 
 def settings_provenance(

@@ -107,6 +107,25 @@ class _BaseFileSource(PydanticBaseSettingsSource):
         return dict(_base_file_data.get() or {})
 
 
+class _KnownFieldsOnly(PydanticBaseSettingsSource):
+    """Keeps only the top-level settings a source provides, dropping unrelated variables.
+
+    A shared ``.env`` file may hold variables for other programs; unknown
+    ``TRADEKIT_*`` variables are reported separately, naming the file they are in.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        return {key: value for key, value in self._inner().items() if key in fields}
+
+
 class TradekitSettings(BaseSettings):
     """The base configuration, one per process; frozen once built.
 
@@ -150,7 +169,7 @@ class TradekitSettings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            dotenv_settings,
+            _KnownFieldsOnly(settings_cls, dotenv_settings),
             _BaseFileSource(settings_cls),
             file_secret_settings,
         )
