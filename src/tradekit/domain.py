@@ -154,6 +154,21 @@ class Position:
     entries: int = 1
     bars_held: int = 0
     closed_at: datetime | None = None
+    initial_quantity: float = 0.0
+    last_entry_price: float = 0.0
+    partial_exits_done: int = 0
+
+    def __post_init__(self) -> None:
+        if self.initial_quantity == 0.0:
+            self.initial_quantity = self.quantity
+        if self.last_entry_price == 0.0:
+            self.last_entry_price = self.avg_entry_price
+        if self.best_price == 0.0:
+            self.best_price = self.avg_entry_price
+
+    def profit_pct(self, price: float) -> float:
+        """Price move since the average entry, in percent, signed so that profit is positive."""
+        return self.side.sign * (price / self.avg_entry_price - 1.0) * 100.0
 
     @property
     def is_open(self) -> bool:
@@ -254,11 +269,16 @@ class AddToPosition:
 
 @dataclass(frozen=True, slots=True)
 class ClosePercent:
-    """Close ``percent`` (0 < percent <= 100) of the open position in ``symbol``."""
+    """Close ``percent`` (0 < percent <= 100) of the open position in ``symbol``.
+
+    With ``trigger_price`` (a stop or target touched inside the candle) the exit
+    fills at that price; without it, it is a market order under the fill rule.
+    """
 
     symbol: str
     percent: float
     reason: str = ""
+    trigger_price: float | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.percent) or not 0 < self.percent <= 100:

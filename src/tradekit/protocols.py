@@ -1,6 +1,7 @@
 """Protocols for the pluggable parts of tradekit; any object with the right methods fits.
 
-The event bus is here today; the exchange, candle source, clock and journal join it.
+The event bus, the exchange and the per-candle view analyzers read from live here;
+the candle source, clock and journal join them.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar, overload, runtime_checkable
 
+from tradekit.domain import Candle, Fill, Order
 from tradekit.events import Event
 
 EventT = TypeVar("EventT", bound=Event)
@@ -59,4 +61,57 @@ class EventBus(Protocol):
     ) -> Subscription: ...
 
 
-__all__ = ["EventBus", "EventHandler", "Subscription"]
+@runtime_checkable
+class Exchange(Protocol):
+    """Executes orders for every strategy; one per process, shared by all strategies.
+
+    Orders and fills carry their ``strategy_id``, so a shared exchange never mixes
+    strategies up.
+    """
+
+    def submit(
+        self, order: Order, candle: Candle, trigger_price: float | None = None
+    ) -> list[Fill]:
+        """Send ``order`` decided on ``candle``'s close.
+
+        Returns the fills that happen at once (fill rule ``close``, or a stop or
+        target touched inside ``candle`` at ``trigger_price``); an order that fills
+        later (at the next candle's open) returns ``[]`` and is pending.
+        """
+        ...
+
+    def fill_pending(self, strategy_id: str, candle: Candle) -> list[Fill]:
+        """Fill ``strategy_id``'s pending orders in ``candle.symbol`` at ``candle``'s open."""
+        ...
+
+    def cancel_pending(self, strategy_id: str) -> int:
+        """Drop every pending order of ``strategy_id``; returns how many were dropped."""
+        ...
+
+
+@runtime_checkable
+class BarView(Protocol):
+    """What an analyzer or filter sees of one closed candle of one symbol: read-only.
+
+    ``value`` reads an indicator output by reference: the indicator's key (its
+    alias, else its name) for single-output indicators, ``key.output`` for
+    multi-output ones (``macd.signal``, ``bbands.percent_b``). ``back`` reads
+    that many candles earlier. ``None`` means not ready (warming up) or out of
+    the kept history.
+    """
+
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def bar(self) -> int:
+        """Index of this candle in its (symbol, timeframe) series, counting from 0."""
+        ...
+
+    @property
+    def candle(self) -> Candle: ...
+
+    def value(self, ref: str, back: int = 0) -> float | None: ...
+
+
+__all__ = ["BarView", "EventBus", "EventHandler", "Exchange", "Subscription"]

@@ -241,14 +241,27 @@ class StrategyRiskConfig(BaseModel):
 
 
 class DCAConfig(BaseModel):
-    """Safety orders added as price moves against the position."""
+    """Adding to an open position: up to ``safety_orders`` adds, each ``volume_scale`` x the last.
+
+    With ``trigger = "price_step"`` an add fires when price has moved ``step_pct``
+    against the last entry (each step ``step_scale`` x the previous one); with
+    ``trigger = "signal"`` it fires whenever the entry score is reached again
+    (time-based DCA).
+    """
 
     model_config = _MODEL
 
     safety_orders: PositiveInt
-    step_pct: Annotated[float, Field(gt=0, lt=100)]
+    trigger: Literal["price_step", "signal"] = "price_step"
+    step_pct: Annotated[float, Field(gt=0, lt=100)] | None = None
     volume_scale: PositiveFloat = 1.0
     step_scale: PositiveFloat = 1.0
+
+    @model_validator(mode="after")
+    def _price_step_has_step(self) -> Self:
+        if self.trigger == "price_step" and self.step_pct is None:
+            raise ValueError("dca trigger 'price_step' needs 'step_pct' to be set")
+        return self
 
 
 class StrategyConfig(BaseModel):
