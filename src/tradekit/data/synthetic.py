@@ -51,7 +51,7 @@ def synthetic_frame(
     level = np.log(spec.start_price)
     anchor = level
     regime, drift, remaining = "range", 0.0, 0
-    for index in range(bars):
+    for bar in range(bars):
         if remaining == 0:
             remaining = max(20, int(rng.exponential(spec.mean_regime_bars)))
             regime = rng.choice(["trend", "range"])
@@ -60,7 +60,7 @@ def synthetic_frame(
         remaining -= 1
         pull = spec.mean_reversion * (anchor - level) if regime == "range" else 0.0
         level += drift + pull + spec.volatility * rng.standard_normal()
-        log_price[index] = level
+        log_price[bar] = level
     close = np.exp(log_price)
     open_ = np.empty(bars)
     open_[0] = spec.start_price
