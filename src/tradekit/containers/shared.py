@@ -1,0 +1,40 @@
+"""``SharedContainer``: what exists once per process, under every strategy container.
+
+Its singletons are thread-safe and meant to be resolved at start-up, before
+strategy containers are built from several threads.
+"""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from tradekit.config.settings import TradekitSettings
+from tradekit.logs import log
+from tradekit.services.candles import CandleStore
+from tradekit.services.clock import SystemClock
+from tradekit.services.events import InMemoryEventBus
+from tradekit.services.exchange import CcxtExchange, PaperExchange
+from tradekit.services.indicators import IndicatorCache
+from tradekit.services.risk import ExposureGuard
+
+
+class SharedContainer(containers.DeclarativeContainer):
+    """One per process: settings, logger, clock, event bus, candles, indicators, exchange, risk.
+
+    Build it with ``SharedContainer(settings=settings)``.
+    """
+
+    settings = providers.Dependency(instance_of=TradekitSettings)
+    logger = providers.Object(log)
+    clock = providers.ThreadSafeSingleton(SystemClock)
+    event_bus = providers.ThreadSafeSingleton(InMemoryEventBus)
+    candle_provider = providers.ThreadSafeSingleton(CandleStore)
+    indicator_cache = providers.ThreadSafeSingleton(IndicatorCache, candle_provider)
+    exchange = providers.Selector(
+        settings.provided.exchange.kind,
+        paper=providers.ThreadSafeSingleton(PaperExchange, settings.provided.exchange),
+        ccxt=providers.ThreadSafeSingleton(
+            CcxtExchange, settings.provided.exchange, settings.provided.live_orders_enabled
+        ),
+    )
+    exposure_guard = providers.ThreadSafeSingleton(ExposureGuard, settings.provided.risk)

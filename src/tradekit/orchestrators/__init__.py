@@ -1,0 +1,1 @@
+"""Per-strategy orchestrators: the services that decide, candle by candle, what a strategy does."""

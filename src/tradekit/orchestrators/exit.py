@@ -1,0 +1,147 @@
+"""``ExitOrchestrator``: stops, targets, trailing stops, time stops and signal exits.
+
+Stops and targets are checked against the candle's high and low, with the
+levels as they stood before the candle; when both are touched inside one
+candle the stop is assumed to have hit first (the conservative reading). A
+candle that opens beyond a level fills at the open, not at the level.
+Trailing-stop moves are computed last, from the candle just closed, so they
+take effect from the next candle on.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tradekit.config.strategy import ExitConfig
+from tradekit.domain import (
+    ActivateTrailing,
+    Candle,
+    ClosePercent,
+    Position,
+    Side,
+    UpdateStopLoss,
+)
+from tradekit.protocols import BarView
+from tradekit.services.analyzers import Scores
+
+ExitAction = ClosePercent | UpdateStopLoss | ActivateTrailing
+
+
+class _Positions(Protocol):
+    def position(self, symbol: str) -> Position | None: ...
+    def has_pending(self, symbol: str) -> bool: ...
+    def mark_partial_exit(self, symbol: str) -> None: ...
+
+
+class _Queue(Protocol):
+    def enqueue(self, action: ExitAction) -> None: ...
+
+
+def _touched_below(candle: Candle, level: float) -> float | None:
+    """Fill price of a level hit from above (a long's stop): the level, or the open if gapped."""
+    return None if candle.low > level else min(level, candle.open)
+
+
+def _touched_above(candle: Candle, level: float) -> float | None:
+    """Fill price of a level hit from below (a long's target): the level, or the open if gapped."""
+    return None if candle.high < level else max(level, candle.open)
+
+
+class ExitOrchestrator:
+    """Decides exits and stop management for one strategy's open positions; one per strategy."""
+
+    def __init__(self, config: ExitConfig, positions: _Positions, queue: _Queue) -> None:
+        self._config = config
+        self._positions = positions
+        self._queue = queue
+        self._partials = config.partial_take_profits
+        self._trailing = (
+            (config.trailing_activation_pct, config.trailing_distance_pct)
+            if config.trailing_activation_pct is not None
+            and config.trailing_distance_pct is not None
+            else None
+        )
+
+    def evaluate(self, view: BarView, scores: Scores) -> None:
+        """Queue the exit or stop change, if any, for ``view.symbol`` on this candle."""
+        symbol = view.symbol
+        position = self._positions.position(symbol)
+        if position is None or self._positions.has_pending(symbol):
+            return
+        candle = view.candle
+        if self._stop_or_target_hit(position, candle) or self._partial_hit(position, candle):
+            return
+        if self._time_or_signal_exit(position, candle, scores):
+            return
+        if self._trailing is not None:
+            self._manage_trailing(position, self._trailing)
+
+    def _stop_or_target_hit(self, position: Position, candle: Candle) -> bool:
+        long = position.side is Side.LONG
+        stop, target = position.stop_loss, position.take_profit
+        if stop is not None:
+            price = _touched_below(candle, stop) if long else _touched_above(candle, stop)
+            if price is not None:
+                reason = "trailing_stop" if position.trailing_active else "stop_loss"
+                self._queue.enqueue(ClosePercent(position.symbol, 100.0, reason, price))
+                return True
+        if target is not None:
+            price = _touched_above(candle, target) if long else _touched_below(candle, target)
+            if price is not None:
+                self._queue.enqueue(ClosePercent(position.symbol, 100.0, "take_profit", price))
+                return True
+        return False
+
+    def _partial_hit(self, position: Position, candle: Candle) -> bool:
+        done = position.partial_exits_done
+        if done >= len(self._partials):
+            return False
+        level = self._partials[done]
+        sign = position.side.sign
+        target = position.avg_entry_price * (1 + sign * level.profit_pct / 100)
+        long = position.side is Side.LONG
+        price = _touched_above(candle, target) if long else _touched_below(candle, target)
+        if price is None:
+            return False
+        # close_pct is a share of the position as first opened, not of what is left.
+        share = level.close_pct * position.initial_quantity / position.quantity
+        self._queue.enqueue(
+            ClosePercent(
+                position.symbol, min(100.0, share), f"partial_take_profit_{done + 1}", price
+            )
+        )
+        self._positions.mark_partial_exit(position.symbol)
+        return True
+
+    def _time_or_signal_exit(self, position: Position, candle: Candle, scores: Scores) -> bool:
+        config = self._config
+        if config.time_stop_bars is not None and position.bars_held >= config.time_stop_bars:
+            self._queue.enqueue(ClosePercent(position.symbol, 100.0, "time_stop"))
+            return True
+        if not config.exit_on_opposite_signal:
+            return False
+        opposite = scores.short if position.side is Side.LONG else scores.long
+        if scores.exit + opposite < config.opposite_signal_min_score:
+            return False
+        minimum = config.min_profit_pct_for_signal_exit
+        if minimum is not None and position.profit_pct(candle.close) < minimum:
+            return False
+        self._queue.enqueue(ClosePercent(position.symbol, 100.0, "signal_exit"))
+        return True
+
+    def _manage_trailing(self, position: Position, trailing: tuple[float, float]) -> None:
+        activation_pct, distance_pct = trailing
+        best = position.best_price
+        if not position.trailing_active:
+            if position.profit_pct(best) < activation_pct:
+                return
+            self._queue.enqueue(
+                ActivateTrailing(position.symbol, distance_pct, "trailing_activated")
+            )
+        trailed = best * (1 - position.side.sign * distance_pct / 100)
+        current = position.stop_loss
+        improves = current is None or (
+            trailed > current if position.side is Side.LONG else trailed < current
+        )
+        if improves:
+            self._queue.enqueue(UpdateStopLoss(position.symbol, trailed, "trailing"))

@@ -1,0 +1,176 @@
+"""``TradingOrchestrator``: one strategy's root service, running its pipeline on each candle.
+
+The order is fixed: fill orders left pending from the previous candle, mark
+positions, update the higher-timeframe gate and risk day, score the candle,
+manage exits, and only then consider entries; the queued actions run last.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tradekit.config.strategy import StrategyConfig
+from tradekit.domain import Candle, Fill, Signal
+from tradekit.errors import DataError
+from tradekit.events import SignalGenerated
+from tradekit.orchestrators.entry import EntryOrchestrator
+from tradekit.orchestrators.exit import ExitOrchestrator
+from tradekit.orchestrators.mtf_gate import MTFSnapshotGate
+from tradekit.protocols import Exchange
+from tradekit.services.actions import ActionQueue
+from tradekit.services.analyzers import AnalyzerRegistry
+from tradekit.services.events import StrategyPublisher
+from tradekit.services.indicators import IndicatorRegistry
+from tradekit.services.positions import PositionLifecycleService
+from tradekit.services.risk import StrategyRiskManager
+
+
+class _CandleStore(Protocol):
+    def append(self, candle: Candle) -> int: ...
+
+
+class CandleView:
+    """The read-only view of one symbol's current candle that analyzers and filters get.
+
+    One instance per symbol is reused from candle to candle, so building it costs
+    nothing on the hot path.
+    """
+
+    __slots__ = ("_bar", "_candle", "_registry", "_symbol")
+
+    def __init__(self, symbol: str, registry: IndicatorRegistry) -> None:
+        self._symbol = symbol
+        self._registry = registry
+        self._bar = -1
+        self._candle: Candle | None = None
+
+    @property
+    def symbol(self) -> str:
+        return self._symbol
+
+    @property
+    def bar(self) -> int:
+        return self._bar
+
+    @property
+    def candle(self) -> Candle:
+        assert self._candle is not None, "no candle seen yet"
+        return self._candle
+
+    def value(self, ref: str, back: int = 0) -> float | None:
+        return self._registry.value(self._symbol, ref, self._bar, back)
+
+    def _move_to(self, candle: Candle, bar: int) -> None:
+        self._candle = candle
+        self._bar = bar
+
+
+class TradingOrchestrator:
+    """The per-strategy root: routes each closed candle through the strategy's services.
+
+    One per strategy, discarded on unload. ``entries_enabled`` is switched off
+    when the strategy is quarantined: exits and stops keep being managed.
+    """
+
+    def __init__(
+        self,
+        config: StrategyConfig,
+        publisher: StrategyPublisher,
+        candle_store: _CandleStore,
+        indicator_registry: IndicatorRegistry,
+        analyzer_registry: AnalyzerRegistry,
+        mtf_gate: MTFSnapshotGate,
+        position_lifecycle: PositionLifecycleService,
+        risk: StrategyRiskManager,
+        exchange: Exchange,
+        action_queue: ActionQueue,
+        entry_orchestrator: EntryOrchestrator,
+        exit_orchestrator: ExitOrchestrator,
+    ) -> None:
+        self.config = config
+        self.strategy_id = config.strategy_id
+        self._publisher = publisher
+        self._store = candle_store
+        self._analyzers = analyzer_registry
+        self._gate = mtf_gate
+        self._positions = position_lifecycle
+        self._risk = risk
+        self._exchange = exchange
+        self._queue = action_queue
+        self._entry = entry_orchestrator
+        self._exit = exit_orchestrator
+        self._views = {symbol: CandleView(symbol, indicator_registry) for symbol in config.symbols}
+        self._last_ts: dict[str, int] = {}
+        self.entries_enabled = True
+        self.candles_processed = 0
+
+    def on_candle(self, candle: Candle) -> None:
+        """Process one closed candle: append it to the shared history, then run the pipeline."""
+        self._check(candle)
+        self.on_bar(candle, self._store.append(candle))
+
+    def on_bar(self, candle: Candle, bar: int) -> None:
+        """Run the pipeline for ``candle``, already at index ``bar`` of its shared series."""
+        view = self._views.get(candle.symbol)
+        if view is None or candle.timeframe != self.config.timeframe:
+            self._check(candle)
+            return
+        stamp = int(candle.ts.timestamp())
+        last = self._last_ts.get(candle.symbol)
+        if last is not None and stamp <= last:
+            if stamp == last:
+                return  # the same candle delivered twice: already processed
+            raise DataError(
+                f"strategy '{self.strategy_id}': candle {candle.symbol} {candle.ts.isoformat()} "
+                "is older than the last one processed; candles must arrive in time order"
+            )
+        self._last_ts[candle.symbol] = stamp
+        positions = self._positions
+        if positions.has_pending(candle.symbol):
+            self._apply(self._exchange.fill_pending(self.strategy_id, candle))
+        positions.mark(candle)
+        self._risk.on_candle(candle)
+        self._gate.update(candle)
+        view._move_to(candle, bar)
+        scores = self._analyzers.evaluate(view)
+        if scores.signals:
+            self._publish_signals(candle, scores.signals)
+        self._exit.evaluate(view, scores)
+        if self.entries_enabled:
+            self._entry.evaluate(view, scores)
+        if self._queue.pending():
+            self._queue.run(candle)
+        self.candles_processed += 1
+
+    def _check(self, candle: Candle) -> None:
+        if candle.symbol not in self._views:
+            raise DataError(
+                f"strategy '{self.strategy_id}' does not trade {candle.symbol}; "
+                f"it trades {', '.join(self.config.symbols)}"
+            )
+        if candle.timeframe != self.config.timeframe:
+            raise DataError(
+                f"strategy '{self.strategy_id}' runs on {self.config.timeframe} candles, "
+                f"got a {candle.timeframe} candle for {candle.symbol}"
+            )
+
+    def _apply(self, fills: list[Fill]) -> None:
+        for fill in fills:
+            self._positions.apply_fill(fill)
+
+    def _publish_signals(self, candle: Candle, signals: tuple[Signal, ...]) -> None:
+        for signal in signals:
+            self._publisher.publish(
+                SignalGenerated(
+                    ts=candle.close_ts,
+                    symbol=candle.symbol,
+                    direction=signal.direction,
+                    strength=signal.strength,
+                    reason=signal.reason,
+                    source=signal.source,
+                )
+            )
+
+    def flush(self, candle: Candle | None = None) -> None:
+        """Drain the action queue (on shutdown)."""
+        self._queue.flush(candle)

@@ -1,0 +1,280 @@
+"""``CcxtExchange``: real orders on a ccxt venue, refused unless live orders are enabled."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol, cast
+
+from loguru import logger
+
+from tradekit.config.settings import ExchangeSettings
+from tradekit.domain import Candle, Fill, Order
+from tradekit.errors import ExchangeError, LiveOrdersDisabledError
+from tradekit.services.exchange.paper import check_market_order
+
+_BPS = 10_000.0
+
+# What to tell the operator, by ccxt error class name. Matched against the error's
+# whole class hierarchy (most specific first), so ccxt itself never has to be imported.
+_ERROR_HINTS: dict[str, str] = {
+    "InsufficientFunds": "the account lacks the balance for this order",
+    "InvalidOrder": "the venue refused the order's size, precision or parameters",
+    "BadSymbol": "the venue does not list this symbol; check the strategy's symbols",
+    "AuthenticationError": "check api_key and api_secret under exchange.ccxt",
+    "PermissionDenied": "the API key lacks trading permission on this venue",
+    "AccountSuspended": "the venue has suspended this account",
+    "NotSupported": "the venue does not support this kind of order through ccxt",
+    "RateLimitExceeded": "the venue's rate limit was hit; the order was not accepted",
+    "NetworkError": (
+        "the order may or may not have reached the venue; check its open orders and "
+        "recent fills before sending it again"
+    ),
+}
+
+
+class CcxtClient(Protocol):
+    """The part of a ccxt exchange object tradekit uses; tests pass a fake with this method."""
+
+    def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: float,
+        price: float | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Mapping[str, Any]: ...
+
+
+class CcxtExchange:
+    """Sends every strategy's market orders to one ccxt venue; one per process, shared.
+
+    Nothing is sent unless ``live_orders_enabled`` is true: otherwise ``submit``
+    raises ``LiveOrdersDisabledError`` before the client is built or touched. The
+    client is built from ``settings.ccxt`` on the first order unless one is
+    injected. Market orders fill at once from the venue's answer, so nothing is
+    ever pending: ``trigger_price`` only documents why the order was sent (the
+    venue decides the price) and ``fill_pending`` returns ``[]``. ccxt errors are
+    raised as ``ExchangeError`` naming the order, the error class and what to check.
+    """
+
+    def __init__(
+        self,
+        settings: ExchangeSettings,
+        live_orders_enabled: bool,
+        client: object | None = None,
+    ) -> None:
+        if client is not None and not callable(getattr(client, "create_order", None)):
+            raise TypeError(f"ccxt client must have a create_order method, got {client!r}")
+        self._settings = settings
+        self._live_orders_enabled = live_orders_enabled
+        self._client = cast("CcxtClient | None", client)
+        self._lock = threading.Lock()
+        self._venue = settings.ccxt.exchange_id + (" (sandbox)" if settings.ccxt.sandbox else "")
+
+    @property
+    def live_orders_enabled(self) -> bool:
+        return self._live_orders_enabled
+
+    def submit(
+        self, order: Order, candle: Candle, trigger_price: float | None = None
+    ) -> list[Fill]:
+        """Send ``order`` to the venue as a market order and return its fill."""
+        if not self._live_orders_enabled:
+            raise LiveOrdersDisabledError(
+                f"live orders are disabled: strategy {order.strategy_id!r} tried to send order "
+                f"{order.order_id} ({order.side.value} {order.quantity} {order.symbol}) to "
+                f"{self._venue}; set live_orders_enabled to true in the base config "
+                '("live_orders_enabled": true) or with TRADEKIT_LIVE_ORDERS_ENABLED=true '
+                "to allow real orders"
+            )
+        check_market_order(order, candle, self._venue)
+        client = self._client_for_orders()
+        params: dict[str, Any] = {}
+        # Unified ccxt symbols with a settle currency (BTC/USDT:USDT) are derivatives,
+        # the only markets where venues accept reduceOnly.
+        if order.reduce_only and ":" in order.symbol:
+            params["reduceOnly"] = True
+        try:
+            response = client.create_order(
+                order.symbol, "market", order.side.value, order.quantity, None, params
+            )
+        except Exception as exc:
+            raise ExchangeError(self._failure_message(order, exc)) from exc
+        if _filled_quantity(response) is None:
+            response = self._fetch_once(client, order, response)
+        return [self._fill_from(order, response, candle)]
+
+    def fill_pending(self, strategy_id: str, candle: Candle) -> list[Fill]:
+        """Nothing is ever pending: market orders fill when they are sent."""
+        return []
+
+    def cancel_pending(self, strategy_id: str) -> int:
+        """Nothing is ever pending, so nothing is dropped."""
+        return 0
+
+    def _client_for_orders(self) -> CcxtClient:
+        with self._lock:
+            if self._client is None:
+                self._client = self._build_client()
+            return self._client
+
+    def _build_client(self) -> CcxtClient:
+        try:
+            import ccxt
+        except ImportError as exc:
+            raise ExchangeError(
+                "exchange.kind is 'ccxt' but the ccxt package is not installed; "
+                "install the live extra: pip install 'tradekit[live]'"
+            ) from exc
+        config = self._settings.ccxt
+        exchange_class = getattr(ccxt, config.exchange_id, None)
+        if not isinstance(exchange_class, type):
+            close = difflib.get_close_matches(config.exchange_id, getattr(ccxt, "exchanges", []))
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ExchangeError(
+                f"exchange.ccxt.exchange_id {config.exchange_id!r} is not a ccxt exchange{hint}"
+            )
+        options: dict[str, Any] = {"enableRateLimit": True}
+        if config.api_key is not None:
+            options["apiKey"] = config.api_key.get_secret_value()
+        if config.api_secret is not None:
+            options["secret"] = config.api_secret.get_secret_value()
+        try:
+            client = exchange_class(options)
+            if config.sandbox:
+                client.set_sandbox_mode(True)
+        except Exception as exc:
+            raise ExchangeError(
+                f"could not set up ccxt exchange {self._venue}: {type(exc).__name__}: {exc}"
+                + (
+                    "; set exchange.ccxt.sandbox to false if it has no sandbox"
+                    if config.sandbox
+                    else ""
+                )
+            ) from exc
+        return cast(CcxtClient, client)
+
+    def _fetch_once(
+        self, client: CcxtClient, order: Order, response: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """Ask once for the order's state: some venues answer ``create_order`` with its id only."""
+        fetch_order = getattr(client, "fetch_order", None)
+        venue_id = response.get("id")
+        if not callable(fetch_order) or venue_id is None:
+            return response
+        try:
+            fetched = fetch_order(venue_id, order.symbol)
+        except Exception as exc:
+            raise ExchangeError(
+                f"{self._venue}: order {order.order_id} of strategy {order.strategy_id!r} was "
+                f"accepted as venue order {venue_id!r} but reading its fill failed with "
+                f"{type(exc).__name__}: {exc}; check the order on the venue and reconcile "
+                "the position"
+            ) from exc
+        return cast("Mapping[str, Any]", fetched) if isinstance(fetched, Mapping) else response
+
+    def _failure_message(self, order: Order, exc: Exception) -> str:
+        names = [cls.__name__ for cls in type(exc).__mro__]
+        hint = next((_ERROR_HINTS[name] for name in names if name in _ERROR_HINTS), None)
+        message = (
+            f"{self._venue}: order {order.order_id} of strategy {order.strategy_id!r} "
+            f"({order.side.value} {order.quantity} {order.symbol}) failed with "
+            f"{type(exc).__name__}: {exc}"
+        )
+        return f"{message}; {hint}" if hint else message
+
+    def _fill_from(self, order: Order, response: Mapping[str, Any], candle: Candle) -> Fill:
+        venue_id = response.get("id")
+        quantity = _filled_quantity(response)
+        price = _positive(response.get("average"))
+        if price is None and quantity is not None:
+            cost = _positive(response.get("cost"))
+            price = cost / quantity if cost is not None else None
+        if quantity is None or price is None:
+            raise ExchangeError(
+                f"{self._venue}: order {order.order_id} of strategy {order.strategy_id!r} was "
+                f"accepted as venue order {venue_id!r} but the answer reports no fill "
+                f"(filled={response.get('filled')!r}, average={response.get('average')!r}); "
+                "check the order on the venue and reconcile the position"
+            )
+        timestamp = response.get("timestamp")
+        ts = (
+            datetime.fromtimestamp(timestamp / 1000.0, UTC)
+            if isinstance(timestamp, int | float) and not isinstance(timestamp, bool)
+            else candle.close_ts
+        )
+        return Fill(
+            order_id=order.order_id,
+            strategy_id=order.strategy_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            fee=self._fee_in_quote(order, response, quantity * price, price),
+            ts=ts,
+        )
+
+    def _fee_in_quote(
+        self, order: Order, response: Mapping[str, Any], notional: float, price: float
+    ) -> float:
+        """The venue's fee in quote currency; estimated from ``fee_bps`` when it is unusable."""
+        fee = response.get("fee")
+        entries = [fee] if fee is not None else response.get("fees") or []
+        converted = _fee_in_quote(entries, order.symbol, price)
+        if converted is not None:
+            return converted
+        estimate = notional * self._settings.fee_bps / _BPS
+        logger.bind(strategy_id=order.strategy_id).warning(
+            "{venue}: order {order_id} reported fee {fee!r}, not convertible to the quote "
+            "currency of {symbol}; recording an estimate of {estimate} from fee_bps",
+            venue=self._venue,
+            order_id=order.order_id,
+            fee=entries,
+            symbol=order.symbol,
+            estimate=estimate,
+        )
+        return estimate
+
+
+def _fee_in_quote(entries: object, symbol: str, price: float) -> float | None:
+    """Sum ccxt fee entries paid in the quote, settle or base currency; ``None`` if any is not."""
+    if not isinstance(entries, list) or not entries:
+        return None
+    base, _, rest = symbol.partition("/")
+    quote, _, settle = rest.partition(":")
+    total = 0.0
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            return None
+        cost = entry.get("cost")
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or not math.isfinite(cost):
+            return None
+        currency = entry.get("currency")
+        if cost == 0:
+            continue
+        if currency in (quote, settle):
+            total += cost
+        elif currency == base:
+            total += cost * price
+        else:
+            return None
+    return total
+
+
+def _filled_quantity(response: Mapping[str, Any]) -> float | None:
+    return _positive(response.get("filled"))
+
+
+def _positive(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number > 0 else None
+
+
+__all__ = ["CcxtClient", "CcxtExchange"]

@@ -1,0 +1,251 @@
+"""The one place that calls pandas-ta: plain functions returning arrays under our own names.
+
+``pandas_ta`` needs Python >= 3.12; on older Pythons the maintained fork
+``pandas_ta_classic`` (same API) is installed instead. Every function takes
+numpy arrays (or anything array-like), returns ``dict[str, ndarray]`` of the
+input's length, and maps the library's column names (``MACDs_12_26_9``,
+``BBP_20_2.0``, ...) to stable output names, so strategy files never depend on
+how a library version names its columns. Single-output indicators return one
+array under ``VALUE``. When the input is shorter than the library accepts,
+every output is all NaN. TA-Lib is never used, even when installed, so values
+do not change with the environment.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tradekit.errors import TradekitError
+
+with warnings.catch_warnings():
+    # The library builds a default strategy at import time through a pandas API that
+    # pandas 3 deprecates; the warning concerns its code, not anything we call.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    if sys.version_info >= (3, 12):
+        import pandas_ta
+    else:
+        import pandas_ta_classic as pandas_ta
+
+FloatArray = npt.NDArray[np.float64]
+Outputs = dict[str, FloatArray]
+
+VALUE = "value"
+"""The output name of a single-output indicator."""
+
+LIBRARY = pandas_ta.__name__
+"""Which pandas-ta distribution is in use: ``pandas_ta`` or ``pandas_ta_classic``."""
+
+# pandas-ta 0.4 split Bollinger's ``std`` into ``lower_std`` and ``upper_std``.
+_BBANDS_SPLIT_STD = "lower_std" in inspect.signature(pandas_ta.bbands).parameters
+
+
+def _series(values: npt.ArrayLike) -> pd.Series:
+    return pd.Series(np.asarray(values, dtype=np.float64))
+
+
+def _nan(size: int) -> FloatArray:
+    return np.full(size, np.nan)
+
+
+def _single(result: pd.Series | None, size: int) -> Outputs:
+    if result is None:
+        return {VALUE: _nan(size)}
+    return {VALUE: result.to_numpy(dtype=np.float64)}
+
+
+def _named(
+    frame: pd.DataFrame | None, size: int, prefixes: Mapping[str, str], indicator: str
+) -> Outputs:
+    """Pick one column per output by its name prefix (``"MACDs_"`` -> ``signal``)."""
+    if frame is None:
+        return {name: _nan(size) for name in prefixes}
+    outputs: Outputs = {}
+    for name, prefix in prefixes.items():
+        matches = [column for column in frame.columns if str(column).startswith(prefix)]
+        if len(matches) != 1:
+            raise TradekitError(
+                f"{LIBRARY}.{indicator} returned columns {list(frame.columns)}; expected exactly "
+                f"one starting with {prefix!r} for output '{name}'"
+            )
+        outputs[name] = frame[matches[0]].to_numpy(dtype=np.float64)
+    return outputs
+
+
+def sma(close: npt.ArrayLike, length: int) -> Outputs:
+    """Simple moving average of ``close`` over ``length`` bars."""
+    series = _series(close)
+    return _single(pandas_ta.sma(series, length=length, talib=False), series.size)
+
+
+def ema(close: npt.ArrayLike, length: int) -> Outputs:
+    """Exponential moving average (alpha = 2 / (length + 1)), seeded with an SMA."""
+    series = _series(close)
+    return _single(pandas_ta.ema(series, length=length, talib=False), series.size)
+
+
+def wma(close: npt.ArrayLike, length: int) -> Outputs:
+    """Linearly weighted moving average, the newest bar weighing most."""
+    series = _series(close)
+    return _single(pandas_ta.wma(series, length=length, talib=False), series.size)
+
+
+def rsi(close: npt.ArrayLike, length: int) -> Outputs:
+    """Wilder's relative strength index, 0..100."""
+    series = _series(close)
+    return _single(pandas_ta.rsi(series, length=length, talib=False), series.size)
+
+
+def roc(close: npt.ArrayLike, length: int) -> Outputs:
+    """Rate of change over ``length`` bars, in percent."""
+    series = _series(close)
+    return _single(pandas_ta.roc(series, length=length, talib=False), series.size)
+
+
+def cci(
+    high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, length: int, constant: float
+) -> Outputs:
+    """Commodity channel index of the typical price."""
+    result = pandas_ta.cci(
+        _series(high), _series(low), _series(close), length=length, c=constant, talib=False
+    )
+    return _single(result, np.size(close))
+
+
+def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, length: int) -> Outputs:
+    """Average true range, Wilder-smoothed."""
+    result = pandas_ta.atr(
+        _series(high), _series(low), _series(close), length=length, mamode="rma", talib=False
+    )
+    return _single(result, np.size(close))
+
+
+def adx(
+    high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, length: int, smoothing: int
+) -> Outputs:
+    """Average directional index: ``adx``, ``plus_di`` and ``minus_di``."""
+    frame = pandas_ta.adx(
+        _series(high), _series(low), _series(close), length=length, lensig=smoothing, talib=False
+    )
+    prefixes = {"adx": "ADX_", "plus_di": "DMP_", "minus_di": "DMN_"}
+    return _named(frame, np.size(close), prefixes, "adx")
+
+
+def macd(close: npt.ArrayLike, fast: int, slow: int, signal: int) -> Outputs:
+    """MACD line (``macd``), its ``signal`` line and the histogram ``hist``."""
+    series = _series(close)
+    frame = pandas_ta.macd(series, fast=fast, slow=slow, signal=signal, talib=False)
+    prefixes = {"macd": "MACD_", "signal": "MACDs_", "hist": "MACDh_"}
+    return _named(frame, series.size, prefixes, "macd")
+
+
+def bbands(close: npt.ArrayLike, length: int, std: float) -> Outputs:
+    """Bollinger bands: ``lower``, ``mid``, ``upper``, ``percent_b`` and ``bandwidth`` (%)."""
+    series = _series(close)
+    if _BBANDS_SPLIT_STD:
+        frame = pandas_ta.bbands(
+            series, length=length, lower_std=std, upper_std=std, ddof=0, talib=False
+        )
+    else:
+        frame = pandas_ta.bbands(series, length=length, std=std, ddof=0, talib=False)
+    prefixes = {
+        "lower": "BBL_",
+        "mid": "BBM_",
+        "upper": "BBU_",
+        "percent_b": "BBP_",
+        "bandwidth": "BBB_",
+    }
+    return _named(frame, series.size, prefixes, "bbands")
+
+
+def stoch(
+    high: npt.ArrayLike,
+    low: npt.ArrayLike,
+    close: npt.ArrayLike,
+    k: int,
+    d: int,
+    smooth_k: int,
+) -> Outputs:
+    """Slow stochastic oscillator: ``k`` (smoothed %K) and ``d`` (its moving average)."""
+    frame = pandas_ta.stoch(
+        _series(high), _series(low), _series(close), k=k, d=d, smooth_k=smooth_k, talib=False
+    )
+    return _named(frame, np.size(close), {"k": "STOCHk_", "d": "STOCHd_"}, "stoch")
+
+
+def mfi(
+    high: npt.ArrayLike,
+    low: npt.ArrayLike,
+    close: npt.ArrayLike,
+    volume: npt.ArrayLike,
+    length: int,
+) -> Outputs:
+    """Money flow index, 0..100."""
+    result = pandas_ta.mfi(
+        _series(high), _series(low), _series(close), _series(volume), length=length, talib=False
+    )
+    return _single(result, np.size(close))
+
+
+def obv(close: npt.ArrayLike, volume: npt.ArrayLike) -> Outputs:
+    """On-balance volume: a running sum, so its level depends on where the data starts."""
+    result = pandas_ta.obv(_series(close), _series(volume), talib=False)
+    return _single(result, np.size(close))
+
+
+def donchian(high: npt.ArrayLike, low: npt.ArrayLike, length: int) -> Outputs:
+    """Donchian channel over ``length`` bars: ``lower``, ``mid`` and ``upper``."""
+    frame = pandas_ta.donchian(
+        _series(high), _series(low), lower_length=length, upper_length=length
+    )
+    prefixes = {"lower": "DCL_", "mid": "DCM_", "upper": "DCU_"}
+    return _named(frame, np.size(high), prefixes, "donchian")
+
+
+def supertrend(
+    high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, length: int, multiplier: float
+) -> Outputs:
+    """Supertrend: the active band ``trend``, ``direction`` (+1/-1), ``long`` and ``short``.
+
+    ``long`` is the band while the direction is up and NaN otherwise; ``short``
+    the other way round.
+    """
+    frame = pandas_ta.supertrend(
+        _series(high), _series(low), _series(close), length=length, multiplier=multiplier
+    )
+    prefixes = {
+        "trend": "SUPERT_",
+        "direction": "SUPERTd_",
+        "long": "SUPERTl_",
+        "short": "SUPERTs_",
+    }
+    return _named(frame, np.size(close), prefixes, "supertrend")
+
+
+__all__ = [
+    "LIBRARY",
+    "VALUE",
+    "FloatArray",
+    "Outputs",
+    "adx",
+    "atr",
+    "bbands",
+    "cci",
+    "donchian",
+    "ema",
+    "macd",
+    "mfi",
+    "obv",
+    "roc",
+    "rsi",
+    "sma",
+    "stoch",
+    "supertrend",
+    "wma",
+]

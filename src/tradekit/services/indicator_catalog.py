@@ -1,0 +1,419 @@
+"""The indicator catalog: each indicator's inputs, parameters, outputs and warm-up, and checks.
+
+``INDICATORS`` maps a name to its ``IndicatorSpec``. ``validate_indicator``
+turns an ``IndicatorConfig`` into normalized parameters (defaults filled in,
+types fixed, bounds checked), so ``rsi`` and ``rsi {"length": 14}`` are the same
+cache key. ``register_indicator`` adds a user-defined indicator after probing
+it for look-ahead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from tradekit.config.strategy import IndicatorConfig
+from tradekit.errors import ConfigError, ConfigProblem
+from tradekit.services import indicator_backend as backend
+from tradekit.services.candles import PRICE_COLUMNS
+from tradekit.services.indicator_backend import VALUE, FloatArray
+from tradekit.services.indicator_probe import probe_causality
+
+ParamValue = int | float
+Params = Mapping[str, ParamValue]
+NormalizedParams = tuple[tuple[str, ParamValue], ...]
+"""Parameters in the spec's order with defaults filled in: part of the cache key."""
+
+ComputeFn = Callable[[Mapping[str, FloatArray], Params], Mapping[str, FloatArray]]
+"""``compute(inputs, params)``: input columns by name in, outputs by name out, same length."""
+
+SEED_TOLERANCE = 1e-10
+"""Weight left on a recursive indicator's seed after its ``settle`` bars."""
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def decay_bars(alpha: float) -> int:
+    """Bars until an exponential smoother of factor ``alpha`` keeps < SEED_TOLERANCE of its seed.
+
+    A live window seeds recursive indicators afresh (with an SMA over its first
+    bars) where the whole-series run has a long history; after these extra bars
+    the difference no longer matters.
+    """
+    if alpha >= 1.0:
+        return 0
+    return math.ceil(math.log(SEED_TOLERANCE) / math.log1p(-alpha))
+
+
+def _no_bars(params: Params) -> int:
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One parameter: its type (``int`` or ``float``), default and lower bound.
+
+    ``default_from`` names another parameter whose value is the default
+    (ADX smoothing defaults to its length).
+    """
+
+    name: str
+    kind: type[int] | type[float]
+    default: ParamValue
+    minimum: ParamValue | None = None
+    strict_minimum: bool = False
+    default_from: str | None = None
+
+    def expected(self) -> str:
+        what = "an integer" if self.kind is int else "a number"
+        if self.minimum is None:
+            return what
+        return f"{what} {'>' if self.strict_minimum else '>='} {self.minimum:g}"
+
+    def coerce(self, value: object) -> ParamValue | None:
+        """``value`` as this parameter's type, or ``None`` when it does not fit."""
+        number: ParamValue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if self.kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                return None
+            number = int(value)
+        elif math.isfinite(value):
+            number = float(value)
+        else:
+            return None
+        if self.minimum is not None and (
+            number <= self.minimum if self.strict_minimum else number < self.minimum
+        ):
+            return None
+        return number
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorSpec:
+    """What the catalog knows about one indicator.
+
+    ``outputs`` is empty for a single unnamed output (referenced by the key
+    alone) or names the outputs (referenced as ``key.output``). ``lookback`` is
+    the number of warm-up bars: the first value is at bar ``lookback``.
+    ``settle`` is the extra history a recursive indicator needs before a value
+    computed on a window equals the whole-series one (0 for finite windows).
+    ``cumulative`` marks running sums (OBV) whose level depends on where the
+    data starts; live values are chained from the previous one. Outputs in
+    ``sparse_outputs`` are NaN by design on some bars (the inactive supertrend
+    band) and do not count for readiness. ``rule`` checks parameters together
+    and returns a message when they conflict.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    compute: ComputeFn
+    params: tuple[ParamSpec, ...] = ()
+    outputs: tuple[str, ...] = ()
+    lookback: Callable[[Params], int] = _no_bars
+    settle: Callable[[Params], int] = _no_bars
+    cumulative: bool = False
+    sparse_outputs: tuple[str, ...] = ()
+    rule: Callable[[Params], str | None] | None = None
+    description: str = ""
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The keys ``compute`` returns: the named outputs, or ``(VALUE,)``."""
+        return self.outputs or (VALUE,)
+
+    def window(self, params: Params) -> int:
+        """Bars a live update recomputes over: warm-up, settling, the bar itself, and for a
+        running sum one more bar to chain from."""
+        return self.lookback(params) + self.settle(params) + 1 + int(self.cumulative)
+
+
+def _length(default: int, minimum: int = 1, name: str = "length") -> ParamSpec:
+    return ParamSpec(name, int, default, minimum)
+
+
+def _positive(name: str, default: float) -> ParamSpec:
+    return ParamSpec(name, float, default, 0.0, strict_minimum=True)
+
+
+def _int(params: Params, name: str) -> int:
+    return int(params[name])
+
+
+def _macd_rule(params: Params) -> str | None:
+    if params["fast"] >= params["slow"]:
+        return f"fast ({params['fast']}) must be below slow ({params['slow']})"
+    return None
+
+
+def _ema_settle(params: Params) -> int:
+    return decay_bars(2 / (_int(params, "length") + 1))
+
+
+def _wilder_settle(params: Params) -> int:
+    return decay_bars(1 / _int(params, "length"))
+
+
+def _on_close(
+    name: str,
+    function: Callable[[FloatArray, int], backend.Outputs],
+    default: int,
+    lookback_shift: int,
+    settle: Callable[[Params], int] | None,
+    description: str,
+) -> IndicatorSpec:
+    """A single-output indicator of the close with one ``length`` parameter."""
+    return IndicatorSpec(
+        name,
+        ("close",),
+        lambda data, p: function(data["close"], _int(p, "length")),
+        (_length(default),),
+        lookback=lambda p: _int(p, "length") + lookback_shift,
+        settle=settle or _no_bars,
+        description=description,
+    )
+
+
+_HLC = ("high", "low", "close")
+
+_BUILTINS = (
+    _on_close("sma", backend.sma, 10, -1, None, "simple moving average"),
+    _on_close("ema", backend.ema, 10, -1, _ema_settle, "exponential moving average"),
+    _on_close("wma", backend.wma, 10, -1, None, "linearly weighted moving average"),
+    _on_close("rsi", backend.rsi, 14, 0, _wilder_settle, "relative strength index, 0..100"),
+    _on_close("roc", backend.roc, 10, 0, None, "rate of change, percent"),
+    IndicatorSpec(
+        "cci",
+        _HLC,
+        lambda data, p: backend.cci(
+            data["high"], data["low"], data["close"], _int(p, "length"), float(p["constant"])
+        ),
+        (_length(14), _positive("constant", 0.015)),
+        lookback=lambda p: _int(p, "length") - 1,
+        description="commodity channel index",
+    ),
+    IndicatorSpec(
+        "atr",
+        _HLC,
+        lambda data, p: backend.atr(data["high"], data["low"], data["close"], _int(p, "length")),
+        (_length(14),),
+        lookback=lambda p: _int(p, "length"),
+        settle=_wilder_settle,
+        description="average true range",
+    ),
+    IndicatorSpec(
+        "adx",
+        _HLC,
+        lambda data, p: backend.adx(
+            data["high"], data["low"], data["close"], _int(p, "length"), _int(p, "smoothing")
+        ),
+        (_length(14), ParamSpec("smoothing", int, 14, 1, default_from="length")),
+        outputs=("adx", "plus_di", "minus_di"),
+        lookback=lambda p: _int(p, "length") + _int(p, "smoothing") - 1,
+        settle=lambda p: decay_bars(1 / _int(p, "length")) + decay_bars(1 / _int(p, "smoothing")),
+        description="average directional index with +DI and -DI",
+    ),
+    IndicatorSpec(
+        "macd",
+        ("close",),
+        lambda data, p: backend.macd(
+            data["close"], _int(p, "fast"), _int(p, "slow"), _int(p, "signal")
+        ),
+        (_length(12, name="fast"), _length(26, name="slow"), _length(9, name="signal")),
+        outputs=("macd", "signal", "hist"),
+        lookback=lambda p: _int(p, "slow") + _int(p, "signal") - 2,
+        settle=lambda p: (
+            decay_bars(2 / (_int(p, "slow") + 1)) + decay_bars(2 / (_int(p, "signal") + 1))
+        ),
+        rule=_macd_rule,
+        description="moving average convergence/divergence",
+    ),
+    IndicatorSpec(
+        "bbands",
+        ("close",),
+        lambda data, p: backend.bbands(data["close"], _int(p, "length"), float(p["std"])),
+        (_length(20, minimum=2), _positive("std", 2.0)),
+        outputs=("lower", "mid", "upper", "percent_b", "bandwidth"),
+        lookback=lambda p: _int(p, "length") - 1,
+        description="Bollinger bands (population standard deviation)",
+    ),
+    IndicatorSpec(
+        "stoch",
+        _HLC,
+        lambda data, p: backend.stoch(
+            data["high"],
+            data["low"],
+            data["close"],
+            _int(p, "k"),
+            _int(p, "d"),
+            _int(p, "smooth_k"),
+        ),
+        (_length(14, name="k"), _length(3, name="d"), _length(3, name="smooth_k")),
+        outputs=("k", "d"),
+        lookback=lambda p: _int(p, "k") + _int(p, "smooth_k") + _int(p, "d") - 3,
+        description="slow stochastic oscillator",
+    ),
+    IndicatorSpec(
+        "mfi",
+        (*_HLC, "volume"),
+        lambda data, p: backend.mfi(
+            data["high"], data["low"], data["close"], data["volume"], _int(p, "length")
+        ),
+        (_length(14),),
+        # pandas-ta gives a value one bar earlier, counting the first bar's flow as zero.
+        lookback=lambda p: _int(p, "length"),
+        description="money flow index, 0..100",
+    ),
+    IndicatorSpec(
+        "obv",
+        ("close", "volume"),
+        lambda data, p: backend.obv(data["close"], data["volume"]),
+        cumulative=True,
+        description="on-balance volume",
+    ),
+    IndicatorSpec(
+        "donchian",
+        ("high", "low"),
+        lambda data, p: backend.donchian(data["high"], data["low"], _int(p, "length")),
+        (_length(20),),
+        outputs=("lower", "mid", "upper"),
+        lookback=lambda p: _int(p, "length") - 1,
+        description="Donchian channel",
+    ),
+    IndicatorSpec(
+        "supertrend",
+        _HLC,
+        lambda data, p: backend.supertrend(
+            data["high"], data["low"], data["close"], _int(p, "length"), float(p["multiplier"])
+        ),
+        (_length(7), _positive("multiplier", 3.0)),
+        outputs=("trend", "direction", "long", "short"),
+        lookback=lambda p: _int(p, "length"),
+        settle=_wilder_settle,
+        sparse_outputs=("long", "short"),
+        description="supertrend bands and direction",
+    ),
+)
+
+BUILTIN_NAMES = frozenset(spec.name for spec in _BUILTINS)
+_CATALOG: dict[str, IndicatorSpec] = {spec.name: spec for spec in _BUILTINS}
+INDICATORS: Mapping[str, IndicatorSpec] = MappingProxyType(_CATALOG)
+"""Every known indicator by name (read-only; add with ``register_indicator``)."""
+
+
+def _hint(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def indicator_problems(
+    config: IndicatorConfig, where: str
+) -> tuple[IndicatorSpec | None, NormalizedParams, list[str]]:
+    """Check one indicator config; returns its spec, normalized params and problem messages."""
+    spec = _CATALOG.get(config.name)
+    if spec is None:
+        hint = _hint(config.name, sorted(_CATALOG)) or f"; known: {', '.join(sorted(_CATALOG))}"
+        return None, (), [f"unknown indicator {config.name!r} in {where}.name{hint}"]
+    problems: list[str] = []
+    allowed = [param.name for param in spec.params]
+    for key in config.params:
+        if key not in allowed:
+            takes = f"{spec.name} takes {', '.join(allowed)}" if allowed else "it takes none"
+            problems.append(
+                f"unknown parameter {key!r} for {spec.name} in {where}.params"
+                f"{_hint(key, allowed) or f' ({takes})'}"
+            )
+    values: dict[str, ParamValue] = {}
+    for param in spec.params:
+        if param.name not in config.params:
+            values[param.name] = values.get(param.default_from or "", param.default)
+            continue
+        raw = config.params[param.name]
+        number = param.coerce(raw)
+        if number is None:
+            problems.append(
+                f"parameter '{param.name}' of {spec.name} in {where}.params.{param.name} "
+                f"must be {param.expected()}, got {raw!r}"
+            )
+        else:
+            values[param.name] = number
+    if not problems and spec.rule is not None:
+        conflict = spec.rule(values)
+        if conflict:
+            problems.append(f"{spec.name} in {where}.params: {conflict}")
+    return spec, tuple(values.items()), problems
+
+
+def validate_indicator(
+    config: IndicatorConfig, where: str, source: str | None = None
+) -> NormalizedParams:
+    """Normalized parameters of ``config`` found at ``where`` (``indicators[0]``).
+
+    Raises ``ConfigError`` listing every problem; ``source`` (``strategy 'x'``)
+    prefixes each message.
+    """
+    _, params, problems = indicator_problems(config, where)
+    if problems:
+        raise ConfigError(ConfigProblem(message, source=source) for message in problems)
+    return params
+
+
+def register_indicator(spec: IndicatorSpec) -> IndicatorSpec:
+    """Add a user-defined indicator to ``INDICATORS`` after checking it is causal.
+
+    Refuses (``ConfigError``) a name already taken or not a lowercase
+    identifier, unknown input columns, bad output names, default parameters
+    that fail their own bounds, and an indicator that looks ahead (see
+    ``indicator_probe.probe_causality``; the probe uses the default parameters).
+    """
+    where = f"indicator '{spec.name}'"
+    if not _NAME.match(spec.name):
+        raise ConfigError(f"{where}: name must be a lowercase identifier such as 'my_rsi'")
+    if spec.name in _CATALOG:
+        raise ConfigError(f"{where} is already registered; pick another name")
+    unknown = [column for column in spec.inputs if column not in PRICE_COLUMNS]
+    if not spec.inputs or unknown:
+        raise ConfigError(
+            f"{where}: inputs must be taken from {', '.join(PRICE_COLUMNS)}, got {spec.inputs}"
+        )
+    if any(not _NAME.match(output) for output in spec.outputs):
+        raise ConfigError(
+            f"{where}: output names must be lowercase identifiers, got {spec.outputs}"
+        )
+    for param in spec.params:
+        if param.coerce(param.default) is None:
+            raise ConfigError(
+                f"{where}: default {param.default!r} of '{param.name}' is not {param.expected()}"
+            )
+    probe_causality(spec)
+    _CATALOG[spec.name] = spec
+    return spec
+
+
+def unregister_indicator(name: str) -> None:
+    """Remove a user-defined indicator; built-in indicators cannot be removed."""
+    if name in BUILTIN_NAMES:
+        raise ConfigError(f"indicator '{name}' is built in and cannot be unregistered")
+    _CATALOG.pop(name, None)
+
+
+__all__ = [
+    "INDICATORS",
+    "SEED_TOLERANCE",
+    "ComputeFn",
+    "IndicatorSpec",
+    "NormalizedParams",
+    "ParamSpec",
+    "ParamValue",
+    "Params",
+    "decay_bars",
+    "indicator_problems",
+    "register_indicator",
+    "unregister_indicator",
+    "validate_indicator",
+]

@@ -1,0 +1,388 @@
+"""Indicator values, computed once per (symbol, timeframe, indicator, params) and shared.
+
+``IndicatorCache`` (one per process) holds one entry per key; every strategy
+using BTC/USDT 1h ``rsi(14)`` reads the same numpy array, indexed by absolute
+bar, NaN meaning not ready. An entry is brought up to date lazily, on the first
+request for a bar it lacks, with ONE backend call however many strategies ask:
+
+- Catching up on many bars (a bulk-loaded backtest series, a strategy loaded
+  onto a long history) computes over the whole kept series in one vectorized
+  call; value ``t`` is read at bar ``t``. Only causal indicators are allowed, so
+  this equals what was knowable at ``t``.
+- Live, one new closed bar is computed over a bounded window of
+  ``spec.window(params)`` bars = warm-up + settle + 1. For finite-window
+  indicators (sma, bbands, stoch, ...) settle is 0 and the window value equals
+  the whole-series one. For recursive ones (ema, rsi, atr, adx, macd,
+  supertrend) the window starts from a fresh seed; settle is the number of bars
+  after which that seed weighs less than 1e-10, so window and whole-series
+  values agree to about 1e-10 relative. (A fixed ``max(3 * lookback, lookback +
+  100)`` window leaves RSI(14) off by up to ~5e-4 relative, measured.) Running
+  sums (OBV) are chained: new value = previous value + the window's increment.
+
+``IndicatorRegistry`` (one per strategy) holds the strategy's own indicators,
+resolves references such as ``rsi``, ``ema_fast`` or ``macd.signal`` once, and
+reads values on the per-candle path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from tradekit.config.strategy import IndicatorConfig
+from tradekit.errors import ConfigError, ConfigProblem, DataError, TradekitError
+from tradekit.services.candles import BarColumns, CandleSeries, CandleStore
+from tradekit.services.indicator_backend import FloatArray
+from tradekit.services.indicator_catalog import (
+    INDICATORS,
+    IndicatorSpec,
+    NormalizedParams,
+    ParamSpec,
+    indicator_problems,
+    register_indicator,
+    unregister_indicator,
+    validate_indicator,
+)
+
+
+class IndicatorKey(NamedTuple):
+    """What makes two requests share one computation."""
+
+    symbol: str
+    timeframe: str
+    name: str
+    params: NormalizedParams
+
+
+class IndicatorEntry:
+    """The computed values of one key, shared by every strategy that claims it.
+
+    Lives in the cache while at least one strategy claims it. ``arrays[i]`` holds
+    output ``spec.output_names[i]``; row ``bar - base`` is bar ``bar``; bars from
+    ``first`` up to ``next_bar - 1`` are computed.
+    """
+
+    __slots__ = (
+        "_columns",
+        "arrays",
+        "base",
+        "dense",
+        "first",
+        "key",
+        "lookback",
+        "next_bar",
+        "params",
+        "series",
+        "spec",
+        "users",
+        "window",
+    )
+
+    def __init__(self, key: IndicatorKey, spec: IndicatorSpec, series: CandleSeries) -> None:
+        self.key = key
+        self.spec = spec
+        self.series = series
+        self.params = dict(key.params)
+        self.lookback = spec.lookback(self.params)
+        self.window = spec.window(self.params)
+        names = spec.output_names
+        self.dense = tuple(i for i, name in enumerate(names) if name not in spec.sparse_outputs)
+        self.users: set[str] = set()
+        start = series.first_kept_bar
+        self._columns = BarColumns(dict.fromkeys(names, np.float64), series.capacity, start)
+        self.next_bar = start
+        self._sync()
+
+    def _sync(self) -> None:
+        columns = self._columns
+        self.arrays: list[FloatArray] = [columns.arrays[name] for name in self.spec.output_names]
+        self.base = columns.base
+        self.first = columns.first
+
+    def value(self, output: int, bar: int) -> float | None:
+        """The stored value of output number ``output`` at ``bar``; ``None`` when NaN or absent."""
+        if bar < self.first or bar >= self.next_bar:
+            return None
+        found = self.arrays[output][bar - self.base]
+        return None if found != found else float(found)
+
+    def ready(self, bar: int) -> bool:
+        """True when every output that is not sparse has a value at ``bar``."""
+        return all(self.value(output, bar) is not None for output in self.dense)
+
+    def store(self, start: int, computed: dict[str, FloatArray], window_start: int) -> None:
+        """Keep values for bars ``start``.. from a computation that began at ``window_start``."""
+        offset = start - window_start
+        values: dict[str, FloatArray] = {}
+        chain = self.spec.cumulative and offset > 0 and start == self.next_bar
+        for index, name in enumerate(self.spec.output_names):
+            column = computed[name]
+            part = np.array(column[offset:], dtype=np.float64)
+            part[: max(0, self.lookback - offset)] = np.nan
+            if chain:
+                previous = self.value(index, start - 1)
+                if previous is not None and np.isfinite(column[offset - 1]):
+                    part += previous - column[offset - 1]
+            values[name] = part
+        self._columns.extend(start, values)
+        self.next_bar = self._columns.end
+        self._sync()
+
+
+class IndicatorCache:
+    """Every computed indicator of the process, by ``IndicatorKey``; one per process.
+
+    Entries are claimed by strategies (``claim``) and freed when the last
+    claimant is released (``release``, called by the factory on unload).
+    ``backend_calls`` counts computations, so sharing can be checked.
+    """
+
+    def __init__(self, store: CandleStore) -> None:
+        self._store = store
+        self._entries: dict[IndicatorKey, IndicatorEntry] = {}
+        self._claims: dict[str, set[IndicatorKey]] = {}
+        self._lock = threading.Lock()
+        self.backend_calls = 0
+
+    def claim(
+        self, strategy_id: str, symbol: str, timeframe: str, name: str, params: NormalizedParams
+    ) -> IndicatorEntry:
+        """The entry for the key, created on first claim; records ``strategy_id`` as a user.
+
+        ``params`` must be normalized (``validate_indicator``).
+        """
+        key = IndicatorKey(symbol, timeframe, name, params)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                series = self._store.series(symbol, timeframe)
+                entry = self._entries[key] = IndicatorEntry(key, INDICATORS[name], series)
+            entry.users.add(strategy_id)
+            self._claims.setdefault(strategy_id, set()).add(key)
+            return entry
+
+    def release(self, strategy_id: str) -> int:
+        """Drop ``strategy_id``'s claims; returns how many entries no one claims any more.
+
+        Call it after the strategy's registry is discarded: a new registry under
+        the same id built before the release would lose its claims too.
+        """
+        with self._lock:
+            freed = 0
+            for key in self._claims.pop(strategy_id, set()):
+                entry = self._entries.get(key)
+                if entry is None:
+                    continue
+                entry.users.discard(strategy_id)
+                if not entry.users:
+                    del self._entries[key]
+                    freed += 1
+            return freed
+
+    def update(self, entry: IndicatorEntry) -> None:
+        """Compute ``entry`` through the last bar of its series (one backend call, if any)."""
+        series = entry.series
+        stop = series.last_bar + 1
+        start = max(entry.next_bar, series.first_kept_bar)
+        if start >= stop:
+            return
+        window_start = max(series.first_kept_bar, start - entry.window + 1)
+        columns = series.columns(window_start, stop)
+        spec = entry.spec
+        result = spec.compute({name: columns[name] for name in spec.inputs}, entry.params)
+        self.backend_calls += 1
+        size = stop - window_start
+        computed: dict[str, FloatArray] = {}
+        for name in spec.output_names:
+            column = np.asarray(result.get(name, ()), dtype=np.float64)
+            if column.shape != (size,):
+                raise TradekitError(
+                    f"indicator '{spec.name}' returned {column.shape} values for output "
+                    f"'{name}' over {size} bars"
+                )
+            computed[name] = column
+        entry.store(start, computed, window_start)
+
+    def precompute(self, series: CandleSeries | None = None) -> int:
+        """Bring every entry (on ``series``, or all) up to date now; returns backend calls made."""
+        before = self.backend_calls
+        for entry in list(self._entries.values()):
+            if series is None or entry.series is series:
+                self.update(entry)
+        return self.backend_calls - before
+
+    def keys(self) -> list[IndicatorKey]:
+        return list(self._entries)
+
+    def users(self, key: IndicatorKey) -> frozenset[str]:
+        entry = self._entries.get(key)
+        return frozenset(entry.users) if entry is not None else frozenset()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+
+Slot = tuple[IndicatorEntry, int]
+
+
+class IndicatorRegistry:
+    """One strategy's indicators on each of its symbols: validated, claimed, resolved by reference.
+
+    One per strategy, discarded on unload (the factory then calls
+    ``cache.release(strategy_id)``). It holds only the indicators it is given:
+    the strategy's own plus those its filters require.
+    """
+
+    def __init__(
+        self,
+        strategy_id: str,
+        indicators: Sequence[IndicatorConfig],
+        symbols: Sequence[str],
+        timeframe: str,
+        cache: IndicatorCache,
+    ) -> None:
+        self.strategy_id = strategy_id
+        self.timeframe = timeframe
+        self._cache = cache
+        self._where = f"strategy '{strategy_id}'"
+        resolved = self._validate(indicators)
+        self._keys = tuple(config.key for config, _, _ in resolved)
+        self._slots: dict[str, dict[str, Slot]] = {}
+        self._entries: dict[str, tuple[IndicatorEntry, ...]] = {}
+        for symbol in symbols:
+            slots: dict[str, Slot] = {}
+            entries = []
+            for config, spec, params in resolved:
+                entry = cache.claim(strategy_id, symbol, timeframe, spec.name, params)
+                entries.append(entry)
+                if spec.outputs:
+                    for index, output in enumerate(spec.outputs):
+                        slots[f"{config.key}.{output}"] = (entry, index)
+                else:
+                    slots[config.key] = (entry, 0)
+            self._slots[symbol] = slots
+            self._entries[symbol] = tuple(entries)
+        self._references = tuple(self._slots[symbols[0]]) if symbols else ()
+        self.warmup_bars = max(
+            (entry.lookback for e in self._entries.values() for entry in e), default=0
+        )
+        """Bars before every indicator has its first value."""
+        self.history_bars = max(
+            (entry.window for e in self._entries.values() for entry in e), default=0
+        )
+        """Bars of history the candle store must keep for live values to match backtest ones."""
+
+    def _validate(
+        self, indicators: Sequence[IndicatorConfig]
+    ) -> list[tuple[IndicatorConfig, IndicatorSpec, NormalizedParams]]:
+        problems: list[str] = []
+        resolved: list[tuple[IndicatorConfig, IndicatorSpec, NormalizedParams]] = []
+        first_index: dict[str, int] = {}
+        for index, config in enumerate(indicators):
+            where = f"indicators[{index}]"
+            previous = first_index.setdefault(config.key, index)
+            if previous != index:
+                if config != indicators[previous]:
+                    problems.append(
+                        f"indicator key '{config.key}' in {where} is already used by "
+                        f"indicators[{previous}]; give one of them a different 'alias'"
+                    )
+                continue
+            spec, params, found = indicator_problems(config, where)
+            problems.extend(found)
+            if spec is not None and not found:
+                resolved.append((config, spec, params))
+        if problems:
+            raise ConfigError(ConfigProblem(message, source=self._where) for message in problems)
+        return resolved
+
+    def keys(self) -> tuple[str, ...]:
+        """The indicator keys (alias, else name), in configuration order."""
+        return self._keys
+
+    def references(self) -> tuple[str, ...]:
+        """Every valid reference: ``key`` for single-output indicators, ``key.output`` otherwise."""
+        return self._references
+
+    def check_references(self, references: Iterable[str], where: str = "") -> None:
+        """Raise one ``ConfigError`` naming every reference this registry cannot resolve."""
+        known = set(self._references)
+        problems = [
+            ConfigProblem(self._unknown_message(ref, where), source=self._where)
+            for ref in references
+            if ref not in known
+        ]
+        if problems:
+            raise ConfigError(problems)
+
+    def _unknown_message(self, ref: str, where: str) -> str:
+        place = f" in {where}" if where else ""
+        close = difflib.get_close_matches(ref, self._references, n=1)
+        if close:
+            return f"unknown indicator reference {ref!r}{place}; did you mean '{close[0]}'?"
+        known = ", ".join(self._references) or "none: the strategy declares no indicators"
+        return f"unknown indicator reference {ref!r}{place}; known references: {known}"
+
+    def _slot_error(self, symbol: str, ref: str) -> TradekitError:
+        if symbol not in self._slots:
+            return DataError(
+                f"{self._where} has no indicators for {symbol}; its symbols are "
+                f"{', '.join(self._slots) or 'none'}"
+            )
+        return ConfigError([ConfigProblem(self._unknown_message(ref, ""), source=self._where)])
+
+    def value(self, symbol: str, ref: str, bar: int, back: int = 0) -> float | None:
+        """The value of ``ref`` on ``symbol`` at ``bar - back``; ``None`` when not ready.
+
+        ``None`` also for bars outside the kept history or not yet appended.
+        Computes the indicator for ``bar`` on first request (shared with every
+        strategy using the same key).
+        """
+        try:
+            entry, output = self._slots[symbol][ref]
+        except KeyError:
+            raise self._slot_error(symbol, ref) from None
+        if bar >= entry.next_bar:
+            self._cache.update(entry)
+        if back:
+            if back < 0:
+                raise ValueError(f"back must be >= 0 (no reading ahead), got {back}")
+            bar -= back
+        if bar < entry.first or bar >= entry.next_bar:
+            return None
+        found = entry.arrays[output][bar - entry.base]
+        return None if found != found else float(found)
+
+    def ready(self, symbol: str, bar: int) -> bool:
+        """True when every indicator of ``symbol`` has a value at ``bar`` (warm-up over)."""
+        try:
+            entries = self._entries[symbol]
+        except KeyError:
+            raise self._slot_error(symbol, "") from None
+        for entry in entries:
+            if bar >= entry.next_bar:
+                self._cache.update(entry)
+            if not entry.ready(bar):
+                return False
+        return True
+
+
+__all__ = [
+    "INDICATORS",
+    "IndicatorCache",
+    "IndicatorEntry",
+    "IndicatorKey",
+    "IndicatorRegistry",
+    "IndicatorSpec",
+    "ParamSpec",
+    "register_indicator",
+    "unregister_indicator",
+    "validate_indicator",
+]
