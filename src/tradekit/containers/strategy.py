@@ -66,7 +66,7 @@ def _indicator_registry(
         cache,
     )
     yield registry
-    cache.release(config.strategy_id)
+    registry.release()
 
 
 def _analyzer_registry(config: StrategyConfig, indicators: IndicatorRegistry) -> AnalyzerRegistry:

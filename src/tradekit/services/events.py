@@ -235,6 +235,15 @@ class StrategyPublisher:
         """The ``seq`` the next published event will carry; persist it to resume after a crash."""
         return self._next_seq
 
+    def resume_from(self, next_seq: int) -> None:
+        """Continue numbering at ``next_seq`` (after a reload or a restart); never go back."""
+        if next_seq < self._next_seq:
+            raise ValueError(
+                f"strategy '{self._strategy_id}': cannot move seq back from "
+                f"{self._next_seq} to {next_seq}"
+            )
+        self._next_seq = next_seq
+
     def publish(self, event: EventT) -> EventT:
         """Publish a stamped copy of ``event`` and return it; ``event`` itself is left untouched.
 

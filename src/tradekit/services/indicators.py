@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import difflib
 import threading
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -144,7 +145,9 @@ class IndicatorCache:
     def __init__(self, store: CandleStore) -> None:
         self._store = store
         self._entries: dict[IndicatorKey, IndicatorEntry] = {}
-        self._claims: dict[str, set[IndicatorKey]] = {}
+        # Claims are counted: during a reload the old and the new registry of one
+        # strategy both hold their keys until the old one is released.
+        self._claims: dict[str, Counter[IndicatorKey]] = {}
         self._lock = threading.Lock()
         self.backend_calls = 0
 
@@ -162,26 +165,49 @@ class IndicatorCache:
                 series = self._store.series(symbol, timeframe)
                 entry = self._entries[key] = IndicatorEntry(key, INDICATORS[name], series)
             entry.users.add(strategy_id)
-            self._claims.setdefault(strategy_id, set()).add(key)
+            self._claims.setdefault(strategy_id, Counter())[key] += 1
             return entry
 
-    def release(self, strategy_id: str) -> int:
-        """Drop ``strategy_id``'s claims; returns how many entries no one claims any more.
+    def release_keys(self, strategy_id: str, keys: Iterable[IndicatorKey]) -> int:
+        """Drop one claim of ``strategy_id`` on each of ``keys`` (one registry's claims).
 
-        Call it after the strategy's registry is discarded: a new registry under
-        the same id built before the release would lose its claims too.
+        Returns how many entries no one claims any more.
         """
         with self._lock:
-            freed = 0
-            for key in self._claims.pop(strategy_id, set()):
-                entry = self._entries.get(key)
-                if entry is None:
-                    continue
-                entry.users.discard(strategy_id)
-                if not entry.users:
-                    del self._entries[key]
-                    freed += 1
-            return freed
+            claims = self._claims.get(strategy_id)
+            if claims is None:
+                return 0
+            dropped = []
+            for key in keys:
+                if claims[key] > 0:
+                    claims[key] -= 1
+                    if claims[key] == 0:
+                        del claims[key]
+                        dropped.append(key)
+            if not claims:
+                del self._claims[strategy_id]
+            return self._drop_users(strategy_id, dropped)
+
+    def _drop_users(self, strategy_id: str, keys: Iterable[IndicatorKey]) -> int:
+        freed = 0
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            entry.users.discard(strategy_id)
+            if not entry.users:
+                del self._entries[key]
+                freed += 1
+        return freed
+
+    def release(self, strategy_id: str) -> int:
+        """Drop every claim of ``strategy_id``; returns how many entries no one claims any more.
+
+        A single registry should be let go with ``IndicatorRegistry.release`` instead:
+        this also drops the claims of a newer registry built under the same id.
+        """
+        with self._lock:
+            return self._drop_users(strategy_id, list(self._claims.pop(strategy_id, ())))
 
     def update(self, entry: IndicatorEntry) -> None:
         """Compute ``entry`` through the last bar of its series (one backend call, if any)."""
@@ -255,6 +281,7 @@ class IndicatorRegistry:
         resolved = self._validate(indicators)
         self._keys = tuple(config.key for config, _, _ in resolved)
         self._slots: dict[str, dict[str, Slot]] = {}
+        self._claimed: list[IndicatorKey] = []
         self._entries: dict[str, tuple[IndicatorEntry, ...]] = {}
         for symbol in symbols:
             slots: dict[str, Slot] = {}
@@ -262,6 +289,7 @@ class IndicatorRegistry:
             for config, spec, params in resolved:
                 entry = cache.claim(strategy_id, symbol, timeframe, spec.name, params)
                 entries.append(entry)
+                self._claimed.append(entry.key)
                 if spec.outputs:
                     for index, output in enumerate(spec.outputs):
                         slots[f"{config.key}.{output}"] = (entry, index)
@@ -302,6 +330,11 @@ class IndicatorRegistry:
         if problems:
             raise ConfigError(ConfigProblem(message, source=self._where) for message in problems)
         return resolved
+
+    def release(self) -> int:
+        """Let go of this registry's cache claims (on unload or after a reload's swap)."""
+        claimed, self._claimed = self._claimed, []
+        return self._cache.release_keys(self.strategy_id, claimed)
 
     def keys(self) -> tuple[str, ...]:
         """The indicator keys (alias, else name), in configuration order."""

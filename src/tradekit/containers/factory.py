@@ -1,0 +1,246 @@
+"""``TradingOrchestratorFactory``: builds, caches, unloads and reloads strategy containers.
+
+Each strategy gets its own ``StrategyContainer`` over the one shared container,
+built eagerly under a lock and cached by strategy id. Lifecycle calls may come
+from other threads; each takes only the lock of the strategy it touches, so
+swapping one strategy never blocks another.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+from dependency_injector import containers, providers
+
+from tradekit.config.strategy import StrategyConfig
+from tradekit.containers.shared import SharedContainer
+from tradekit.containers.strategy import StrategyContainer, StrategyResource
+from tradekit.domain import ClosePercent
+from tradekit.errors import StrategyConflictError, StrategyNotFoundError
+from tradekit.events import StrategyReloaded, StrategyUnloaded
+from tradekit.logs import log
+
+Container = containers.DynamicContainer
+"""Container instances are ``DynamicContainer``s, whatever class declared them."""
+
+SHARED_PROVIDERS = (
+    "settings",
+    "logger",
+    "clock",
+    "event_bus",
+    "candle_provider",
+    "indicator_cache",
+    "exchange",
+    "exposure_guard",
+)
+
+
+class TradingOrchestratorFactory:
+    """Owns every strategy container of the process; one per shared container."""
+
+    def __init__(self, shared: SharedContainer | Container) -> None:
+        self.shared = shared
+        # Resolve the shared singletons now, on one thread, before any strategy is built.
+        for name in SHARED_PROVIDERS:
+            getattr(shared, name)()
+        self._containers: dict[str, Container] = {}
+        self._locks: dict[str, threading.RLock] = {}
+        self._registry_lock = threading.Lock()
+        self._routing_listeners: list[Callable[[str], None]] = []
+        self.snapshots: dict[str, dict[str, Any]] = {}
+
+    # -- building -------------------------------------------------------------------------
+
+    def _build(
+        self, config: StrategyConfig, overrides: dict[str, object] | None = None
+    ) -> Container:
+        # Declarative containers build DynamicContainer instances at run time.
+        container = cast(
+            Container, StrategyContainer(shared=self.shared, config=providers.Object(config))
+        )
+        for name, value in (overrides or {}).items():
+            _provider(container, name).override(value)
+        container.check_dependencies()
+        try:
+            container.init_resources(StrategyResource)
+            container.trading_orchestrator()
+        except BaseException:
+            container.shutdown_resources(StrategyResource)
+            raise
+        return container
+
+    def lock(self, strategy_id: str) -> threading.RLock:
+        """The lock that guards one strategy's container (created on first use)."""
+        with self._registry_lock:
+            lock = self._locks.get(strategy_id)
+            if lock is None:
+                lock = self._locks[strategy_id] = threading.RLock()
+            return lock
+
+    def create(self, config: StrategyConfig) -> Container:
+        """Build and cache a container for a strategy id not loaded yet."""
+        with self.lock(config.strategy_id):
+            if config.strategy_id in self._containers:
+                raise StrategyConflictError(
+                    f"strategy '{config.strategy_id}' is already loaded; use reload() to change it"
+                )
+            container = self._build(config)
+            self._containers[config.strategy_id] = container
+            return container
+
+    def get_or_create(self, config: StrategyConfig) -> Container:
+        """The cached container for ``config.strategy_id``, built on first call.
+
+        A different config for an id already loaded is refused: use ``reload``.
+        """
+        with self.lock(config.strategy_id):
+            container = self._containers.get(config.strategy_id)
+            if container is None:
+                return self.create(config)
+            if container.config() != config:
+                raise StrategyConflictError(
+                    f"strategy '{config.strategy_id}' is loaded with a different config; "
+                    "use reload(config) to replace it"
+                )
+            return container
+
+    def get(self, strategy_id: str) -> Container:
+        """The container of a loaded strategy; ``StrategyNotFoundError`` with a suggestion."""
+        container = self._containers.get(strategy_id)
+        if container is None:
+            raise StrategyNotFoundError(self._not_found(strategy_id))
+        return container
+
+    def _not_found(self, strategy_id: str) -> str:
+        known = sorted(self._containers)
+        close = difflib.get_close_matches(strategy_id, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"no strategy '{strategy_id}' is loaded{hint} (loaded: {', '.join(known) or 'none'})"
+
+    def strategy_ids(self) -> list[str]:
+        """Loaded strategy ids, in load order."""
+        return list(self._containers)
+
+    def __contains__(self, strategy_id: object) -> bool:
+        return strategy_id in self._containers
+
+    def __len__(self) -> int:
+        return len(self._containers)
+
+    def on_routing_stop(self, listener: Callable[[str], None]) -> None:
+        """Register ``listener(strategy_id)``, called first when a strategy is unloaded."""
+        self._routing_listeners.append(listener)
+
+    # -- unload and reload ------------------------------------------------------------------
+
+    def unload(self, strategy_id: str, close_positions: bool = False, reason: str = "") -> None:
+        """Stop and discard a strategy; the shared providers and other strategies are untouched.
+
+        In order: stop routing candles to it, snapshot its state, optionally close
+        its positions, flush its action queue, drop its indicator claims (entries
+        another strategy uses stay), unsubscribe its listeners, forget the
+        container, emit ``StrategyUnloaded``.
+        """
+        with self.lock(strategy_id):
+            container = self.get(strategy_id)
+            for listener in self._routing_listeners:
+                listener(strategy_id)
+            positions = container.position_lifecycle()
+            self.snapshots[strategy_id] = positions.snapshot()
+            if close_positions:
+                self._close_all(container)
+            self.shared.exchange().cancel_pending(strategy_id)
+            positions.cancel_intents()
+            container.shutdown_resources(StrategyResource)
+            self.shared.event_bus().unsubscribe_strategy(strategy_id)
+            del self._containers[strategy_id]
+            container.publisher().publish(
+                StrategyUnloaded(ts=self.shared.clock().now(), reason=reason or "unloaded")
+            )
+            log.bind(strategy_id=strategy_id).info("strategy unloaded")
+
+    def _close_all(self, container: Container) -> None:
+        """Close every open position at its symbol's last close, through the strategy's queue."""
+        positions = container.position_lifecycle()
+        store = self.shared.candle_provider()
+        queue = container.action_queue()
+        config: StrategyConfig = container.config()
+        for position in positions.open_positions():
+            series = store.get(position.symbol, config.timeframe)
+            if series is None or len(series) == 0:
+                continue
+            candle = series.candle_at(series.last_bar)
+            queue.enqueue(ClosePercent(position.symbol, 100.0, "unload", candle.close))
+            queue.run(candle)
+
+    def reload(self, config: StrategyConfig, reason: str = "") -> Container:
+        """Replace a loaded strategy's container, carrying over its positions, state and seq.
+
+        The new container is fully built before anything changes, so a bad new
+        config leaves the running strategy as it was.
+        """
+        strategy_id = config.strategy_id
+        with self.lock(strategy_id):
+            old = self.get(strategy_id)
+            new = self._build(config)
+            try:
+                new.position_lifecycle().restore(old.position_lifecycle().snapshot())
+            except BaseException:
+                new.shutdown_resources(StrategyResource)
+                raise
+            old_publisher = old.publisher()
+            new.publisher().resume_from(old_publisher.next_seq)
+            old.shutdown_resources(StrategyResource)
+            self._containers[strategy_id] = new
+            new.publisher().publish(
+                StrategyReloaded(ts=self.shared.clock().now(), reason=reason or "reloaded")
+            )
+            return new
+
+    def shutdown(self) -> None:
+        """Unload every strategy, most recently loaded first."""
+        for strategy_id in reversed(self.strategy_ids()):
+            self.unload(strategy_id, reason="shutdown")
+
+    @contextmanager
+    def overriding(self, config: StrategyConfig, **overrides: object) -> Iterator[Container]:
+        """Load a strategy with some providers swapped, for the length of a ``with`` block.
+
+        Overrides apply before anything is resolved, so every service of the
+        strategy sees them; they reach only this strategy's container. Name a
+        shared provider ``shared_<name>`` (``shared_exchange=FakeExchange()``), a
+        strategy provider by its name. The strategy is unloaded on exit.
+        """
+        with self.lock(config.strategy_id):
+            if config.strategy_id in self._containers:
+                raise StrategyConflictError(
+                    f"strategy '{config.strategy_id}' is already loaded; unload it first"
+                )
+            container = self._build(config, dict(overrides))
+            self._containers[config.strategy_id] = container
+        try:
+            yield container
+        finally:
+            if config.strategy_id in self._containers:
+                self.unload(config.strategy_id, reason="override ended")
+            for name in overrides:
+                _provider(container, name).reset_last_overriding()
+
+
+def _provider(container: Container, name: str) -> providers.Provider[Any]:
+    """A strategy provider by name, or a shared one as ``shared_<name>``."""
+    if name.startswith("shared_"):
+        provider = getattr(container.shared, name.removeprefix("shared_"), None)
+    else:
+        provider = container.providers.get(name)
+    if not isinstance(provider, providers.Provider):
+        shared = ", ".join(f"shared_{name}" for name in SHARED_PROVIDERS)
+        raise StrategyConflictError(
+            f"no provider named '{name}' to override; strategy providers: "
+            f"{', '.join(sorted(container.providers))}; shared: {shared}"
+        )
+    return provider

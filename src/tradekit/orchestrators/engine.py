@@ -1,0 +1,247 @@
+"""``Engine``: routes every closed candle to every active strategy on its symbol and timeframe.
+
+Candles are processed in arrival order and strategies in load order on one
+thread, so a run is repeatable. An exception inside one strategy is caught,
+logged with its id, counted and published as ``StrategyFailed``; after
+``engine.failures_before_quarantine`` consecutive failures the strategy is
+quarantined (no new entries; its open positions keep being managed). The
+others never notice.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from tradekit.config.settings import TradekitSettings
+from tradekit.config.strategy import StrategyConfig
+from tradekit.containers.factory import Container, TradingOrchestratorFactory
+from tradekit.domain import Candle
+from tradekit.errors import StrategyError
+from tradekit.events import StrategyFailed, StrategyLoaded, StrategyQuarantined
+from tradekit.logs import log
+
+LAST_ERRORS_KEPT = 5
+
+
+class StrategyState(StrEnum):
+    """Where a strategy stands in the engine."""
+
+    ACTIVE = "active"
+    QUARANTINED = "quarantined"
+    DISABLED = "disabled"
+
+
+@dataclass
+class StrategyHealth:
+    """What the engine tracks about one strategy; one per loaded strategy."""
+
+    strategy_id: str
+    state: StrategyState
+    errors: int = 0
+    consecutive_failures: int = 0
+    last_errors: deque[str] = field(default_factory=lambda: deque(maxlen=LAST_ERRORS_KEPT))
+
+
+RouteKey = tuple[str, str]
+
+
+class Engine:
+    """Loads strategies through the factory and feeds them candles; one per process."""
+
+    def __init__(self, factory: TradingOrchestratorFactory) -> None:
+        self.factory = factory
+        settings: TradekitSettings = factory.shared.settings()
+        self._max_strategies = settings.engine.max_concurrent_strategies
+        self._quarantine_after = settings.engine.failures_before_quarantine
+        self._store = factory.shared.candle_provider()
+        self._routes: dict[RouteKey, list[tuple[str, Any]]] = {}
+        self._health: dict[str, StrategyHealth] = {}
+        self._dormant: dict[str, StrategyConfig] = {}
+        factory.on_routing_stop(self._stop_routing)
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def load(self, configs: Iterable[StrategyConfig]) -> list[str]:
+        """Load strategies in order; disabled ones stay dormant. Returns the ids loaded."""
+        configs = list(configs)
+        active = sum(1 for config in configs if config.enabled)
+        room = self._max_strategies - len(self.factory)
+        if active > room:
+            raise StrategyError(
+                f"loading {active} enabled strategies would exceed "
+                f"engine.max_concurrent_strategies = {self._max_strategies} "
+                f"({len(self.factory)} already loaded); raise the limit or disable some"
+            )
+        loaded = []
+        for config in configs:
+            if not config.enabled:
+                self._dormant[config.strategy_id] = config
+                self._health[config.strategy_id] = StrategyHealth(
+                    config.strategy_id, StrategyState.DISABLED
+                )
+                continue
+            self._start(self.factory.get_or_create(config), config)
+            loaded.append(config.strategy_id)
+        return loaded
+
+    def _start(self, container: Container, config: StrategyConfig) -> None:
+        orchestrator = container.trading_orchestrator()
+        for symbol in config.symbols:
+            route = self._routes.setdefault((symbol, config.timeframe), [])
+            route.append((config.strategy_id, orchestrator))
+        self._health[config.strategy_id] = StrategyHealth(config.strategy_id, StrategyState.ACTIVE)
+        self._dormant.pop(config.strategy_id, None)
+        container.publisher().publish(
+            StrategyLoaded(
+                ts=self.factory.shared.clock().now(),
+                name=config.name,
+                symbols=config.symbols,
+                timeframe=config.timeframe,
+            )
+        )
+
+    def reload(self, config: StrategyConfig, reason: str = "") -> None:
+        """Swap in a new config for a loaded strategy, keeping its positions and state."""
+        container = self.factory.reload(config, reason)
+        self._stop_routing(config.strategy_id)
+        orchestrator = container.trading_orchestrator()
+        health = self._health[config.strategy_id]
+        orchestrator.entries_enabled = health.state is not StrategyState.QUARANTINED
+        for symbol in config.symbols:
+            route = self._routes.setdefault((symbol, config.timeframe), [])
+            route.append((config.strategy_id, orchestrator))
+
+    def unload(self, strategy_id: str, close_positions: bool = False) -> None:
+        """Unload one strategy (the factory stops its routing first)."""
+        self.factory.unload(strategy_id, close_positions=close_positions)
+        self._health.pop(strategy_id, None)
+
+    def _stop_routing(self, strategy_id: str) -> None:
+        for key, route in list(self._routes.items()):
+            kept = [entry for entry in route if entry[0] != strategy_id]
+            if kept:
+                self._routes[key] = kept
+            else:
+                del self._routes[key]
+
+    # -- running ----------------------------------------------------------------------------
+
+    def on_candle(self, candle: Candle) -> int:
+        """Append ``candle`` to the shared history and run it through every strategy on it.
+
+        Returns how many strategies processed it without failing.
+        """
+        route = self._routes.get((candle.symbol, candle.timeframe))
+        bar = self._store.append(candle)
+        if route is None:
+            return 0
+        return self.on_bar(candle, bar, route)
+
+    def on_bar(self, candle: Candle, bar: int, route: list[tuple[str, Any]] | None = None) -> int:
+        """Run ``candle`` (already at ``bar`` of its shared series) through its strategies."""
+        if route is None:
+            route = self._routes.get((candle.symbol, candle.timeframe), [])
+        ok = 0
+        lock = self.factory.lock
+        for strategy_id, orchestrator in tuple(route):
+            try:
+                with lock(strategy_id):
+                    orchestrator.on_bar(candle, bar)
+            except Exception as exc:  # one strategy's failure must not reach the others
+                self._failed(strategy_id, candle, exc)
+            else:
+                health = self._health[strategy_id]
+                if health.consecutive_failures:
+                    health.consecutive_failures = 0
+                ok += 1
+        return ok
+
+    def _failed(self, strategy_id: str, candle: Candle, exc: Exception) -> None:
+        health = self._health[strategy_id]
+        health.errors += 1
+        health.consecutive_failures += 1
+        message = f"{type(exc).__name__}: {exc}"
+        health.last_errors.append(message)
+        log.bind(strategy_id=strategy_id).opt(exception=exc).error(
+            "strategy failed on {} {} {}: {}", candle.symbol, candle.timeframe, candle.ts, message
+        )
+        container = self.factory.get(strategy_id)
+        publisher = container.publisher()
+        publisher.publish(
+            StrategyFailed(
+                ts=candle.close_ts,
+                error_type=type(exc).__name__,
+                error=str(exc),
+                consecutive_failures=health.consecutive_failures,
+            )
+        )
+        if (
+            health.state is StrategyState.ACTIVE
+            and health.consecutive_failures >= self._quarantine_after
+        ):
+            health.state = StrategyState.QUARANTINED
+            container.trading_orchestrator().entries_enabled = False
+            publisher.publish(
+                StrategyQuarantined(
+                    ts=candle.close_ts, failures=health.consecutive_failures, last_error=message
+                )
+            )
+            log.bind(strategy_id=strategy_id).warning(
+                "strategy quarantined after {} consecutive failures: no new entries, "
+                "open positions still managed",
+                health.consecutive_failures,
+            )
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def state(self, strategy_id: str) -> StrategyState:
+        health = self._health.get(strategy_id)
+        if health is None:
+            self.factory.get(strategy_id)  # raises with a suggestion
+            raise StrategyError(f"strategy '{strategy_id}' is not tracked by this engine")
+        return health.state
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Per strategy: state, error counts and last errors, candles processed, positions, P&L."""
+        report: dict[str, dict[str, Any]] = {}
+        for strategy_id, health in self._health.items():
+            entry: dict[str, Any] = {
+                "state": health.state.value,
+                "errors": health.errors,
+                "consecutive_failures": health.consecutive_failures,
+                "last_errors": list(health.last_errors),
+                "candles_processed": 0,
+                "open_positions": 0,
+                "realized_pnl": 0.0,
+                "unrealized_pnl": 0.0,
+            }
+            if strategy_id in self.factory:
+                container = self.factory.get(strategy_id)
+                positions = container.position_lifecycle()
+                entry["candles_processed"] = container.trading_orchestrator().candles_processed
+                entry["open_positions"] = positions.open_count()
+                entry["realized_pnl"] = positions.realized_pnl
+                entry["unrealized_pnl"] = positions.unrealized_pnl()
+            report[strategy_id] = entry
+        return report
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        """``health()`` plus equity, fees and trade count per strategy."""
+        report = self.health()
+        for strategy_id, entry in report.items():
+            if strategy_id in self.factory:
+                positions = self.factory.get(strategy_id).position_lifecycle()
+                entry["equity"] = positions.equity()
+                entry["fees_paid"] = positions.fees_paid
+                entry["trades"] = len(positions.trades)
+        return report
+
+    def shutdown(self) -> None:
+        """Flush and unload every strategy, most recently loaded first."""
+        self.factory.shutdown()
+        self._routes.clear()
+        self._health.clear()
