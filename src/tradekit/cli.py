@@ -26,6 +26,8 @@ from tradekit.config import (
 )
 from tradekit.config.provenance import DEFAULT_SOURCE, source_of
 from tradekit.errors import ConfigError, TradekitError
+from tradekit.logs import configure_logging_from
+from tradekit.validation import check_strategies_build
 
 EXIT_CONFIG_ERROR = 2
 DEFAULT_CONFIG = Path("config.json")
@@ -63,8 +65,11 @@ T = TypeVar("T")
 
 def _settings(config: Path | None) -> TradekitSettings:
     if config is None:
-        return load_settings(DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-    return load_settings(config)
+        settings = load_settings(DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    else:
+        settings = load_settings(config)
+    configure_logging_from(settings.logging)
+    return settings
 
 
 def _guard(action: Callable[[], T]) -> T:
@@ -88,7 +93,10 @@ def validate(
     """Check the base config and every strategy file; print one line per strategy."""
 
     def run() -> list[LoadedStrategy]:
-        return load_strategies(strategies, _settings(config))
+        settings = _settings(config)
+        loaded = load_strategies(strategies, settings)
+        check_strategies_build(loaded, settings)
+        return loaded
 
     loaded = _guard(run)
     for strategy in loaded:

@@ -65,6 +65,13 @@ EXPECTED: dict[str, list[str]] = {
     "not-an-object": ["strategies/list.json: expected a JSON object at the top level, got a list"],
     "missing-required": ["strategies/nosym.json: symbols: required key 'symbols' is missing"],
     "bad-indicator-param": ["strategies/param.json: indicators[0].params.length", "got [14]"],
+    "unknown-indicator": [
+        "strategies/ind.json: unknown indicator 'rsii' in indicators[0].name; did you mean 'rsi'?"
+    ],
+    "bad-analyzer-param": [
+        "strategies/an.json: analyzers[0].type: unknown analyzer type 'treshold'; "
+        "did you mean 'threshold'?"
+    ],
     "trailing-half": [
         "strategies/trail.json: exit",
         "'trailing_distance_pct' is set but 'trailing_activation_pct' is missing",

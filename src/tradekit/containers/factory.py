@@ -161,7 +161,7 @@ class TradingOrchestratorFactory:
             container.publisher().publish(
                 StrategyUnloaded(ts=self.shared.clock().now(), reason=reason or "unloaded")
             )
-            log.bind(strategy_id=strategy_id).info("strategy unloaded")
+            log.bind(strategy_id=strategy_id).debug("strategy unloaded")
 
     def _close_all(self, container: Container) -> None:
         """Close every open position at its symbol's last close, through the strategy's queue."""
