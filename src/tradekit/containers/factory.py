@@ -66,7 +66,7 @@ class TradingOrchestratorFactory:
             _provider(container, name).override(value)
         container.check_dependencies()
         try:
-            container.init_resources(StrategyResource)
+            # Resolving the root builds the whole graph, strategy resources included.
             container.trading_orchestrator()
         except BaseException:
             container.shutdown_resources(StrategyResource)

@@ -38,6 +38,20 @@ def _strategy_id(config: StrategyConfig) -> str:
     return config.strategy_id
 
 
+def _filter_orchestrator(config: StrategyConfig) -> FilterOrchestrator:
+    return FilterOrchestrator(config.filters)
+
+
+def _mtf_gate(config: StrategyConfig) -> MTFSnapshotGate:
+    return MTFSnapshotGate(config.mtf, config.timeframe)
+
+
+def _exit_orchestrator(
+    config: StrategyConfig, positions: PositionLifecycleService, queue: ActionQueue
+) -> ExitOrchestrator:
+    return ExitOrchestrator(config.exit, positions, queue)
+
+
 def _registry_indicators(
     config: StrategyConfig, filters: FilterOrchestrator
 ) -> list[IndicatorConfig]:
@@ -124,7 +138,7 @@ class StrategyContainer(containers.DeclarativeContainer):
     logger = providers.Singleton(strategy_logger, strategy_id)
     publisher = providers.Singleton(StrategyPublisher, shared.event_bus, strategy_id)
 
-    filter_orchestrator = providers.Singleton(FilterOrchestrator, config.provided.filters)
+    filter_orchestrator = providers.Singleton(_filter_orchestrator, config)
     indicator_registry = StrategyResource(
         _indicator_registry, config, filter_orchestrator, shared.indicator_cache
     )
@@ -149,7 +163,7 @@ class StrategyContainer(containers.DeclarativeContainer):
         action_queue,
     )
     exit_orchestrator = providers.Singleton(
-        ExitOrchestrator, config.provided.exit, position_lifecycle, action_queue
+        _exit_orchestrator, config, position_lifecycle, action_queue
     )
     trading_orchestrator = providers.Singleton(
         TradingOrchestrator,
