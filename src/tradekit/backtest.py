@@ -1,0 +1,195 @@
+"""``backtest``: run strategies over whole series; per-strategy and portfolio results.
+
+Series are bulk-loaded into the shared candle history before any strategy is
+built, so every indicator is computed once per series in one vectorized call;
+candles are then replayed in close-time order through the same engine and
+services a live run uses. The same inputs always give the same event log,
+exposed as a hash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import heapq
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from tradekit.config.settings import TradekitSettings
+from tradekit.config.strategy import StrategyConfig
+from tradekit.containers.factory import TradingOrchestratorFactory
+from tradekit.containers.shared import SharedContainer
+from tradekit.domain import Candle
+from tradekit.errors import DataError
+from tradekit.events import Event
+from tradekit.orchestrators.engine import Engine
+from tradekit.services.candles import CandleSeries
+from tradekit.services.clock import ManualClock
+from tradekit.services.position_state import Trade
+from tradekit.stats import PerformanceStats, max_drawdown_pct, performance
+from tradekit.timeframes import timeframe_seconds
+
+SeriesKey = tuple[str, str]
+
+
+class FrameProvider(Protocol):
+    """Anything that hands over whole candle series: ``{(symbol, timeframe): DataFrame}``."""
+
+    def frames(self) -> Mapping[SeriesKey, pd.DataFrame]: ...
+
+
+@dataclass
+class StrategyResult:
+    """One strategy's outcome: its trades, equity curve and statistics."""
+
+    strategy_id: str
+    timeframe: str
+    capital: float
+    trades: list[Trade]
+    equity_curve: list[tuple[Any, float]]
+    stats: PerformanceStats
+    open_positions: int
+
+
+@dataclass
+class BacktestResult:
+    """Per-strategy results, the portfolio across them, and the run's event log."""
+
+    strategies: dict[str, StrategyResult]
+    portfolio_equity: pd.Series
+    portfolio_stats: dict[str, float]
+    events: list[Event] = field(repr=False)
+    candles_processed: int = 0
+
+    @property
+    def event_log_hash(self) -> str:
+        """SHA-256 of the event log as JSON lines: equal hashes mean identical runs."""
+        digest = hashlib.sha256()
+        for event in self.events:
+            digest.update(json.dumps(event.to_dict(), sort_keys=True).encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
+
+    def trades_frame(self) -> pd.DataFrame:
+        """Every trade of every strategy, one row each."""
+        rows = [
+            {"strategy_id": strategy_id, **dataclasses.asdict(trade)}
+            for strategy_id, result in self.strategies.items()
+            for trade in result.trades
+        ]
+        return pd.DataFrame(rows)
+
+
+def _frames(source: FrameProvider | Mapping[SeriesKey, pd.DataFrame]) -> Mapping[SeriesKey, Any]:
+    frames = source if isinstance(source, Mapping) else source.frames()
+    if not frames:
+        raise DataError("the backtest source holds no candle series")
+    return frames
+
+
+def _merged_bars(series: Sequence[CandleSeries]) -> Iterator[tuple[Candle, int]]:
+    """Every bar of every series in close-time order; ties by symbol, then timeframe."""
+
+    def bars(item: CandleSeries) -> Iterator[tuple[int, str, str, int, CandleSeries]]:
+        ts = item.columns(item.first_kept_bar, item.last_bar + 1)["ts"]
+        length = timeframe_seconds(item.timeframe)
+        for offset, stamp in enumerate(ts):
+            yield (
+                int(stamp) + length,
+                item.symbol,
+                item.timeframe,
+                item.first_kept_bar + offset,
+                item,
+            )
+
+    for _, _, _, bar, item in heapq.merge(*(bars(item) for item in series)):
+        yield item.candle_at(bar), bar
+
+
+def backtest(
+    settings: TradekitSettings,
+    configs: Sequence[StrategyConfig],
+    source: FrameProvider | Mapping[SeriesKey, pd.DataFrame],
+) -> BacktestResult:
+    """Run ``configs`` over every series of ``source``; deterministic for the same inputs."""
+    shared = SharedContainer(settings=settings)
+    store = shared.candle_provider()
+    loaded = [
+        store.add(CandleSeries.from_frame(symbol, timeframe, frame, capacity=None))
+        for (symbol, timeframe), frame in sorted(_frames(source).items())
+    ]
+    # Replay time, not wall time, stamps lifecycle events: the same run, the same log.
+    clock = ManualClock(min(series.candle_at(series.first_kept_bar).ts for series in loaded))
+    shared.clock.override(clock)
+    factory = TradingOrchestratorFactory(shared)
+    engine = Engine(factory)
+    events: list[Event] = []
+    shared.event_bus().subscribe(events.append)
+    engine.load(configs)
+    shared.indicator_cache().precompute()
+    processed = 0
+    for candle, bar in _merged_bars(loaded):
+        clock.set(candle.close_ts)
+        engine.on_bar(candle, bar)
+        processed += 1
+    results = {
+        strategy_id: _strategy_result(factory, strategy_id)
+        for strategy_id in factory.strategy_ids()
+    }
+    engine.shutdown()
+    portfolio = _portfolio_equity(results)
+    capital = sum(result.capital for result in results.values())
+    portfolio_stats = {
+        "capital": capital,
+        "final_equity": float(portfolio.iloc[-1]) if len(portfolio) else capital,
+        "total_return_pct": (float(portfolio.iloc[-1]) / capital - 1) * 100
+        if len(portfolio)
+        else 0.0,
+        "max_drawdown_pct": max_drawdown_pct([capital, *portfolio.tolist()]),
+        "trade_count": sum(result.stats.trade_count for result in results.values()),
+    }
+    return BacktestResult(results, portfolio, portfolio_stats, events, processed)
+
+
+def _strategy_result(factory: TradingOrchestratorFactory, strategy_id: str) -> StrategyResult:
+    container = factory.get(strategy_id)
+    config: StrategyConfig = container.config()
+    positions = container.position_lifecycle()
+    open_bars = sum(position.bars_held for position in positions.open_positions())
+    return StrategyResult(
+        strategy_id=strategy_id,
+        timeframe=config.timeframe,
+        capital=config.capital,
+        trades=list(positions.trades),
+        equity_curve=list(positions.equity_curve),
+        stats=performance(
+            positions.equity_curve,
+            positions.trades,
+            config.capital,
+            config.timeframe,
+            positions.fees_paid,
+            open_bars,
+        ),
+        open_positions=positions.open_count(),
+    )
+
+
+def _portfolio_equity(results: Mapping[str, StrategyResult]) -> pd.Series:
+    """Sum of the strategies' equity, each carried forward between its own candles."""
+    curves = []
+    for strategy_id, result in results.items():
+        if result.equity_curve:
+            times, values = zip(*result.equity_curve, strict=True)
+            curve = pd.Series(values, index=pd.DatetimeIndex(times), name=strategy_id)
+            curves.append(curve[~curve.index.duplicated(keep="last")])
+    if not curves:
+        return pd.Series(dtype="float64")
+    frame = pd.concat(curves, axis=1).sort_index().ffill()
+    for result in results.values():
+        if result.strategy_id in frame:
+            frame[result.strategy_id] = frame[result.strategy_id].fillna(result.capital)
+    return frame.sum(axis=1)
