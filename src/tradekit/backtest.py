@@ -188,7 +188,7 @@ def _portfolio_equity(results: Mapping[str, StrategyResult]) -> pd.Series:
             curves.append(curve[~curve.index.duplicated(keep="last")])
     if not curves:
         return pd.Series(dtype="float64")
-    frame = pd.concat(curves, axis=1).sort_index().ffill()
+    frame = pd.concat(curves, axis=1, sort=True).ffill()
     for result in results.values():
         if result.strategy_id in frame:
             frame[result.strategy_id] = frame[result.strategy_id].fillna(result.capital)
