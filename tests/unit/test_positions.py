@@ -619,3 +619,19 @@ class TestSnapshot:
         snapshot = Book().service.snapshot() | {"version": 99}
         with pytest.raises(StrategyError, match="version 99 is not supported"):
             Book().service.restore(snapshot)
+
+
+class TestOpenOrOpeningCount:
+    def test_an_opening_order_still_pending_counts_against_position_limits(self) -> None:
+        book = Book()
+        book.order(OrderSide.BUY, 1.0, OpenIntent(Side.LONG), symbol=ETH)
+        assert book.service.open_count() == 0
+        assert book.service.open_or_opening_count() == 1
+        book.service.cancel_intents(ETH)
+        assert book.service.open_or_opening_count() == 0
+
+    def test_a_filled_open_counts_once(self) -> None:
+        book = Book()
+        order = book.order(OrderSide.BUY, 1.0, OpenIntent(Side.LONG))
+        book.fill(order, price=100.0, fee=0.1)
+        assert book.service.open_or_opening_count() == 1

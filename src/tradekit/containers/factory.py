@@ -140,10 +140,10 @@ class TradingOrchestratorFactory:
     def unload(self, strategy_id: str, close_positions: bool = False, reason: str = "") -> None:
         """Stop and discard a strategy; the shared providers and other strategies are untouched.
 
-        In order: stop routing candles to it, snapshot its state, optionally close
-        its positions, flush its action queue, drop its indicator claims (entries
-        another strategy uses stay), unsubscribe its listeners, forget the
-        container, emit ``StrategyUnloaded``.
+        In order: stop routing candles to it, snapshot its state, cancel its
+        pending orders, optionally close its positions, flush its action queue,
+        drop its indicator claims (entries another strategy uses stay), unsubscribe
+        its listeners, forget the container, emit ``StrategyUnloaded``.
         """
         with self.lock(strategy_id):
             container = self.get(strategy_id)
@@ -151,10 +151,12 @@ class TradingOrchestratorFactory:
                 listener(strategy_id)
             positions = container.position_lifecycle()
             self.snapshots[strategy_id] = positions.snapshot()
+            # The strategy's own exchange: an override may have replaced the shared one.
+            _provider(container, "shared_exchange")().cancel_pending(strategy_id)
+            # Before closing: a pending close order would otherwise claim what is to close.
+            positions.cancel_intents()
             if close_positions:
                 self._close_all(container)
-            self.shared.exchange().cancel_pending(strategy_id)
-            positions.cancel_intents()
             container.shutdown_resources(StrategyResource)
             self.shared.event_bus().unsubscribe_strategy(strategy_id)
             del self._containers[strategy_id]
@@ -166,7 +168,7 @@ class TradingOrchestratorFactory:
     def _close_all(self, container: Container) -> None:
         """Close every open position at its symbol's last close, through the strategy's queue."""
         positions = container.position_lifecycle()
-        store = self.shared.candle_provider()
+        store = _provider(container, "shared_candle_provider")()
         queue = container.action_queue()
         config: StrategyConfig = container.config()
         for position in positions.open_positions():
@@ -193,8 +195,13 @@ class TradingOrchestratorFactory:
                 new.shutdown_resources(StrategyResource)
                 raise
             old_publisher = old.publisher()
-            new.publisher().resume_from(old_publisher.next_seq)
+            # Shut the old one down first: flushing its queue may still publish events.
             old.shutdown_resources(StrategyResource)
+            new.publisher().resume_from(old_publisher.next_seq)
+            # The old risk manager gave back the strategy's exposure; the positions remain.
+            risk = new.risk_manager()
+            for position in new.position_lifecycle().open_positions():
+                risk.set_exposure(position.symbol, position.quantity * position.avg_entry_price)
             self._containers[strategy_id] = new
             new.publisher().publish(
                 StrategyReloaded(ts=self.shared.clock().now(), reason=reason or "reloaded")

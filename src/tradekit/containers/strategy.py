@@ -110,7 +110,7 @@ def _risk_manager(
         publisher,
         guard,
         equity=positions.equity,
-        open_count=positions.open_count,
+        open_count=positions.open_or_opening_count,
         exposure=_position_exposure(positions),
     )
     yield manager

@@ -6,10 +6,15 @@ logged with its id, counted and published as ``StrategyFailed``; after
 ``engine.failures_before_quarantine`` consecutive failures the strategy is
 quarantined (no new entries; its open positions keep being managed). The
 others never notice.
+
+Load, unload and reload may come from other threads. Each holds the lock of the
+strategy it changes, and a candle runs through a strategy under that lock and
+only if the strategy is still routed: one swapped out mid-candle is skipped.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -58,10 +63,13 @@ class Engine:
         self._max_strategies = settings.engine.max_concurrent_strategies
         self._quarantine_after = settings.engine.failures_before_quarantine
         self._store = factory.shared.candle_provider()
+        # Route lists are replaced, never changed in place, so a reader's copy stays whole.
         self._routes: dict[RouteKey, list[tuple[str, Any]]] = {}
+        self._routed: dict[str, tuple[str, Any]] = {}  # strategy id -> its entry in the routes
+        self._routing_lock = threading.Lock()
         self._health: dict[str, StrategyHealth] = {}
         self._dormant: dict[str, StrategyConfig] = {}
-        factory.on_routing_stop(self._stop_routing)
+        factory.on_routing_stop(self._forget)
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -84,16 +92,14 @@ class Engine:
                     config.strategy_id, StrategyState.DISABLED
                 )
                 continue
-            self._start(self.factory.get_or_create(config), config)
+            with self.factory.lock(config.strategy_id):
+                self._start(self.factory.get_or_create(config), config)
             loaded.append(config.strategy_id)
         return loaded
 
     def _start(self, container: Container, config: StrategyConfig) -> None:
-        orchestrator = container.trading_orchestrator()
-        for symbol in config.symbols:
-            route = self._routes.setdefault((symbol, config.timeframe), [])
-            route.append((config.strategy_id, orchestrator))
         self._health[config.strategy_id] = StrategyHealth(config.strategy_id, StrategyState.ACTIVE)
+        self._route(config, container.trading_orchestrator())
         self._dormant.pop(config.strategy_id, None)
         container.publisher().publish(
             StrategyLoaded(
@@ -106,27 +112,41 @@ class Engine:
 
     def reload(self, config: StrategyConfig, reason: str = "") -> None:
         """Swap in a new config for a loaded strategy, keeping its positions and state."""
-        container = self.factory.reload(config, reason)
-        self._stop_routing(config.strategy_id)
-        orchestrator = container.trading_orchestrator()
-        health = self._health[config.strategy_id]
-        orchestrator.entries_enabled = health.state is not StrategyState.QUARANTINED
-        for symbol in config.symbols:
-            route = self._routes.setdefault((symbol, config.timeframe), [])
-            route.append((config.strategy_id, orchestrator))
+        # Held across the swap, so no candle reaches the old services once they are shut down.
+        with self.factory.lock(config.strategy_id):
+            container = self.factory.reload(config, reason)
+            self._stop_routing(config.strategy_id)
+            orchestrator = container.trading_orchestrator()
+            health = self._health[config.strategy_id]
+            orchestrator.entries_enabled = health.state is not StrategyState.QUARANTINED
+            self._route(config, orchestrator)
 
     def unload(self, strategy_id: str, close_positions: bool = False) -> None:
-        """Unload one strategy (the factory stops its routing first)."""
+        """Unload one strategy (the factory stops its routing and health tracking first)."""
         self.factory.unload(strategy_id, close_positions=close_positions)
-        self._health.pop(strategy_id, None)
+
+    def _route(self, config: StrategyConfig, orchestrator: Any) -> None:
+        entry = (config.strategy_id, orchestrator)
+        with self._routing_lock:
+            self._routed[config.strategy_id] = entry
+            for symbol in config.symbols:
+                key = (symbol, config.timeframe)
+                self._routes[key] = [*self._routes.get(key, ()), entry]
 
     def _stop_routing(self, strategy_id: str) -> None:
-        for key, route in list(self._routes.items()):
-            kept = [entry for entry in route if entry[0] != strategy_id]
-            if kept:
-                self._routes[key] = kept
-            else:
-                del self._routes[key]
+        with self._routing_lock:
+            self._routed.pop(strategy_id, None)
+            for key, route in list(self._routes.items()):
+                kept = [entry for entry in route if entry[0] != strategy_id]
+                if kept:
+                    self._routes[key] = kept
+                else:
+                    del self._routes[key]
+
+    def _forget(self, strategy_id: str) -> None:
+        """Called by the factory on unload, under the strategy's lock."""
+        self._stop_routing(strategy_id)
+        self._health.pop(strategy_id, None)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -147,17 +167,21 @@ class Engine:
             route = self._routes.get((candle.symbol, candle.timeframe), [])
         ok = 0
         lock = self.factory.lock
-        for strategy_id, orchestrator in tuple(route):
-            try:
-                with lock(strategy_id):
+        routed = self._routed
+        for entry in tuple(route):
+            strategy_id, orchestrator = entry
+            with lock(strategy_id):
+                if routed.get(strategy_id) is not entry:
+                    continue  # unloaded or reloaded on another thread since the route was read
+                try:
                     orchestrator.on_bar(candle, bar)
-            except Exception as exc:  # one strategy's failure must not reach the others
-                self._failed(strategy_id, candle, exc)
-            else:
+                except Exception as exc:  # one strategy's failure must not reach the others
+                    self._failed(strategy_id, candle, exc)
+                    continue
                 health = self._health[strategy_id]
                 if health.consecutive_failures:
                     health.consecutive_failures = 0
-                ok += 1
+            ok += 1
         return ok
 
     def _failed(self, strategy_id: str, candle: Candle, exc: Exception) -> None:
@@ -208,7 +232,7 @@ class Engine:
     def health(self) -> dict[str, dict[str, Any]]:
         """Per strategy: state, error counts and last errors, candles processed, positions, P&L."""
         report: dict[str, dict[str, Any]] = {}
-        for strategy_id, health in self._health.items():
+        for strategy_id, health in list(self._health.items()):
             entry: dict[str, Any] = {
                 "state": health.state.value,
                 "errors": health.errors,
@@ -243,5 +267,7 @@ class Engine:
     def shutdown(self) -> None:
         """Flush and unload every strategy, most recently loaded first."""
         self.factory.shutdown()
-        self._routes.clear()
+        with self._routing_lock:
+            self._routes.clear()
+            self._routed.clear()
         self._health.clear()

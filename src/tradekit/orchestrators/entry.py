@@ -97,6 +97,8 @@ class EntryOrchestrator:
         if self._blocked(view, side):
             return
         amount = self.entry_amount()
+        if self._nothing_to_size(amount):
+            return
         if not self._risk.approve_entry(view.symbol, amount, view.candle):
             return
         score = scores.long if side is Side.LONG else scores.short
@@ -134,10 +136,22 @@ class EntryOrchestrator:
         if self._refused_add.get(view.symbol) == attempt:
             return
         amount = self.entry_amount() * dca.volume_scale ** (adds_done + 1)
+        if self._nothing_to_size(amount):
+            return
         if self._risk.approve_entry(view.symbol, amount, view.candle, adding=True):
             self._queue.enqueue(AddToPosition(view.symbol, amount, reason=reason))
         else:
             self._refused_add[view.symbol] = attempt
+
+    def _nothing_to_size(self, amount: float) -> bool:
+        """True, with the reason recorded, when sizing from equity that is gone gives nothing."""
+        if amount > 0:
+            return False
+        self.last_block_reason = (
+            f"sizing gives {amount:.2f}: equity {self._positions.equity():.2f} leaves "
+            "nothing to enter with"
+        )
+        return True
 
     def entry_amount(self) -> float:
         """The quote amount of a new position under the configured sizing rule."""

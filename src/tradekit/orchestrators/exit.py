@@ -26,6 +26,10 @@ from tradekit.services.analyzers import Scores
 
 ExitAction = ClosePercent | UpdateStopLoss | ActivateTrailing
 
+# A partial share this close to 100% is the whole position: what float dust leaves of it
+# is within the position lifecycle's tolerance and would close with it anyway.
+_WHOLE_PCT = 100.0 * (1 - 1e-9)
+
 
 class _Positions(Protocol):
     def position(self, symbol: str) -> Position | None: ...
@@ -63,15 +67,23 @@ class ExitOrchestrator:
         )
 
     def evaluate(self, view: BarView, scores: Scores) -> None:
-        """Queue the exit or stop change, if any, for ``view.symbol`` on this candle."""
+        """Queue this candle's exit or stop change, if any, for ``view.symbol``.
+
+        A partial take profit may be followed by a time stop or signal exit of the rest.
+        """
         symbol = view.symbol
         position = self._positions.position(symbol)
         if position is None or self._positions.has_pending(symbol):
             return
         candle = view.candle
-        if self._stop_or_target_hit(position, candle) or self._partial_hit(position, candle):
+        if self._stop_or_target_hit(position, candle):
             return
-        if self._time_or_signal_exit(position, candle, scores):
+        # A partial fills inside the candle; a time stop or exit signal still closes the rest
+        # at its close, since a signal that fires on one candle only would otherwise be lost.
+        partial = self._partial_hit(position, candle)
+        if partial == 100.0:
+            return
+        if self._time_or_signal_exit(position, candle, scores) or partial:
             return
         if self._trailing is not None:
             self._manage_trailing(position, self._trailing)
@@ -92,26 +104,27 @@ class ExitOrchestrator:
                 return True
         return False
 
-    def _partial_hit(self, position: Position, candle: Candle) -> bool:
+    def _partial_hit(self, position: Position, candle: Candle) -> float:
+        """Queue the next partial take profit if its level was touched; the percent it closes."""
         done = position.partial_exits_done
         if done >= len(self._partials):
-            return False
+            return 0.0
         level = self._partials[done]
         sign = position.side.sign
         target = position.avg_entry_price * (1 + sign * level.profit_pct / 100)
         long = position.side is Side.LONG
         price = _touched_above(candle, target) if long else _touched_below(candle, target)
         if price is None:
-            return False
+            return 0.0
         # close_pct is a share of the position as first opened, not of what is left.
         share = level.close_pct * position.initial_quantity / position.quantity
+        if share >= _WHOLE_PCT:
+            share = 100.0
         self._queue.enqueue(
-            ClosePercent(
-                position.symbol, min(100.0, share), f"partial_take_profit_{done + 1}", price
-            )
+            ClosePercent(position.symbol, share, f"partial_take_profit_{done + 1}", price)
         )
         self._positions.mark_partial_exit(position.symbol)
-        return True
+        return share
 
     def _time_or_signal_exit(self, position: Position, candle: Candle, scores: Scores) -> bool:
         config = self._config

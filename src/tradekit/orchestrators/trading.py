@@ -2,11 +2,13 @@
 
 The order is fixed: fill orders left pending from the previous candle, mark
 positions, update the higher-timeframe gate and risk day, score the candle,
-manage exits, and only then consider entries; the queued actions run last.
+manage exits and carry out their actions, and only then consider entries, whose
+actions run last.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from tradekit.config.strategy import StrategyConfig
@@ -18,7 +20,7 @@ from tradekit.orchestrators.exit import ExitOrchestrator
 from tradekit.orchestrators.mtf_gate import MTFSnapshotGate
 from tradekit.protocols import Exchange
 from tradekit.services.actions import ActionQueue
-from tradekit.services.analyzers import AnalyzerRegistry
+from tradekit.services.analyzers import NO_SCORES, AnalyzerRegistry
 from tradekit.services.events import StrategyPublisher
 from tradekit.services.indicators import IndicatorRegistry
 from tradekit.services.positions import PositionLifecycleService
@@ -100,7 +102,9 @@ class TradingOrchestrator:
         self._entry = entry_orchestrator
         self._exit = exit_orchestrator
         self._views = {symbol: CandleView(symbol, indicator_registry) for symbol in config.symbols}
-        self._last_ts: dict[str, int] = {}
+        self._last_ts: dict[str, datetime] = {}
+        self._timeframe = config.timeframe
+        self._gate_active = config.mtf is not None
         self.entries_enabled = True
         self.candles_processed = 0
 
@@ -111,12 +115,13 @@ class TradingOrchestrator:
 
     def on_bar(self, candle: Candle, bar: int) -> None:
         """Run the pipeline for ``candle``, already at index ``bar`` of its shared series."""
-        view = self._views.get(candle.symbol)
-        if view is None or candle.timeframe != self.config.timeframe:
+        symbol = candle.symbol
+        view = self._views.get(symbol)
+        if view is None or candle.timeframe != self._timeframe:
             self._check(candle)
             return
-        stamp = int(candle.ts.timestamp())
-        last = self._last_ts.get(candle.symbol)
+        stamp = candle.ts
+        last = self._last_ts.get(symbol)
         if last is not None and stamp <= last:
             if stamp == last:
                 return  # the same candle delivered twice: already processed
@@ -124,22 +129,36 @@ class TradingOrchestrator:
                 f"strategy '{self.strategy_id}': candle {candle.symbol} {candle.ts.isoformat()} "
                 "is older than the last one processed; candles must arrive in time order"
             )
-        self._last_ts[candle.symbol] = stamp
+        self._last_ts[symbol] = stamp
         positions = self._positions
-        if positions.has_pending(candle.symbol):
+        if positions.has_pending(symbol):
             self._apply(self._exchange.fill_pending(self.strategy_id, candle))
         positions.mark(candle)
         self._risk.on_candle(candle)
-        self._gate.update(candle)
+        if self._gate_active:
+            self._gate.update(candle)
         view._move_to(candle, bar)
-        scores = self._analyzers.evaluate(view)
+        queue = self._queue
+        try:
+            scores = self._analyzers.evaluate(view)
+        except Exception:
+            # A failing analyzer must not leave positions unprotected: stops, targets and
+            # time stops still run on this candle before the failure is reported.
+            self._exit.evaluate(view, NO_SCORES)
+            if queue.pending():
+                queue.run(candle)
+            raise
         if scores.signals:
             self._publish_signals(candle, scores.signals)
         self._exit.evaluate(view, scores)
+        # Entries must see what the exits did: an add decided next to an exit still in the
+        # queue would follow it into a closed position, or leave an orphan pending add.
+        if queue.pending():
+            queue.run(candle)
         if self.entries_enabled:
             self._entry.evaluate(view, scores)
-        if self._queue.pending():
-            self._queue.run(candle)
+            if queue.pending():
+                queue.run(candle)
         self.candles_processed += 1
 
     def _check(self, candle: Candle) -> None:

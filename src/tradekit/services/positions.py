@@ -121,6 +121,18 @@ class PositionLifecycleService:
     def open_count(self) -> int:
         return len(self._positions)
 
+    def open_or_opening_count(self) -> int:
+        """Open positions plus opening orders still waiting to fill (for position limits)."""
+        if not self._pending:
+            return len(self._positions)
+        opening = {
+            pending.order.symbol
+            for pending in self._pending.values()
+            if isinstance(pending.intent, OpenIntent)
+            and pending.order.symbol not in self._positions
+        }
+        return len(self._positions) + len(opening)
+
     def last_price(self, symbol: str) -> float | None:
         """The close of the last candle of ``symbol`` passed to ``mark``."""
         return self._last_prices.get(symbol)
