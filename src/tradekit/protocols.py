@@ -6,11 +6,17 @@ the candle source, clock and journal join them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, TypeVar, overload, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload, runtime_checkable
 
-from tradekit.domain import Candle, Fill, Order
+from tradekit.domain import Candle, Fill, Order, Position
 from tradekit.events import Event
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tradekit.services.journal import StoredSnapshot, StrategyInfo, StrategyStatus
 
 EventT = TypeVar("EventT", bound=Event)
 
@@ -114,4 +120,109 @@ class BarView(Protocol):
     def value(self, ref: str, back: int = 0) -> float | None: ...
 
 
-__all__ = ["BarView", "EventBus", "EventHandler", "Exchange", "Subscription"]
+@runtime_checkable
+class Journal(Protocol):
+    """Stores every strategy's events, snapshots, positions, orders, fills and registry entry.
+
+    One per process, shared by all strategies. Writes are buffered and reach the
+    database together at ``commit`` (once per candle batch); a failed commit raises
+    ``StorageError`` and keeps the buffer for a retry. An event already stored under
+    the same ``(strategy_id, seq)`` is skipped, so recording twice is harmless.
+    Reads see committed data only. Registry calls write at once.
+    """
+
+    def record(self, events: Sequence[Event]) -> None:
+        """Buffer stamped events for the next commit."""
+        ...
+
+    def record_fill(self, order: Order, fill: Fill) -> None:
+        """Buffer ``fill`` and the ``order`` it executes."""
+        ...
+
+    def upsert_positions(self, strategy_id: str, positions: Iterable[Position]) -> None:
+        """Buffer ``strategy_id``'s open positions, replacing the stored ones."""
+        ...
+
+    def save_snapshot(
+        self, strategy_id: str, seq: int, ts: datetime, state: Mapping[str, Any]
+    ) -> None:
+        """Buffer a JSON-ready ``state`` of ``strategy_id`` taken after event ``seq``."""
+        ...
+
+    def commit(self) -> None:
+        """Write everything buffered in one transaction."""
+        ...
+
+    def events(self, strategy_id: str, after_seq: int = 0) -> list[Event]:
+        """``strategy_id``'s committed events with ``seq > after_seq``, in seq order."""
+        ...
+
+    def last_seq(self, strategy_id: str) -> int:
+        """The highest committed ``seq`` of ``strategy_id``; 0 when it has none."""
+        ...
+
+    def latest_snapshot(self, strategy_id: str) -> StoredSnapshot | None:
+        """``strategy_id``'s newest committed snapshot as ``(seq, state)``, or ``None``."""
+        ...
+
+    def open_positions(self, strategy_id: str) -> list[Position]: ...
+
+    def orders(self, strategy_id: str) -> list[Order]: ...
+
+    def fills(self, strategy_id: str) -> list[Fill]: ...
+
+    def strategy_ids(self) -> list[str]:
+        """Every strategy with anything stored."""
+        ...
+
+    def register_strategy(self, strategy_id: str, name: str, kind: str, config_json: str) -> None:
+        """Add or update a named strategy in the registry."""
+        ...
+
+    def set_status(self, strategy_id: str, status: StrategyStatus | str) -> None:
+        """Change a registered strategy's status; ``StorageError`` for an unknown id."""
+        ...
+
+    def strategies(self) -> list[StrategyInfo]: ...
+
+    def remove_strategy(self, strategy_id: str) -> None:
+        """Mark a strategy removed; its journal is kept."""
+        ...
+
+    def close(self) -> None:
+        """Commit what is buffered and release the database."""
+        ...
+
+
+@runtime_checkable
+class CandleSource(Protocol):
+    """Market data for backtests and live runs: whole series, or closed candles one by one.
+
+    ``frames()`` holds each series as open/high/low/close/volume columns over a
+    UTC DatetimeIndex of open times. ``stream()`` yields the closed candles of
+    every series merged in close-time order; candles closing together come by
+    symbol, then by timeframe length (shortest first), so a replay is deterministic.
+    """
+
+    def symbols(self) -> list[tuple[str, str]]:
+        """Every (symbol, timeframe) the source serves."""
+        ...
+
+    def frames(self) -> dict[tuple[str, str], pd.DataFrame]:
+        """Every whole series by (symbol, timeframe), for vectorized backtests."""
+        ...
+
+    def stream(self) -> Iterator[Candle]:
+        """Closed candles of all series in delivery order."""
+        ...
+
+
+__all__ = [
+    "BarView",
+    "CandleSource",
+    "EventBus",
+    "EventHandler",
+    "Exchange",
+    "Journal",
+    "Subscription",
+]
