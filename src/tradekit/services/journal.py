@@ -1,0 +1,618 @@
+"""The persistent journal of every strategy: events, snapshots, positions, orders, fills, registry.
+
+``SqlJournal`` buffers what the engine records and writes it in one transaction per
+``commit`` (once per candle batch), to SQLite in WAL mode by default or to any
+SQLAlchemy database such as PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, create_engine, delete, event, inspect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, col, func, select
+
+from tradekit.domain import Fill, Order, Position
+from tradekit.errors import EventError, StorageError
+from tradekit.events import Event, event_from_dict
+from tradekit.services.journal_tables import (
+    EVENTS,
+    FILLS,
+    JOURNAL_TABLES,
+    ORDERS,
+    POSITIONS,
+    SNAPSHOTS,
+    EventRecord,
+    FillRecord,
+    JournalModel,
+    OrderRecord,
+    PositionRecord,
+    SnapshotRecord,
+    StrategyRecord,
+    event_row,
+    fill_from,
+    fill_row,
+    insert_new,
+    order_from,
+    order_row,
+    position_from,
+    position_row,
+    require_aware,
+    table_of,
+    to_json,
+    upsert,
+)
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+class StrategyStatus(StrEnum):
+    """Where a registered strategy stands; ``removed`` keeps its journal."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    REMOVED = "removed"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyInfo:
+    """One registry entry as read back: a detached copy, safe to keep and pass around."""
+
+    strategy_id: str
+    name: str
+    kind: str
+    config_json: str
+    status: StrategyStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class StoredSnapshot(NamedTuple):
+    """A strategy's latest snapshot: the ``seq`` of the last event it includes, and its state."""
+
+    seq: int
+    state: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Buffer:
+    """Writes waiting for the next commit, as plain rows captured when they were recorded."""
+
+    events: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    orders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    positions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return (
+            len(self.events)
+            + len(self.orders)
+            + len(self.fills)
+            + len(self.positions)
+            + len(self.snapshots)
+        )
+
+
+class SqlJournal:
+    """The journal of every strategy in the process, on one SQLAlchemy engine; one per process.
+
+    ``record``, ``record_fill``, ``upsert_positions`` and ``save_snapshot`` only
+    buffer; ``commit`` writes the whole buffer in one transaction. A failed commit
+    raises ``StorageError`` and keeps the buffer for a retry, so nothing recorded is
+    lost. Registry calls (``register_strategy``, ``set_status``, ``remove_strategy``)
+    write at once. Thread-safe; reads never see buffered writes.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        if busy_timeout_ms < 0:
+            raise ValueError(f"busy_timeout_ms must be >= 0, got {busy_timeout_ms!r}")
+        self._now = now or _utc_now
+        self._lock = threading.RLock()
+        self._buffer = _Buffer()
+        self._closed = False
+        try:
+            url = make_url(database_url)
+        except ArgumentError as exc:
+            raise StorageError(
+                f"cannot open journal {database_url!r}: not a database URL ({exc})"
+            ) from None
+        self.url = url.render_as_string(hide_password=True)
+        """The database URL, password hidden: safe to log."""
+        sqlite = url.get_backend_name() == "sqlite"
+        # An in-memory database lives in one connection: share it between threads, one
+        # caller at a time, and never drop it (that would drop the data).
+        self._in_memory = sqlite and _is_in_memory(url)
+        if sqlite and not self._in_memory:
+            self._prepare_sqlite_file(url)
+        options: dict[str, Any] = {}
+        if self._in_memory:
+            options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        try:
+            self._engine = create_engine(url, **options)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise StorageError(f"cannot open journal {self.url}: {exc}") from exc
+        except ImportError as exc:
+            raise StorageError(
+                f"cannot open journal {self.url}: its database driver is not installed ({exc})"
+            ) from exc
+        if sqlite:
+            event.listen(self._engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+            event.listen(self._engine, "begin", _sqlite_begin)
+        # Transactions that write take the write lock up front (BEGIN IMMEDIATE on SQLite),
+        # so they wait out busy_timeout instead of failing when a read would become a write.
+        self._writer = self._engine.execution_options(**{_WRITE_OPTION: True})
+        try:
+            self._open_schema()
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise StorageError(f"cannot open journal {self.url}: {_reason(exc)}") from exc
+        except StorageError:
+            self._engine.dispose()
+            raise
+
+    def _open_schema(self) -> None:
+        """Create missing tables in one transaction, so a half-made schema is never left."""
+        tables = [table_of(model) for model in JOURNAL_TABLES]
+        with self._engine.connect() as connection:
+            stored = set(inspect(connection).get_table_names())
+            if {table.name for table in tables} <= stored:
+                # Nothing to create: a read-only database opens, and fails only on commit.
+                self._check_schema(connection)
+                return
+        with self._writer.begin() as connection:
+            JournalModel.metadata.create_all(connection, tables=tables)
+            self._check_schema(connection)
+
+    def _prepare_sqlite_file(self, url: URL) -> None:
+        database = url.database or ""
+        if url.query.get("uri") or database.startswith("file:"):
+            return
+        path = Path(database)
+        if path.is_dir():
+            raise StorageError(
+                f"cannot open journal {self.url}: {path} is a directory; expected a database file"
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise StorageError(
+                f"cannot open journal {self.url}: cannot create directory {path.parent}; "
+                "a file is in the way"
+            ) from exc
+        except OSError as exc:
+            raise StorageError(
+                f"cannot open journal {self.url}: cannot create directory {path.parent} "
+                f"({exc.strerror or exc})"
+            ) from exc
+
+    def _check_schema(self, connection: Connection) -> None:
+        inspector = inspect(connection)
+        problems = []
+        for model in JOURNAL_TABLES:
+            table = table_of(model)
+            stored = {column["name"] for column in inspector.get_columns(table.name)}
+            missing = [column.name for column in table.columns if column.name not in stored]
+            if missing:
+                problems.append(f"table {table.name} lacks column(s) {', '.join(missing)}")
+        if problems:
+            raise StorageError(
+                f"cannot open journal {self.url}: {'; '.join(problems)}; the database was "
+                "written by another program or version"
+            )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._buffer)} pending"
+        return f"SqlJournal({self.url!r}, {state})"
+
+    def __enter__(self) -> SqlJournal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def pending(self) -> int:
+        """How many buffered writes the next ``commit`` will make (rows, or position sets)."""
+        return len(self._buffer)
+
+    # -- buffered writes ----------------------------------------------------------------
+
+    def record(self, events: Sequence[Event]) -> None:
+        """Buffer stamped events; one already stored (same strategy_id and seq) is skipped."""
+        rows = [event_row(item) for item in events]
+        with self._lock:
+            self._require_open()
+            for row in rows:
+                self._buffer.events.setdefault((row["strategy_id"], row["seq"]), row)
+
+    def record_fill(self, order: Order, fill: Fill) -> None:
+        """Buffer ``fill`` and, unless already stored, the ``order`` it executes."""
+        if (fill.order_id, fill.strategy_id) != (order.order_id, order.strategy_id):
+            raise StorageError(
+                f"cannot record fill of order {fill.order_id!r} (strategy {fill.strategy_id!r}) "
+                f"with order {order.order_id!r} (strategy {order.strategy_id!r}); pass the "
+                "order the fill executes"
+            )
+        order_values = order_row(order)
+        fill_values = fill_row(fill)
+        with self._lock:
+            self._require_open()
+            self._buffer.orders.setdefault((order.strategy_id, order.order_id), order_values)
+            self._buffer.fills.append(fill_values)
+
+    def upsert_positions(self, strategy_id: str, positions: Iterable[Position]) -> None:
+        """Buffer ``strategy_id``'s open positions; stored ones not among them are deleted.
+
+        Values are copied now: later changes to the ``Position`` objects are not written.
+        """
+        rows: dict[str, dict[str, Any]] = {}
+        for position in positions:
+            if position.strategy_id != strategy_id:
+                raise StorageError(
+                    f"strategy {strategy_id!r}: position {position.position_id!r} belongs to "
+                    f"strategy {position.strategy_id!r}"
+                )
+            if position.symbol in rows:
+                raise StorageError(
+                    f"strategy {strategy_id!r}: two open positions in {position.symbol}"
+                )
+            if position.is_open:
+                rows[position.symbol] = position_row(position)
+        with self._lock:
+            self._require_open()
+            self._buffer.positions[strategy_id] = list(rows.values())
+
+    def save_snapshot(
+        self, strategy_id: str, seq: int, ts: datetime, state: Mapping[str, Any]
+    ) -> None:
+        """Buffer ``state`` as ``strategy_id``'s snapshot after event ``seq``; the newest is kept.
+
+        ``state`` is serialized now, so it must hold JSON types only.
+        """
+        where = f"strategy {strategy_id!r}: snapshot at seq {seq}"
+        if seq < 0:
+            raise StorageError(f"{where}: seq must be >= 0")
+        try:
+            document = to_json(state)
+        except (TypeError, ValueError) as exc:
+            raise StorageError(f"{where} is not JSON-serializable: {exc}") from exc
+        row = {
+            "strategy_id": strategy_id,
+            "seq": seq,
+            "ts": require_aware(ts, where),
+            "state": document,
+        }
+        with self._lock:
+            self._require_open()
+            held = self._buffer.snapshots.get(strategy_id)
+            if held is None or held["seq"] <= seq:
+                self._buffer.snapshots[strategy_id] = row
+
+    def commit(self) -> None:
+        """Write everything buffered in one transaction; on failure keep it all for a retry."""
+        with self._lock:
+            self._require_open()
+            if not self._buffer:
+                return
+            try:
+                with self._writer.begin() as connection:
+                    _write(connection, self._buffer)
+            except SQLAlchemyError as exc:
+                # A pooled connection may be stuck in its failed state (opened read-only,
+                # a vanished file): drop them so a retry reconnects.
+                if not self._in_memory:
+                    self._engine.dispose()
+                raise StorageError(
+                    f"journal {self.url}: commit of {len(self._buffer)} buffered write(s) "
+                    f"failed and stored nothing ({_reason(exc)}); they stay buffered for a retry"
+                ) from exc
+            self._buffer = _Buffer()
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def events(self, strategy_id: str, after_seq: int = 0) -> list[Event]:
+        """``strategy_id``'s committed events with ``seq > after_seq``, in seq order."""
+        statement = (
+            select(EventRecord.seq, EventRecord.payload)
+            .where(EventRecord.strategy_id == strategy_id, col(EventRecord.seq) > after_seq)
+            .order_by(col(EventRecord.seq))
+        )
+        with self._reading() as session:
+            rows = session.exec(statement).all()
+        return [self._decode_event(strategy_id, seq, payload) for seq, payload in rows]
+
+    def _decode_event(self, strategy_id: str, seq: int, payload: str) -> Event:
+        try:
+            return event_from_dict(json.loads(payload))
+        except (ValueError, EventError) as exc:
+            raise StorageError(
+                f"journal {self.url}: event {seq} of strategy {strategy_id!r} cannot be read "
+                f"back: {exc}"
+            ) from exc
+
+    def last_seq(self, strategy_id: str) -> int:
+        """The highest committed ``seq`` of ``strategy_id``; 0 when it has no events."""
+        statement = select(func.max(EventRecord.seq)).where(EventRecord.strategy_id == strategy_id)
+        with self._reading() as session:
+            highest = session.exec(statement).one()
+        return 0 if highest is None else int(highest)
+
+    def latest_snapshot(self, strategy_id: str) -> StoredSnapshot | None:
+        """``strategy_id``'s newest committed snapshot, or ``None``."""
+        with self._reading() as session:
+            record = session.get(SnapshotRecord, strategy_id)
+        if record is None:
+            return None
+        try:
+            state = json.loads(record.state)
+        except ValueError as exc:
+            raise StorageError(
+                f"journal {self.url}: snapshot of strategy {strategy_id!r} cannot be read: {exc}"
+            ) from exc
+        return StoredSnapshot(record.seq, state)
+
+    def open_positions(self, strategy_id: str) -> list[Position]:
+        """``strategy_id``'s open positions as last upserted, by symbol."""
+        statement = (
+            select(PositionRecord)
+            .where(PositionRecord.strategy_id == strategy_id)
+            .order_by(col(PositionRecord.symbol))
+        )
+        with self._reading() as session:
+            return [position_from(record) for record in session.exec(statement)]
+
+    def orders(self, strategy_id: str) -> list[Order]:
+        """``strategy_id``'s recorded orders, oldest first."""
+        statement = (
+            select(OrderRecord)
+            .where(OrderRecord.strategy_id == strategy_id)
+            .order_by(col(OrderRecord.created_at), col(OrderRecord.order_id))
+        )
+        with self._reading() as session:
+            return [order_from(record) for record in session.exec(statement)]
+
+    def fills(self, strategy_id: str) -> list[Fill]:
+        """``strategy_id``'s fills in the order they were recorded."""
+        statement = (
+            select(FillRecord)
+            .where(FillRecord.strategy_id == strategy_id)
+            .order_by(col(FillRecord.id))
+        )
+        with self._reading() as session:
+            return [fill_from(record) for record in session.exec(statement)]
+
+    def strategy_ids(self) -> list[str]:
+        """Every strategy with anything stored: registered, or with events, snapshots, positions."""
+        ids: set[str] = set()
+        with self._reading() as session:
+            for model in (StrategyRecord, EventRecord, SnapshotRecord, PositionRecord):
+                ids.update(session.exec(select(model.strategy_id).distinct()))
+        return sorted(ids)
+
+    # -- registry (written at once) -------------------------------------------------------
+
+    def register_strategy(self, strategy_id: str, name: str, kind: str, config_json: str) -> None:
+        """Add ``strategy_id`` as active, or update its name, kind and config.
+
+        ``created_at`` and the status are kept, except that registering a removed
+        strategy again makes it active.
+        """
+        if not strategy_id:
+            raise StorageError("cannot register a strategy with an empty strategy_id")
+        try:
+            json.loads(config_json)
+        except ValueError as exc:
+            raise StorageError(
+                f"strategy {strategy_id!r}: config_json is not valid JSON ({exc})"
+            ) from exc
+        with self._writing(f"register strategy {strategy_id!r}") as session:
+            now = self._now()
+            record = session.get(StrategyRecord, strategy_id)
+            if record is None:
+                record = StrategyRecord(
+                    strategy_id=strategy_id,
+                    name=name,
+                    kind=kind,
+                    config_json=config_json,
+                    status=StrategyStatus.ACTIVE.value,
+                    created_at=now,
+                    updated_at=now,
+                )
+            else:
+                record.name, record.kind, record.config_json = name, kind, config_json
+                record.updated_at = now
+                if record.status == StrategyStatus.REMOVED:
+                    record.status = StrategyStatus.ACTIVE.value
+            session.add(record)
+
+    def set_status(self, strategy_id: str, status: StrategyStatus | str) -> None:
+        """Set a registered strategy's status; ``StorageError`` for an unknown id or status."""
+        try:
+            new_status = StrategyStatus(status)
+        except ValueError:
+            allowed = ", ".join(member.value for member in StrategyStatus)
+            raise StorageError(
+                f"strategy {strategy_id!r}: unknown status {status!r}; expected one of {allowed}"
+            ) from None
+        with self._writing(f"set status of strategy {strategy_id!r}") as session:
+            record = session.get(StrategyRecord, strategy_id)
+            if record is None:
+                known = session.exec(select(StrategyRecord.strategy_id)).all()
+                close = difflib.get_close_matches(strategy_id, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise StorageError(f"unknown strategy {strategy_id!r} in the registry{hint}")
+            record.status = new_status.value
+            record.updated_at = self._now()
+            session.add(record)
+
+    def remove_strategy(self, strategy_id: str) -> None:
+        """Mark ``strategy_id`` removed; its events, snapshots, orders and fills stay."""
+        self.set_status(strategy_id, StrategyStatus.REMOVED)
+
+    def strategies(self) -> list[StrategyInfo]:
+        """Every registered strategy, removed ones included, by ``strategy_id``."""
+        statement = select(StrategyRecord).order_by(col(StrategyRecord.strategy_id))
+        with self._reading() as session:
+            return [_strategy_info(record) for record in session.exec(statement)]
+
+    def close(self) -> None:
+        """Commit what is buffered, then release every connection; closing again does nothing.
+
+        If that last commit fails, ``StorageError`` is raised and the journal stays open.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self.commit()
+            self._closed = True
+            self._engine.dispose()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"journal {self.url} is closed")
+
+    def _exclusive(self) -> AbstractContextManager[object]:
+        """The lock for a single shared connection; separate pooled connections need none."""
+        return self._lock if self._in_memory else nullcontext()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        self._require_open()
+        try:
+            with self._exclusive(), Session(self._engine) as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"journal {self.url}: read failed ({_reason(exc)})") from exc
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[Session]:
+        self._require_open()
+        try:
+            with (
+                self._exclusive(),
+                Session(self._writer, expire_on_commit=False) as session,
+                session.begin(),
+            ):
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"journal {self.url}: cannot {what} ({_reason(exc)})") from exc
+
+
+def _write(connection: Connection, buffer: _Buffer) -> None:
+    """Every buffered row, in an order that satisfies the fills -> orders foreign key."""
+    if buffer.events:
+        insert_new(connection, EVENTS, list(buffer.events.values()))
+    if buffer.orders:
+        insert_new(connection, ORDERS, list(buffer.orders.values()))
+    if buffer.fills:
+        connection.execute(FILLS.insert(), buffer.fills)
+    for strategy_id, rows in buffer.positions.items():
+        connection.execute(
+            delete(POSITIONS).where(
+                POSITIONS.c.strategy_id == strategy_id,
+                POSITIONS.c.symbol.not_in([row["symbol"] for row in rows]),
+            )
+        )
+        if rows:
+            upsert(connection, POSITIONS, rows)
+    if buffer.snapshots:
+        upsert(connection, SNAPSHOTS, list(buffer.snapshots.values()), newer="seq")
+
+
+_WRITE_OPTION = "tradekit_journal_write"
+
+
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    """A ``connect`` listener setting each new SQLite connection up for many readers, one writer."""
+
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first, so switching to WAL waits for a lock instead of failing.
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL is durable across application crashes, fsyncs far less than FULL.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+        # The driver's own transaction handling skips BEGIN before DDL, which would make
+        # schema creation non-transactional; ``_sqlite_begin`` emits every BEGIN instead.
+        dbapi_connection.isolation_level = None
+
+    return on_connect
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """Start each SQLite transaction: IMMEDIATE for writers, deferred for readers."""
+    immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _is_in_memory(url: URL) -> bool:
+    database = url.database or ""
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or url.query.get("mode") == "memory"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own message when there is one: short, and the part a reader can act on."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return str(exc.orig)
+    return str(exc).splitlines()[0]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _strategy_info(record: StrategyRecord) -> StrategyInfo:
+    return StrategyInfo(
+        strategy_id=record.strategy_id,
+        name=record.name,
+        kind=record.kind,
+        config_json=record.config_json,
+        status=StrategyStatus(record.status),
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT_MS",
+    "SqlJournal",
+    "StoredSnapshot",
+    "StrategyInfo",
+    "StrategyStatus",
+]
