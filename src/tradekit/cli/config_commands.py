@@ -1,88 +1,28 @@
-"""The ``tradekit`` launcher: validate, inspect and explain configuration from the shell.
-
-Every command reads a base ``config.json`` and a folder of strategy files. A
-configuration problem prints a readable message and exits with code 2, never a
-traceback.
-"""
+"""Configuration commands: ``validate``, ``schema`` and ``config show``."""
 
 from __future__ import annotations
 
 import difflib
 import json
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from tradekit.config import (
-    LoadedStrategy,
-    StrategyConfig,
-    TradekitSettings,
-    load_settings,
-    load_strategies,
+from tradekit.cli.app import (
+    DEFAULT_STRATEGIES,
+    ConfigOption,
+    StrategiesOption,
+    app,
+    config_app,
+    load_cli_settings,
+    out,
+    run_guarded,
 )
+from tradekit.config import LoadedStrategy, StrategyConfig, TradekitSettings, load_strategies
 from tradekit.config.provenance import DEFAULT_SOURCE, source_of
-from tradekit.errors import ConfigError, TradekitError
-from tradekit.logs import configure_logging_from
+from tradekit.errors import ConfigError
 from tradekit.validation import check_strategies_build
-
-EXIT_CONFIG_ERROR = 2
-DEFAULT_CONFIG = Path("config.json")
-DEFAULT_STRATEGIES = Path("strategies")
-
-app = typer.Typer(
-    name="tradekit",
-    help="Run many isolated trading strategies side by side over shared market data.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-config_app = typer.Typer(help="Inspect the merged configuration.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Base config file (JSON). Default: ./config.json when it exists.",
-        dir_okay=False,
-    ),
-]
-StrategiesOption = Annotated[
-    Path,
-    typer.Option("--strategies", "-s", help="Folder of strategy files (*.json).", file_okay=False),
-]
-
-T = TypeVar("T")
-
-
-def _settings(config: Path | None) -> TradekitSettings:
-    if config is None:
-        settings = load_settings(DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-    else:
-        settings = load_settings(config)
-    configure_logging_from(settings.logging)
-    return settings
-
-
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; turn a tradekit error into a readable message and exit code 2."""
-    try:
-        return action()
-    except ConfigError as exc:
-        err.print("[bold red]configuration error[/]", highlight=False)
-        err.print(str(exc), markup=False, highlight=False)
-        raise typer.Exit(EXIT_CONFIG_ERROR) from None
-    except TradekitError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_CONFIG_ERROR) from None
 
 
 @app.command()
@@ -93,12 +33,12 @@ def validate(
     """Check the base config and every strategy file; print one line per strategy."""
 
     def run() -> list[LoadedStrategy]:
-        settings = _settings(config)
+        settings = load_cli_settings(config)
         loaded = load_strategies(strategies, settings)
         check_strategies_build(loaded, settings)
         return loaded
 
-    loaded = _guard(run)
+    loaded = run_guarded(run)
     for strategy in loaded:
         cfg = strategy.config
         state = "ok" if cfg.enabled else "ok (disabled)"
@@ -141,7 +81,7 @@ def config_show(
     """Print a strategy's merged configuration with the source of every key."""
 
     def find() -> LoadedStrategy:
-        loaded = load_strategies(strategies, _settings(config))
+        loaded = load_strategies(strategies, load_cli_settings(config))
         by_id = {strategy.config.strategy_id: strategy for strategy in loaded}
         if strategy_id not in by_id:
             close = difflib.get_close_matches(strategy_id, by_id, n=1)
@@ -152,7 +92,7 @@ def config_show(
             )
         return by_id[strategy_id]
 
-    strategy = _guard(find)
+    strategy = run_guarded(find)
     out.print(f"# {strategy_id}, merged from {strategy.path}", highlight=False)
     rows = _display_rows(strategy.config.model_dump(mode="json"))
     width = max(len(path) for path, _ in rows)
@@ -163,11 +103,3 @@ def config_show(
             highlight=False,
             markup=True,
         )
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
-__all__ = ["app", "main"]
