@@ -28,6 +28,8 @@ from tradekit.domain import Candle
 from tradekit.errors import StrategyError
 from tradekit.events import StrategyFailed, StrategyLoaded, StrategyQuarantined
 from tradekit.logs import log
+from tradekit.orchestrators.journaling import EngineJournal
+from tradekit.protocols import Journal
 
 LAST_ERRORS_KEPT = 5
 
@@ -57,8 +59,13 @@ RouteKey = tuple[str, str]
 class Engine:
     """Loads strategies through the factory and feeds them candles; one per process."""
 
-    def __init__(self, factory: TradingOrchestratorFactory) -> None:
+    def __init__(self, factory: TradingOrchestratorFactory, journal: Journal | None = None) -> None:
         self.factory = factory
+        self.entries_halted: str | None = None
+        self._journal: EngineJournal | None = None
+        if journal is not None:
+            self._journal = EngineJournal(journal, self.halt_entries)
+            factory.shared.event_bus().subscribe(self._journal.record)
         settings: TradekitSettings = factory.shared.settings()
         self._max_strategies = settings.engine.max_concurrent_strategies
         self._quarantine_after = settings.engine.failures_before_quarantine
@@ -99,8 +106,15 @@ class Engine:
 
     def _start(self, container: Container, config: StrategyConfig) -> None:
         self._health[config.strategy_id] = StrategyHealth(config.strategy_id, StrategyState.ACTIVE)
-        self._route(config, container.trading_orchestrator())
+        orchestrator = container.trading_orchestrator()
+        self._route(config, orchestrator)
         self._dormant.pop(config.strategy_id, None)
+        if self.entries_halted is not None:
+            orchestrator.entries_enabled = False
+        if self._journal is not None:
+            self._journal.register(config)
+            if self._journal.resume(container):
+                return  # a resumed strategy was loaded before: no second StrategyLoaded
         container.publisher().publish(
             StrategyLoaded(
                 ts=self.factory.shared.clock().now(),
@@ -159,7 +173,23 @@ class Engine:
         bar = self._store.append(candle)
         if route is None:
             return 0
-        return self.on_bar(candle, bar, route)
+        processed = self.on_bar(candle, bar, route)
+        if self._journal is not None:
+            loaded = [
+                (strategy_id, self.factory.get(strategy_id))
+                for strategy_id, _ in route
+                if strategy_id in self.factory
+            ]
+            self._journal.after_candle(candle, loaded)
+        return processed
+
+    def halt_entries(self, reason: str) -> None:
+        """Stop new entries in every strategy (exits keep running), saying why."""
+        if self.entries_halted is None:
+            log.error("engine: new entries stopped: {}", reason)
+        self.entries_halted = reason
+        for _, orchestrator in list(self._routed.values()):
+            orchestrator.entries_enabled = False
 
     def on_bar(self, candle: Candle, bar: int, route: list[tuple[str, Any]] | None = None) -> int:
         """Run ``candle`` (already at ``bar`` of its shared series) through its strategies."""
@@ -266,7 +296,11 @@ class Engine:
 
     def shutdown(self) -> None:
         """Flush and unload every strategy, most recently loaded first."""
+        if self._journal is not None:
+            self._journal.commit()
         self.factory.shutdown()
+        if self._journal is not None:
+            self._journal.commit()
         with self._routing_lock:
             self._routes.clear()
             self._routed.clear()

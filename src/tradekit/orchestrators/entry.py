@@ -7,7 +7,8 @@ through, and risk approving the size. Only then is an action queued.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import AddToPosition, Candle, OpenPosition, Position, Side
@@ -65,6 +66,18 @@ class EntryOrchestrator:
         # The add that risk last refused, per symbol: (position id, entries). A price-step
         # add stays triggered candle after candle; asking again would repeat the refusal.
         self._refused_add: dict[str, tuple[str, int]] = {}
+
+    def snapshot(self) -> dict[str, Any]:
+        """What must survive a restart: the DCA adds risk already refused."""
+        return {
+            "refused_adds": {symbol: list(attempt) for symbol, attempt in self._refused_add.items()}
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._refused_add = {
+            symbol: (str(attempt[0]), int(attempt[1]))
+            for symbol, attempt in state.get("refused_adds", {}).items()
+        }
 
     def evaluate(self, view: BarView, scores: Scores) -> None:
         """Queue at most one entry or add for ``view.symbol`` on this candle."""

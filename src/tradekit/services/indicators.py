@@ -393,6 +393,16 @@ class IndicatorRegistry:
         found = entry.arrays[output][bar - entry.base]
         return None if found != found else float(found)
 
+    def compute_through(self, symbol: str, bar: int) -> None:
+        """Bring every indicator of ``symbol`` up to ``bar`` now, exactly as reading it would.
+
+        A strategy replaying history after a restart calls it per candle, so its
+        live values come from the same windows as in an uninterrupted run.
+        """
+        for entry in self._entries.get(symbol, ()):
+            if bar >= entry.next_bar:
+                self._cache.update(entry)
+
     def ready(self, symbol: str, bar: int) -> bool:
         """True when every indicator of ``symbol`` has a value at ``bar`` (warm-up over)."""
         try:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
 from tradekit.config.settings import GlobalRiskSettings
 from tradekit.config.strategy import StrategyConfig
@@ -254,6 +255,35 @@ class StrategyRiskManager:
         elif symbol in self._reserved_symbols:
             self._guard.release_reservation(self._strategy_id, symbol)
             self._reserved_symbols.discard(symbol)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The trading-day state as a JSON-ready dict (the daily loss limit survives restarts)."""
+
+        def iso(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat()
+
+        return {
+            "window_timeframe": self._window_timeframe,
+            "window_first": iso(self._window_first),
+            "window_end": self._window_end.isoformat(),
+            "day_start": iso(self._day_start),
+            "day_start_equity": self._day_start_equity,
+            "loss_limit_hit": self._loss_limit_hit,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Put back the state ``snapshot`` returned."""
+
+        def moment(text: str | None) -> datetime | None:
+            return None if text is None else datetime.fromisoformat(text)
+
+        self._window_timeframe = str(state["window_timeframe"])
+        self._window_first = moment(state["window_first"])
+        self._window_end = datetime.fromisoformat(state["window_end"])
+        self._day_start = moment(state["day_start"])
+        equity = state["day_start_equity"]
+        self._day_start_equity = None if equity is None else float(equity)
+        self._loss_limit_hit = bool(state["loss_limit_hit"])
 
     def set_exposure(self, symbol: str, notional: float) -> None:
         """Record with the guard what this strategy now holds in ``symbol`` (0 when flat)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tradekit.config.settings import ExchangeSettings
 from tradekit.domain import Candle, Fill, Order, OrderSide, OrderType
@@ -26,6 +27,38 @@ def check_market_order(order: Order, candle: Candle, venue: str) -> None:
             f"{order.symbol} but was submitted with a {candle.symbol} candle; pass the candle "
             f"of {order.symbol} the decision was made on"
         )
+
+
+def order_to_dict(order: Order) -> dict[str, Any]:
+    """An order as a JSON-ready dict."""
+    return {
+        "order_id": order.order_id,
+        "strategy_id": order.strategy_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "quantity": order.quantity,
+        "created_at": order.created_at.isoformat(),
+        "type": order.type.value,
+        "limit_price": order.limit_price,
+        "reduce_only": order.reduce_only,
+        "reason": order.reason,
+    }
+
+
+def order_from_dict(data: dict[str, Any]) -> Order:
+    """The order ``order_to_dict`` wrote."""
+    return Order(
+        order_id=data["order_id"],
+        strategy_id=data["strategy_id"],
+        symbol=data["symbol"],
+        side=OrderSide(data["side"]),
+        quantity=float(data["quantity"]),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        type=OrderType(data["type"]),
+        limit_price=data["limit_price"],
+        reduce_only=bool(data["reduce_only"]),
+        reason=data["reason"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +156,32 @@ class PaperExchange:
         """Drop every pending order of ``strategy_id``; returns how many were dropped."""
         with self._lock:
             return len(self._pending.pop(strategy_id, ()))
+
+    def export_pending(self, strategy_id: str) -> list[dict[str, Any]]:
+        """``strategy_id``'s pending orders as JSON-ready dicts, for a state snapshot."""
+        with self._lock:
+            return [
+                {**order_to_dict(pending.order), "decided_at": pending.decided_at.isoformat()}
+                for pending in self._pending.get(strategy_id, ())
+            ]
+
+    def import_pending(self, strategy_id: str, items: list[dict[str, Any]]) -> None:
+        """Put back pending orders from ``export_pending`` (after a restart)."""
+        restored = [
+            _PendingOrder(order_from_dict(item), datetime.fromisoformat(item["decided_at"]))
+            for item in items
+        ]
+        if any(pending.order.strategy_id != strategy_id for pending in restored):
+            raise ExchangeError(
+                f"paper exchange: pending orders restored for {strategy_id!r} belong to "
+                "another strategy"
+            )
+        with self._lock:
+            book = self._pending.setdefault(strategy_id, [])
+            known = {pending.order.order_id for pending in book}
+            book.extend(pending for pending in restored if pending.order.order_id not in known)
+            if not book:
+                del self._pending[strategy_id]
 
     def pending_orders(self, strategy_id: str) -> tuple[Order, ...]:
         """``strategy_id``'s orders waiting for their fill candle, oldest first."""

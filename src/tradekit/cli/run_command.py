@@ -1,0 +1,127 @@
+"""``tradekit run``: the paper (or live) loop over a synthetic replay or a ccxt source."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from enum import StrEnum
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tradekit.cli.app import (
+    DEFAULT_STRATEGIES,
+    ConfigOption,
+    StrategiesOption,
+    app,
+    load_cli_settings,
+    out,
+    run_guarded,
+)
+from tradekit.config import load_strategy_configs
+from tradekit.errors import ConfigError, ExchangeError
+from tradekit.live import LiveRunSummary, replay_source, run_live
+from tradekit.services.journal import SqlJournal
+
+
+class RunMode(StrEnum):
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class SourceKind(StrEnum):
+    SYNTHETIC = "synthetic"
+    CCXT = "ccxt"
+
+
+@app.command()
+def run(
+    mode: Annotated[RunMode, typer.Option("--mode", help="paper (simulated fills) or live.")] = (
+        RunMode.PAPER
+    ),
+    source: Annotated[
+        SourceKind, typer.Option("--source", help="synthetic replay or ccxt polling.")
+    ] = SourceKind.SYNTHETIC,
+    speed: Annotated[
+        float, typer.Option("--speed", help="Replay speed in candles per second (0 = no wait).")
+    ] = 0.0,
+    bars: Annotated[
+        int, typer.Option("--bars", min=1, help="Synthetic candles per series.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic replay.")] = 7,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Journal database URL (default: storage setting).")
+    ] = None,
+    strategies: StrategiesOption = DEFAULT_STRATEGIES,
+    config: ConfigOption = None,
+) -> None:
+    """Run the strategies live or on paper; Ctrl-C or SIGTERM stops cleanly (exit code 0)."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def go() -> LiveRunSummary:
+        settings = load_cli_settings(config)
+        if mode is RunMode.LIVE:
+            if not settings.live_orders_enabled or settings.exchange.kind != "ccxt":
+                raise ConfigError(
+                    "--mode live needs exchange.kind = 'ccxt' and live_orders_enabled = true "
+                    "(set TRADEKIT_LIVE_ORDERS_ENABLED=true only when you mean it)"
+                )
+        else:
+            settings = settings.model_copy(
+                update={"exchange": settings.exchange.model_copy(update={"kind": "paper"})}
+            )
+        configs = load_strategy_configs(strategies, settings)
+        if source is SourceKind.CCXT:
+            raise ExchangeError(
+                "--source ccxt polls an exchange over the network; build a CcxtPollingSource "
+                "with a ccxt client and call tradekit.live.run_live from Python"
+            )
+        candles = replay_source(configs, bars, seed)
+        journal = SqlJournal(db or settings.storage.database_url)
+        try:
+            return run_live(
+                settings,
+                configs,
+                candles,
+                journal=journal,
+                replay_clock=True,
+                candles_per_second=speed,
+                stop=stop,
+            )
+        finally:
+            journal.close()
+
+    try:
+        summary = run_guarded(go)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _print_summary(summary)
+
+
+def _print_summary(summary: LiveRunSummary) -> None:
+    state = "stopped on request" if summary.stopped else "source exhausted"
+    out.print(f"{summary.candles} candles processed ({state})", highlight=False)
+    if summary.entries_halted:
+        out.print(f"[red]entries were halted:[/] {summary.entries_halted}", highlight=False)
+    table = Table(title="strategies")
+    for column in ("strategy", "state", "candles", "open", "realized P&L", "equity", "errors"):
+        table.add_column(column, justify="left" if column in ("strategy", "state") else "right")
+    for strategy_id, entry in summary.report.items():
+        table.add_row(
+            strategy_id,
+            str(entry["state"]),
+            str(entry["candles_processed"]),
+            str(entry["open_positions"]),
+            f"{entry['realized_pnl']:.2f}",
+            f"{entry.get('equity', 0.0):.2f}",
+            str(entry["errors"]),
+        )
+    out.print(table)

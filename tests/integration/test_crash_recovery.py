@@ -1,0 +1,176 @@
+"""A paper session killed with SIGKILL resumes on the same database as if never interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parent.parent.parent
+
+Journaled = dict[str, list[tuple[int, str, str]]]
+Resumed = tuple[Journaled, int, dict[str, int], str]
+"""The resumed run's journal, events committed at the kill, snapshot seqs then, restart log."""
+BARS = 240
+
+
+def run_args(db: Path, speed: float) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "tradekit",
+        "run",
+        "--mode",
+        "paper",
+        "--bars",
+        str(BARS),
+        "--speed",
+        str(speed),
+        "--db",
+        f"sqlite:///{db}",
+        "--strategies",
+        str(REPO / "strategies"),
+        "--config",
+        str(REPO / "config.json"),
+    ]
+
+
+def clean_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith("TRADEKIT_")}
+
+
+def committed_events(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def snapshot_seqs(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as connection:
+        return dict(connection.execute("SELECT strategy_id, seq FROM snapshots").fetchall())
+
+
+def journal(db: Path) -> dict[str, list[tuple[int, str, str]]]:
+    """Every strategy's journaled events: (seq, type, payload) in seq order."""
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT strategy_id, seq, event_type, payload FROM events ORDER BY strategy_id, seq"
+        ).fetchall()
+    events: dict[str, list[tuple[int, str, str]]] = {}
+    for strategy_id, seq, event_type, payload in rows:
+        events.setdefault(strategy_id, []).append((seq, event_type, payload))
+    return events
+
+
+def realized_pnl(events: list[tuple[int, str, str]]) -> float:
+    return sum(
+        json.loads(payload)["realized_pnl"]
+        for _, event_type, payload in events
+        if event_type == "PositionClosed"
+    )
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, list[tuple[int, str, str]]]:
+    db = tmp_path_factory.mktemp("whole") / "journal.db"
+    subprocess.run(
+        run_args(db, speed=0),
+        cwd=db.parent,
+        env=clean_env(),
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    return journal(db)
+
+
+@pytest.fixture(scope="module")
+def resumed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Resumed:
+    db = tmp_path_factory.mktemp("crashed") / "journal.db"
+    victim = subprocess.Popen(
+        run_args(db, speed=150),
+        cwd=db.parent,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while committed_events(db) < 40 and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.05)
+    assert victim.poll() is None, "the session ended before it could be killed mid-run"
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    at_kill = committed_events(db)
+    snapshots_at_kill = snapshot_seqs(db)
+    restart = subprocess.run(
+        run_args(db, speed=0),
+        cwd=db.parent,
+        env=clean_env(),
+        check=True,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
+    return journal(db), at_kill, snapshots_at_kill, restart.stderr
+
+
+class TestCrashRecovery:
+    def test_the_restart_resumed_each_snapshotted_strategy_at_its_next_seq(
+        self, resumed: Resumed
+    ) -> None:
+        _, _, snapshots, stderr = resumed
+        assert snapshots, "nothing was snapshotted before the kill"
+        for strategy_id, seq in snapshots.items():
+            line = f"{strategy_id} | resumed from the journal at seq"
+            resumed_at = [row for row in stderr.splitlines() if line in row]
+            assert resumed_at, f"{strategy_id} was not resumed:\n{stderr[-2000:]}"
+            assert int(resumed_at[0].rsplit(" ", 1)[1]) >= seq + 1
+
+    def test_the_session_really_died_mid_run(
+        self,
+        resumed: Resumed,
+        uninterrupted: dict[str, list[tuple[int, str, str]]],
+    ) -> None:
+        _, at_kill, _, _ = resumed
+        total = sum(len(events) for events in uninterrupted.values())
+        assert 40 <= at_kill < total
+
+    def test_no_event_is_lost_or_duplicated(self, resumed: Resumed) -> None:
+        events, _, _, _ = resumed
+        for strategy_id, rows in events.items():
+            seqs = [seq for seq, _, _ in rows]
+            assert seqs == list(range(1, len(seqs) + 1)), strategy_id
+
+    def test_every_strategy_ends_exactly_as_an_uninterrupted_run(
+        self,
+        resumed: Resumed,
+        uninterrupted: dict[str, list[tuple[int, str, str]]],
+    ) -> None:
+        events, _, _, _ = resumed
+        assert set(events) == set(uninterrupted)
+        for strategy_id, rows in uninterrupted.items():
+            assert events[strategy_id] == rows, strategy_id
+
+    def test_positions_and_pnl_match(
+        self,
+        resumed: Resumed,
+        uninterrupted: dict[str, list[tuple[int, str, str]]],
+    ) -> None:
+        events, _, _, _ = resumed
+        traded = [sid for sid, rows in uninterrupted.items() if realized_pnl(rows) != 0.0]
+        assert traded, "no strategy closed a trade: the comparison would prove little"
+        for strategy_id in uninterrupted:
+            assert realized_pnl(events[strategy_id]) == realized_pnl(uninterrupted[strategy_id])
