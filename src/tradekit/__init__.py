@@ -3,6 +3,8 @@
 Everything listed in ``__all__`` is the public API; anything else is internal.
 """
 
+from typing import TYPE_CHECKING
+
 from tradekit.config import (
     AnalyzerConfig,
     DCAConfig,
@@ -80,7 +82,42 @@ from tradekit.logs import configure_logging, configure_logging_from, strategy_lo
 from tradekit.protocols import EventBus, Subscription
 from tradekit.services.events import InMemoryEventBus, StrategyPublisher
 
+if TYPE_CHECKING:
+    from tradekit.backtest import BacktestResult, backtest
+    from tradekit.containers.factory import TradingOrchestratorFactory
+    from tradekit.containers.shared import SharedContainer
+    from tradekit.containers.strategy import StrategyContainer, StrategyResource
+    from tradekit.live import run_live
+    from tradekit.orchestrators.engine import Engine
+    from tradekit.services.journal import SqlJournal
+
 __version__ = "0.1.0"
+
+# Heavier parts (dependency-injector containers, pandas, the database) load on first use,
+# so ``import tradekit`` stays quick for configuration work and for tests.
+_LAZY = {
+    "SharedContainer": "tradekit.containers.shared",
+    "StrategyContainer": "tradekit.containers.strategy",
+    "StrategyResource": "tradekit.containers.strategy",
+    "TradingOrchestratorFactory": "tradekit.containers.factory",
+    "Engine": "tradekit.orchestrators.engine",
+    "backtest": "tradekit.backtest",
+    "BacktestResult": "tradekit.backtest",
+    "run_live": "tradekit.live",
+    "SqlJournal": "tradekit.services.journal",
+}
+
+
+def __getattr__(name: str) -> object:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'tradekit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Action",
@@ -90,6 +127,7 @@ __all__ = [
     "ActivateTrailing",
     "AddToPosition",
     "AnalyzerConfig",
+    "BacktestResult",
     "Candle",
     "ClosePercent",
     "ConfigError",
@@ -97,6 +135,7 @@ __all__ = [
     "DCAConfig",
     "DataError",
     "Direction",
+    "Engine",
     "EntryConfig",
     "Event",
     "EventBus",
@@ -123,14 +162,17 @@ __all__ = [
     "PositionReduced",
     "RiskError",
     "RiskRejected",
+    "SharedContainer",
     "Side",
     "Signal",
     "SignalGenerated",
     "SizingConfig",
+    "SqlJournal",
     "StopLossUpdated",
     "StorageError",
     "StrategyConfig",
     "StrategyConflictError",
+    "StrategyContainer",
     "StrategyError",
     "StrategyFailed",
     "StrategyLoaded",
@@ -138,14 +180,17 @@ __all__ = [
     "StrategyPublisher",
     "StrategyQuarantined",
     "StrategyReloaded",
+    "StrategyResource",
     "StrategyRiskConfig",
     "StrategyUnloaded",
     "Subscription",
     "TradekitError",
     "TradekitSettings",
+    "TradingOrchestratorFactory",
     "TrailingActivated",
     "UpdateStopLoss",
     "__version__",
+    "backtest",
     "configure_logging",
     "configure_logging_from",
     "deep_merge",
@@ -155,5 +200,6 @@ __all__ = [
     "load_strategy",
     "load_strategy_config",
     "load_strategy_configs",
+    "run_live",
     "strategy_logger",
 ]
