@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import heapq
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -114,8 +114,13 @@ def backtest(
     settings: TradekitSettings,
     configs: Sequence[StrategyConfig],
     source: FrameProvider | Mapping[SeriesKey, pd.DataFrame],
+    progress: Callable[[int, int], None] | None = None,
 ) -> BacktestResult:
-    """Run ``configs`` over every series of ``source``; deterministic for the same inputs."""
+    """Run ``configs`` over every series of ``source``; deterministic for the same inputs.
+
+    ``progress``, when given, is called with (candles replayed, candles in all) about
+    100 times during the replay, the last time when it is complete.
+    """
     shared = SharedContainer(settings=settings)
     store = shared.candle_provider()
     loaded = [
@@ -132,10 +137,14 @@ def backtest(
     engine.load(configs)
     shared.indicator_cache().precompute()
     processed = 0
+    total = sum(len(series) for series in loaded)
+    report_every = max(1, total // 100)
     for candle, bar in _merged_bars(loaded):
         clock.set(candle.close_ts)
         engine.on_bar(candle, bar)
         processed += 1
+        if progress is not None and (processed % report_every == 0 or processed == total):
+            progress(processed, total)
     results = {
         strategy_id: _strategy_result(factory, strategy_id)
         for strategy_id in factory.strategy_ids()

@@ -1,9 +1,20 @@
-"""The ``tradekit`` launcher: one ``typer`` app whose commands live in the modules below."""
+"""The ``tradekit`` launcher: one ``typer`` app whose commands live in the modules below.
 
-from tradekit.cli import config_commands
+Importing a command module registers its commands on ``app``.
+"""
+
+from tradekit.cli import backtest_command, config_commands, db_commands, run_command
 from tradekit.cli.app import EXIT_CONFIG_ERROR, app
 
-__all__ = ["EXIT_CONFIG_ERROR", "app", "config_commands", "main"]
+__all__ = [
+    "EXIT_CONFIG_ERROR",
+    "app",
+    "backtest_command",
+    "config_commands",
+    "db_commands",
+    "main",
+    "run_command",
+]
 
 
 def main() -> None:

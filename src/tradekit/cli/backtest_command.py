@@ -1,0 +1,379 @@
+"""The ``backtest`` command: run the strategies over generated or file data and write a report.
+
+Without ``--data`` every (symbol, timeframe) an enabled strategy trades gets its
+own seeded synthetic series of ``--bars`` candles, all starting on 2024-01-01, so
+a longer timeframe spans a longer period (the portfolio carries each strategy's
+last equity forward once its series ends). With ``--data`` the files are
+loaded and checked; a series a strategy needs but the files lack is resampled
+from the longest lower timeframe of the same symbol that divides it, and said
+so; with no such timeframe the run stops with an error naming the strategy.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from tradekit.backtest import BacktestResult, backtest
+from tradekit.cli.app import (
+    DEFAULT_CONFIG,
+    DEFAULT_STRATEGIES,
+    ConfigOption,
+    StrategiesOption,
+    app,
+    err,
+    load_cli_settings,
+    out,
+    run_guarded,
+)
+from tradekit.config import LoadedStrategy, TradekitSettings, load_strategies
+from tradekit.data import FileSource, resample, synthetic_frame
+from tradekit.data.sources import SeriesKey, series_sort_key
+from tradekit.errors import ConfigError, DataError, TradekitError
+from tradekit.reporting import WrittenReport, print_table, summary_table, write_backtest_report
+from tradekit.timeframes import is_higher_timeframe, timeframe_delta, timeframe_seconds
+from tradekit.validation import check_strategies_build
+
+DEFAULT_BARS = 3000
+DEFAULT_SEED = 7
+DEFAULT_OUT = Path("backtest-out")
+SYNTHETIC_START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def parse_when(value: str) -> datetime:
+    """An ISO 8601 date or date-time; one without a time zone is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 date or date-time; expected e.g. 2024-01-31, "
+            "2024-01-31T12:00 or 2024-01-31T12:00:00+00:00"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class PreparedData:
+    """The series a run replays, what they are, and what was done to them on the way."""
+
+    frames: dict[SeriesKey, pd.DataFrame]
+    description: dict[str, Any]
+    sources: dict[SeriesKey, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def needed_series(strategies: Sequence[LoadedStrategy]) -> dict[SeriesKey, list[str]]:
+    """Each (symbol, timeframe) the strategies trade, with the ids of those trading it."""
+    needed: dict[SeriesKey, list[str]] = {}
+    for strategy in strategies:
+        for symbol in strategy.config.symbols:
+            needed.setdefault((symbol, strategy.config.timeframe), []).append(
+                strategy.config.strategy_id
+            )
+    return {key: needed[key] for key in sorted(needed, key=series_sort_key)}
+
+
+def _span(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "no candles"
+    return f"{len(frame)} candles, {frame.index[0].isoformat()} to {frame.index[-1].isoformat()}"
+
+
+def _window(
+    frame: pd.DataFrame, timeframe: str, start: datetime | None, end: datetime | None
+) -> pd.DataFrame:
+    """The candles lying wholly inside [start, end]: open at or after start, close by end."""
+    index = pd.DatetimeIndex(frame.index)
+    keep = pd.Series(True, index=index)
+    if start is not None:
+        keep &= index >= pd.Timestamp(start)
+    if end is not None:
+        keep &= index + timeframe_delta(timeframe) <= pd.Timestamp(end)
+    return frame[keep.to_numpy()]
+
+
+def _synthetic_data(needed: Mapping[SeriesKey, list[str]], bars: int, seed: int) -> PreparedData:
+    frames = {
+        key: synthetic_frame(key[0], key[1], bars, seed=seed, start=SYNTHETIC_START)
+        for key in needed
+    }
+    description = {
+        "kind": "synthetic",
+        "bars_per_series": bars,
+        "seed": seed,
+        "start": SYNTHETIC_START.isoformat(),
+    }
+    return PreparedData(frames, description, dict.fromkeys(frames, "synthetic"))
+
+
+def _file_data(
+    paths: Sequence[Path], symbol: str | None, needed: Mapping[SeriesKey, list[str]]
+) -> PreparedData:
+    """The files' series the strategies need, resampling a missing one from a lower timeframe."""
+    source = FileSource(paths, symbol=symbol)
+    available = source.frames()
+    notes = [f"repaired {repair}" for repair in source.repairs]
+    notes += [f"gap in {gaps}" for gaps in source.gaps.values()]
+    frames: dict[SeriesKey, pd.DataFrame] = {}
+    sources: dict[SeriesKey, str] = {}
+    missing: list[str] = []
+    for key, strategy_ids in needed.items():
+        symbol_needed, timeframe = key
+        if key in available:
+            frames[key], sources[key] = available[key], "file"
+            continue
+        lower = [
+            held
+            for name, held in available
+            if name == symbol_needed and is_higher_timeframe(timeframe, held)
+        ]
+        if lower:
+            base = max(lower, key=timeframe_seconds)
+            frames[key] = resample(available[(symbol_needed, base)], base, timeframe)
+            sources[key] = f"resampled from {base}"
+            continue
+        missing += [
+            f"strategy '{strategy_id}' needs {symbol_needed} {timeframe} candles; the data has "
+            f"neither them nor a lower timeframe of {symbol_needed} to resample them from"
+            for strategy_id in strategy_ids
+        ]
+    if missing:
+        held = "; ".join(f"{name} {tf} ({_span(frame)})" for (name, tf), frame in available.items())
+        raise DataError(
+            "\n".join(missing) + f"\nthe data holds: {held}\nadd the candles, or leave the "
+            'strategy out (--only ID, or "enabled": false in its file)'
+        )
+    unused = sorted(set(available) - set(frames), key=series_sort_key)
+    description = {
+        "kind": "files",
+        "paths": [str(path) for path in source.paths],
+        "symbol": symbol,
+        "repairs": list(source.repairs),
+        "gaps": [str(gaps) for gaps in source.gaps.values()],
+        "unused_series": [f"{name} {tf}" for name, tf in unused],
+    }
+    return PreparedData(frames, description, sources, notes)
+
+
+def _apply_window(data: PreparedData, start: datetime | None, end: datetime | None) -> None:
+    """Cut every series to [start, end]; a series left without candles is an error."""
+    if start is None and end is None:
+        return
+    empty = []
+    for (symbol, timeframe), frame in data.frames.items():
+        cut = _window(frame, timeframe, start, end)
+        if cut.empty:
+            empty.append(f"{symbol} {timeframe} ({_span(frame)})")
+        data.frames[(symbol, timeframe)] = cut
+    if empty:
+        bounds = f"{start.isoformat() if start else 'the start'} and "
+        bounds += end.isoformat() if end else "the end"
+        raise DataError(
+            f"no candles between {bounds} in: {'; '.join(empty)}; choose --from/--to "
+            "inside the data"
+        )
+
+
+def _select(
+    loaded: list[LoadedStrategy], only: Sequence[str], folder: Path
+) -> list[LoadedStrategy]:
+    """The enabled strategies, narrowed to ``only`` when it is given."""
+    by_id = {strategy.config.strategy_id: strategy for strategy in loaded}
+    unknown = [strategy_id for strategy_id in only if strategy_id not in by_id]
+    if unknown:
+        hints = []
+        for strategy_id in unknown:
+            close = difflib.get_close_matches(strategy_id, by_id, n=1)
+            hints.append(f"'{strategy_id}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise ConfigError(
+            f"--only names no strategy in {folder}: {', '.join(hints)}; "
+            f"known: {', '.join(sorted(by_id))}"
+        )
+    chosen = [by_id[strategy_id] for strategy_id in dict.fromkeys(only)] if only else loaded
+    enabled = [strategy for strategy in chosen if strategy.config.enabled]
+    if not enabled:
+        raise ConfigError(f"{folder}: no enabled strategy to backtest")
+    return enabled
+
+
+def _replay(
+    settings: TradekitSettings, strategies: list[LoadedStrategy], data: PreparedData
+) -> tuple[BacktestResult, float]:
+    """Run the backtest under a progress bar (shown on a terminal); returns its seconds."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("replaying candles", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        started = time.perf_counter()
+        result = backtest(
+            settings, [strategy.config for strategy in strategies], data.frames, advance
+        )
+    return result, time.perf_counter() - started
+
+
+@app.command("backtest")
+def backtest_command(
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Candle file (CSV or Parquet) or folder of them; repeat for more. "
+            "Default: synthetic candles.",
+        ),
+    ] = None,
+    strategies: StrategiesOption = DEFAULT_STRATEGIES,
+    config: ConfigOption = None,
+    bars: Annotated[
+        int, typer.Option("--bars", min=1, help="Synthetic candles per series (without --data).")
+    ] = DEFAULT_BARS,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data.")] = DEFAULT_SEED,
+    symbol: Annotated[
+        str | None,
+        typer.Option(
+            "--symbol",
+            help="Symbol of files without a symbol column, e.g. BTC/USDT; in files with one, "
+            "keep only its rows.",
+        ),
+    ] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from", parser=parse_when, help="Keep candles opening at or after this (ISO 8601)."
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option("--to", parser=parse_when, help="Keep candles closing by this (ISO 8601)."),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Backtest only this strategy id; repeat for more."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", file_okay=False, help="Folder for the report files.")
+    ] = DEFAULT_OUT,
+) -> None:
+    """Backtest the strategies; write trades.csv, report.json, events.jsonl and equity.png."""
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter(
+            f"--to {end.isoformat()} is not after --from {start.isoformat()}", param_hint="'--to'"
+        )
+    began = time.perf_counter()
+
+    def run() -> tuple[BacktestResult, WrittenReport, float]:
+        settings = load_cli_settings(config)
+        chosen = _select(load_strategies(strategies, settings), only or [], strategies)
+        check_strategies_build(chosen, settings)
+        needed = needed_series(chosen)
+        prepared = _file_data(data, symbol, needed) if data else _synthetic_data(needed, bars, seed)
+        _apply_window(prepared, start, end)
+        _print_data(prepared)
+        result, seconds = _replay(settings, chosen, prepared)
+        inputs = _inputs(config, strategies, chosen, prepared, start, end)
+        try:
+            return result, write_backtest_report(result, out_dir, inputs), seconds
+        except OSError as exc:
+            raise TradekitError(
+                f"cannot write the report into {out_dir}: {exc.strerror or exc}"
+            ) from exc
+
+    result, written, seconds = run_guarded(run)
+    print_table(out, summary_table(result))
+    out.print(f"event log hash  {written.event_log_hash}", highlight=False)
+    out.print(
+        f"wrote {written.directory}: {written.trades.name} ({written.trade_count} trades), "
+        f"{written.report.name}, {written.events.name} ({written.event_count} events), "
+        f"{written.equity.name}",
+        highlight=False,
+    )
+    out.print(
+        f"replayed {result.candles_processed:,} candles through {len(result.strategies)} "
+        f"strategies in {seconds:.2f} s; {time.perf_counter() - began:.2f} s in all",
+        highlight=False,
+    )
+
+
+def _print_data(data: PreparedData) -> None:
+    out.print(f"data: {_describe(data.description)}", highlight=False)
+    for (symbol, timeframe), frame in data.frames.items():
+        source = data.sources.get((symbol, timeframe), "")
+        out.print(f"  {symbol} {timeframe}: {_span(frame)} [dim]({source})[/]", highlight=False)
+    for note in data.notes:
+        out.print(f"  [yellow]{note}[/]", highlight=False, markup=True)
+
+
+def _describe(description: Mapping[str, Any]) -> str:
+    if description["kind"] == "synthetic":
+        return (
+            f"synthetic, {description['bars_per_series']} candles per series, "
+            f"seed {description['seed']}"
+        )
+    return "files " + ", ".join(description["paths"])
+
+
+def _inputs(
+    config: Path | None,
+    folder: Path,
+    chosen: Sequence[LoadedStrategy],
+    data: PreparedData,
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[str, Any]:
+    """What ``report.json`` records about how the run was set up."""
+    base = config if config is not None else DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+    return {
+        "config": None if base is None else str(base),
+        "strategies_folder": str(folder),
+        "strategies": [
+            {
+                "strategy_id": strategy.config.strategy_id,
+                "name": strategy.config.name,
+                "file": str(strategy.path),
+                "symbols": list(strategy.config.symbols),
+                "timeframe": strategy.config.timeframe,
+            }
+            for strategy in chosen
+        ],
+        "data": data.description,
+        "from": None if start is None else start.isoformat(),
+        "to": None if end is None else end.isoformat(),
+        "bars": sum(len(frame) for frame in data.frames.values()),
+        "series": [
+            {
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "bars": len(frame),
+                "first": frame.index[0].isoformat(),
+                "last": frame.index[-1].isoformat(),
+                "source": data.sources.get((symbol, timeframe), ""),
+            }
+            for (symbol, timeframe), frame in data.frames.items()
+        ],
+    }

@@ -1,0 +1,273 @@
+"""``tradekit report`` and ``tradekit strategies``, against real SQLite journal files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tradekit.cli import EXIT_CONFIG_ERROR, app
+from tradekit.config import StrategyConfig, load_settings, load_strategy
+from tradekit.domain import Position, Side
+from tradekit.events import PositionClosed, PositionOpened, StrategyLoaded
+from tradekit.services.journal import SqlJournal, StrategyStatus
+
+REPO = Path(__file__).parent.parent.parent
+RSI_FILE = REPO / "strategies" / "rsi-btc-1h.json"
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+BTC, ETH = "BTC/USDT", "ETH/USDT"
+
+
+def url_of(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def invoke(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    monkeypatch.chdir(cwd)
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.output
+
+
+def opened(seq: int, symbol: str) -> PositionOpened:
+    return PositionOpened(
+        ts=T0 + timedelta(hours=seq),
+        strategy_id="rsi",
+        seq=seq,
+        position_id=f"rsi-pos-{seq}",
+        symbol=symbol,
+        side=Side.LONG,
+        quantity=1.0,
+        price=100.0,
+        fee=0.1,
+        stop_loss=None,
+        take_profit=None,
+    )
+
+
+def closed(seq: int, pnl: float, fees: float) -> PositionClosed:
+    return PositionClosed(
+        ts=T0 + timedelta(hours=seq),
+        strategy_id="rsi",
+        seq=seq,
+        position_id=f"rsi-pos-{seq - 1}",
+        symbol=BTC,
+        side=Side.LONG,
+        quantity=1.0,
+        avg_entry_price=100.0,
+        exit_price=100.0 + pnl,
+        fees=fees,
+        realized_pnl=pnl,
+        reason="take_profit",
+        bars_held=1,
+    )
+
+
+@pytest.fixture
+def journal_file(tmp_path: Path) -> Path:
+    """'rsi' (registered): a win, a loss, one position still open; 'orphan': events only."""
+    path = tmp_path / "journal.db"
+    with SqlJournal(url_of(path)) as journal:
+        journal.register_strategy("rsi", "rsi", "threshold", "{}")
+        journal.record(
+            [
+                opened(1, BTC),
+                closed(2, 50.0, 2.0),
+                opened(3, BTC),
+                closed(4, -20.0, 1.5),
+                opened(5, ETH),
+            ]
+        )
+        journal.upsert_positions(
+            "rsi",
+            [Position("rsi-pos-5", "rsi", ETH, Side.LONG, 2.0, 100.0, T0)],
+        )
+        journal.record(
+            [
+                StrategyLoaded(
+                    ts=T0, strategy_id="orphan", seq=1, name="o", symbols=(BTC,), timeframe="1h"
+                )
+            ]
+        )
+        journal.commit()
+    return path
+
+
+class TestReport:
+    def test_sums_up_each_strategy(
+        self, journal_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        code, output = invoke(["report", "--db", url_of(journal_file)], tmp_path, monkeypatch)
+        assert code == 0, output
+        [rsi] = [line.split() for line in output.splitlines() if line.startswith("rsi ")]
+        # strategy, name, status, events, last seq, closed, wins, losses, P&L, fees, open
+        assert rsi == ["rsi", "rsi", "active", "5", "5", "2", "1", "1", "30.00", "3.50", "1"]
+        assert "open  rsi  ETH/USDT long 2" in output
+
+    def test_strategy_with_events_but_no_registry_entry_is_listed(
+        self, journal_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _, output = invoke(["report", "--db", url_of(journal_file)], tmp_path, monkeypatch)
+        [orphan] = [line for line in output.splitlines() if line.startswith("orphan ")]
+        assert "not registered" in orphan
+        [total] = [line.split() for line in output.splitlines() if line.startswith("all ")]
+        assert total == ["all", "6", "2", "1", "1", "30.00", "3.50", "1"]
+
+    def test_database_comes_from_the_config_by_default(
+        self, journal_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        config = {"storage": {"database_url": url_of(journal_file)}}
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        code, output = invoke(["report"], tmp_path, monkeypatch)
+        assert code == 0, output
+        assert url_of(journal_file) in output
+
+    def test_missing_database_exits_2_and_creates_nothing(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        absent = tmp_path / "absent.db"
+        code, output = invoke(["report", "--db", url_of(absent)], tmp_path, monkeypatch)
+        assert code == EXIT_CONFIG_ERROR
+        assert "no database file at" in output
+        assert "absent.db" in output
+        assert not absent.exists()
+
+    def test_file_that_is_no_database_exits_2(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        garbage = tmp_path / "garbage.db"
+        garbage.write_text("this is not a database, just text that is long enough " * 20)
+        code, output = invoke(["report", "--db", url_of(garbage)], tmp_path, monkeypatch)
+        assert code == EXIT_CONFIG_ERROR
+        assert "cannot open journal" in output
+        assert "Traceback" not in output
+
+    def test_empty_journal_says_so(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        path = tmp_path / "empty.db"
+        SqlJournal(url_of(path)).close()
+        code, output = invoke(["report", "--db", url_of(path)], tmp_path, monkeypatch)
+        assert code == 0
+        assert "holds no strategies yet" in output
+
+
+class TestStrategiesRegistry:
+    def test_add_validates_registers_and_stores_the_merged_config(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = url_of(tmp_path / "registry.db")
+        args = ["strategies", "add", str(RSI_FILE), "--db", url, "--config"]
+        code, output = invoke([*args, str(REPO / "config.json")], tmp_path, monkeypatch)
+        assert code == 0, output
+        assert "registered rsi-btc-1h" in output
+        assert "status active" in output
+        with SqlJournal(url) as journal:
+            [info] = journal.strategies()
+        assert (info.strategy_id, info.kind, info.status) == (
+            "rsi-btc-1h",
+            "threshold",
+            StrategyStatus.ACTIVE,
+        )
+        settings = load_settings(REPO / "config.json")
+        expected = load_strategy(RSI_FILE, settings).config
+        assert StrategyConfig.model_validate_json(info.config_json) == expected
+
+    def test_adding_again_updates_and_keeps_the_status(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = url_of(tmp_path / "registry.db")
+        invoke(["strategies", "add", str(RSI_FILE), "--db", url], tmp_path, monkeypatch)
+        invoke(["strategies", "disable", "rsi-btc-1h", "--db", url], tmp_path, monkeypatch)
+        code, output = invoke(
+            ["strategies", "add", str(RSI_FILE), "--db", url], tmp_path, monkeypatch
+        )
+        assert code == 0
+        assert "updated rsi-btc-1h" in output
+        assert "status disabled" in output
+
+    def test_status_changes_show_in_the_list(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = url_of(tmp_path / "registry.db")
+        invoke(["strategies", "add", str(RSI_FILE), "--db", url], tmp_path, monkeypatch)
+
+        def listed_status() -> str:
+            code, output = invoke(["strategies", "list", "--db", url], tmp_path, monkeypatch)
+            assert code == 0, output
+            [line] = [line for line in output.splitlines() if line.startswith("rsi-btc-1h ")]
+            return next(s.value for s in StrategyStatus if f" {s.value} " in line)
+
+        assert listed_status() == "active"
+        for command, status in (
+            ("disable", "disabled"),
+            ("enable", "active"),
+            ("remove", "removed"),
+        ):
+            code, output = invoke(
+                ["strategies", command, "rsi-btc-1h", "--db", url], tmp_path, monkeypatch
+            )
+            assert code == 0, output
+            assert f"rsi-btc-1h: {status}" in output
+            assert listed_status() == status
+
+    def test_file_marked_disabled_is_registered_disabled(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        data = json.loads(RSI_FILE.read_text())
+        off = tmp_path / "off.json"
+        off.write_text(json.dumps({**data, "enabled": False}))
+        url = url_of(tmp_path / "registry.db")
+        code, output = invoke(["strategies", "add", str(off), "--db", url], tmp_path, monkeypatch)
+        assert code == 0, output
+        assert "status disabled" in output
+
+    @pytest.mark.parametrize("command", ["enable", "disable", "remove"])
+    def test_unknown_id_exits_2_with_a_suggestion(
+        self, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = url_of(tmp_path / "registry.db")
+        invoke(["strategies", "add", str(RSI_FILE), "--db", url], tmp_path, monkeypatch)
+        code, output = invoke(
+            ["strategies", command, "rsi-btc-1", "--db", url], tmp_path, monkeypatch
+        )
+        assert code == EXIT_CONFIG_ERROR
+        assert "unknown strategy 'rsi-btc-1'" in output
+        assert "did you mean 'rsi-btc-1h'?" in output
+
+    def test_invalid_file_exits_2_and_registers_nothing(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        bad = tmp_path / "bad.json"
+        bad.write_text(
+            json.dumps(
+                {
+                    "strategy_id": "bad",
+                    "symbols": [BTC],
+                    "timeframe": "1h",
+                    "indicators": [{"name": "rsii", "params": {"length": 14}}],
+                    "analyzers": [{"type": "threshold", "params": {"source": "rsii"}}],
+                }
+            )
+        )
+        url = url_of(tmp_path / "registry.db")
+        code, output = invoke(["strategies", "add", str(bad), "--db", url], tmp_path, monkeypatch)
+        assert code == EXIT_CONFIG_ERROR
+        assert "bad.json" in output
+        assert "unknown indicator 'rsii'" in output
+        assert not (tmp_path / "registry.db").exists()
+
+    def test_list_of_missing_database_exits_2(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = url_of(tmp_path / "none.db")
+        code, output = invoke(["strategies", "list", "--db", url], tmp_path, monkeypatch)
+        assert code == EXIT_CONFIG_ERROR
+        assert "no database file at" in output
+
+    def test_empty_registry_says_so(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        path = tmp_path / "empty.db"
+        SqlJournal(url_of(path)).close()
+        code, output = invoke(["strategies", "list", "--db", url_of(path)], tmp_path, monkeypatch)
+        assert code == 0
+        assert "no strategies registered" in output
