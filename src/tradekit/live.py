@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dependency_injector import providers
+
 from tradekit.config.settings import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
 from tradekit.containers.factory import TradingOrchestratorFactory
@@ -58,23 +60,29 @@ def run_live(
     source: Iterable[Candle],
     *,
     journal: Journal | None = None,
+    persist: bool = False,
     replay_clock: bool = True,
     candles_per_second: float = 0.0,
     stop: threading.Event | None = None,
 ) -> LiveRunSummary:
     """Run ``configs`` over ``source`` until it ends or ``stop`` is set; then shut down cleanly.
 
+    ``persist`` journals the run in the shared container's ``journal`` (the
+    ``storage.database_url`` setting); ``journal`` supplies another one instead.
     ``replay_clock`` stamps lifecycle events with candle time (replays are then
     repeatable); a live run passes ``False`` for the wall clock.
     """
     shared = SharedContainer(settings=settings)
+    if journal is not None:
+        shared.journal.override(providers.Object(journal))
+    active_journal: Journal | None = shared.journal() if persist or journal is not None else None
     clock: ManualClock | None = None
     candles = iter(source)
     first = next(candles, None)
     if replay_clock and first is not None:
         clock = ManualClock(first.ts)
         shared.clock.override(clock)
-    engine = Engine(TradingOrchestratorFactory(shared), journal=journal)
+    engine = Engine(TradingOrchestratorFactory(shared), journal=active_journal)
     engine.load(configs)
     interval = 1.0 / candles_per_second if candles_per_second > 0 else 0.0
     processed = 0
@@ -94,4 +102,6 @@ def run_live(
     report = engine.report()
     halted = engine.entries_halted
     engine.shutdown()
+    if active_journal is not None and journal is None:
+        active_journal.close()
     return LiveRunSummary(processed, stopped, report, halted)

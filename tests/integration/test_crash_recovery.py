@@ -174,3 +174,24 @@ class TestCrashRecovery:
         assert traded, "no strategy closed a trade: the comparison would prove little"
         for strategy_id in uninterrupted:
             assert realized_pnl(events[strategy_id]) == realized_pnl(uninterrupted[strategy_id])
+
+
+class TestUnopenableJournal:
+    def test_run_on_a_folder_instead_of_a_database_exits_2_and_names_it(
+        self, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "journal.db"
+        folder.mkdir()
+        result = subprocess.run(
+            [*run_args(folder, speed=0)[:7], "20", *run_args(folder, speed=0)[8:]],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert f"{folder} is a directory" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert list(folder.iterdir()) == []

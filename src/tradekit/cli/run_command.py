@@ -23,7 +23,6 @@ from tradekit.cli.app import (
 from tradekit.config import load_strategy_configs
 from tradekit.errors import ConfigError, ExchangeError
 from tradekit.live import LiveRunSummary, replay_source, run_live
-from tradekit.services.journal import SqlJournal
 
 
 class RunMode(StrEnum):
@@ -83,20 +82,19 @@ def run(
                 "--source ccxt polls an exchange over the network; build a CcxtPollingSource "
                 "with a ccxt client and call tradekit.live.run_live from Python"
             )
-        candles = replay_source(configs, bars, seed)
-        journal = SqlJournal(db or settings.storage.database_url)
-        try:
-            return run_live(
-                settings,
-                configs,
-                candles,
-                journal=journal,
-                replay_clock=True,
-                candles_per_second=speed,
-                stop=stop,
+        if db is not None:
+            settings = settings.model_copy(
+                update={"storage": settings.storage.model_copy(update={"database_url": db})}
             )
-        finally:
-            journal.close()
+        return run_live(
+            settings,
+            configs,
+            replay_source(configs, bars, seed),
+            persist=True,
+            replay_clock=True,
+            candles_per_second=speed,
+            stop=stop,
+        )
 
     try:
         summary = run_guarded(go)

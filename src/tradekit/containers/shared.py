@@ -15,11 +15,13 @@ from tradekit.services.clock import SystemClock
 from tradekit.services.events import InMemoryEventBus
 from tradekit.services.exchange import CcxtExchange, PaperExchange
 from tradekit.services.indicators import IndicatorCache
+from tradekit.services.journal import SqlJournal
 from tradekit.services.risk import ExposureGuard
 
 
 class SharedContainer(containers.DeclarativeContainer):
-    """One per process: settings, logger, clock, event bus, candles, indicators, exchange, risk.
+    """One per process: settings, logger, clock, event bus, candles, indicators, exchange,
+    risk and the journal.
 
     Build it with ``SharedContainer(settings=settings)``.
     """
@@ -38,3 +40,5 @@ class SharedContainer(containers.DeclarativeContainer):
         ),
     )
     exposure_guard = providers.ThreadSafeSingleton(ExposureGuard, settings.provided.risk)
+    # Opened on first use only: a backtest never touches the database.
+    journal = providers.ThreadSafeSingleton(SqlJournal, settings.provided.storage.database_url)
