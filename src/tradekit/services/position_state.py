@@ -153,7 +153,8 @@ def _encode_value(value: object) -> object:
     return value
 
 
-def _encode(item: Any) -> dict[str, Any]:
+def encode_record(item: Any) -> dict[str, Any]:
+    """A frozen dataclass (order, fill, trade, ...) as plain JSON types."""
     return {field.name: _encode_value(getattr(item, field.name)) for field in fields(item)}
 
 
@@ -171,7 +172,8 @@ _DECODERS: dict[str, Callable[[Any], object]] = {
 }
 
 
-def _decode(cls: type[_T], data: Mapping[str, Any]) -> _T:
+def decode_record(cls: type[_T], data: Mapping[str, Any]) -> _T:
+    """The dataclass ``encode_record`` wrote."""
     values = {}
     for field in fields(cls):  # type: ignore[arg-type]
         decode = _DECODERS.get(str(field.type))
@@ -203,18 +205,22 @@ def dump_state(
         "next_order_number": next_order_number,
         "next_position_number": next_position_number,
         "positions": [
-            {"position": _encode(position), "book": _encode(book)} for position, book in positions
+            {"position": encode_record(position), "book": encode_record(book)}
+            for position, book in positions
         ],
         "pending": [
             {
-                "order": _encode(item.order),
-                "intent": {"kind": _KIND_OF_INTENT[type(item.intent)], **_encode(item.intent)},
+                "order": encode_record(item.order),
+                "intent": {
+                    "kind": _KIND_OF_INTENT[type(item.intent)],
+                    **encode_record(item.intent),
+                },
                 "filled": item.filled,
             }
             for item in pending
         ],
         "last_prices": dict(last_prices),
-        "trades": [_encode(trade) for trade in trades],
+        "trades": [encode_record(trade) for trade in trades],
     }
 
 
@@ -240,19 +246,22 @@ def load_state(snapshot: Mapping[str, Any], strategy_id: str) -> LifecycleState:
             next_order_number=int(snapshot["next_order_number"]),
             next_position_number=int(snapshot["next_position_number"]),
             positions=[
-                (_decode(Position, entry["position"]), _decode(PositionBook, entry["book"]))
+                (
+                    decode_record(Position, entry["position"]),
+                    decode_record(PositionBook, entry["book"]),
+                )
                 for entry in snapshot["positions"]
             ],
             pending=[
                 PendingOrder(
-                    _decode(Order, entry["order"]),
-                    _decode(_INTENT_KINDS[entry["intent"]["kind"]], entry["intent"]),
+                    decode_record(Order, entry["order"]),
+                    decode_record(_INTENT_KINDS[entry["intent"]["kind"]], entry["intent"]),
                     float(entry["filled"]),
                 )
                 for entry in snapshot["pending"]
             ],
             last_prices={str(k): float(v) for k, v in snapshot["last_prices"].items()},
-            trades=[_decode(Trade, entry) for entry in snapshot["trades"]],
+            trades=[decode_record(Trade, entry) for entry in snapshot["trades"]],
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StrategyError(

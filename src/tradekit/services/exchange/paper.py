@@ -10,6 +10,7 @@ from typing import Any
 from tradekit.config.settings import ExchangeSettings
 from tradekit.domain import Candle, Fill, Order, OrderSide, OrderType
 from tradekit.errors import ExchangeError
+from tradekit.services.position_state import decode_record, encode_record
 
 _BPS = 10_000.0
 
@@ -27,38 +28,6 @@ def check_market_order(order: Order, candle: Candle, venue: str) -> None:
             f"{order.symbol} but was submitted with a {candle.symbol} candle; pass the candle "
             f"of {order.symbol} the decision was made on"
         )
-
-
-def order_to_dict(order: Order) -> dict[str, Any]:
-    """An order as a JSON-ready dict."""
-    return {
-        "order_id": order.order_id,
-        "strategy_id": order.strategy_id,
-        "symbol": order.symbol,
-        "side": order.side.value,
-        "quantity": order.quantity,
-        "created_at": order.created_at.isoformat(),
-        "type": order.type.value,
-        "limit_price": order.limit_price,
-        "reduce_only": order.reduce_only,
-        "reason": order.reason,
-    }
-
-
-def order_from_dict(data: dict[str, Any]) -> Order:
-    """The order ``order_to_dict`` wrote."""
-    return Order(
-        order_id=data["order_id"],
-        strategy_id=data["strategy_id"],
-        symbol=data["symbol"],
-        side=OrderSide(data["side"]),
-        quantity=float(data["quantity"]),
-        created_at=datetime.fromisoformat(data["created_at"]),
-        type=OrderType(data["type"]),
-        limit_price=data["limit_price"],
-        reduce_only=bool(data["reduce_only"]),
-        reason=data["reason"],
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,14 +130,14 @@ class PaperExchange:
         """``strategy_id``'s pending orders as JSON-ready dicts, for a state snapshot."""
         with self._lock:
             return [
-                {**order_to_dict(pending.order), "decided_at": pending.decided_at.isoformat()}
+                {**encode_record(pending.order), "decided_at": pending.decided_at.isoformat()}
                 for pending in self._pending.get(strategy_id, ())
             ]
 
     def import_pending(self, strategy_id: str, items: list[dict[str, Any]]) -> None:
         """Put back pending orders from ``export_pending`` (after a restart)."""
         restored = [
-            _PendingOrder(order_from_dict(item), datetime.fromisoformat(item["decided_at"]))
+            _PendingOrder(decode_record(Order, item), datetime.fromisoformat(item["decided_at"]))
             for item in items
         ]
         if any(pending.order.strategy_id != strategy_id for pending in restored):
