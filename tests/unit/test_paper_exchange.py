@@ -222,3 +222,22 @@ def test_zero_costs_fill_at_the_reference_price() -> None:
     paper = exchange(fee_bps=0.0, slippage_bps=0.0, fill_rule="close")
     (fill,) = paper.submit(order(quantity=3.0), candle(close=105.0))
     assert fill == Fill("a-1", "a", "BTC/USDT", OrderSide.BUY, 3.0, 105.0, 0.0, T0 + HOUR)
+
+
+class TestPendingSnapshot:
+    def test_exported_pending_orders_fill_the_same_after_import_into_a_new_exchange(self) -> None:
+        before = exchange()
+        before.submit(order(), candle())
+        saved = before.export_pending("a")
+        after = exchange()
+        after.import_pending("a", saved)
+        assert after.pending_orders("a") == (order(),)
+        assert after.fill_pending("a", candle(T0 + HOUR)) == before.fill_pending(
+            "a", candle(T0 + HOUR)
+        )
+
+    def test_importing_another_strategys_orders_is_refused(self) -> None:
+        before = exchange()
+        before.submit(order(), candle())
+        with pytest.raises(ExchangeError, match="belong to another strategy"):
+            exchange().import_pending("b", before.export_pending("a"))
