@@ -195,3 +195,28 @@ class TestUnopenableJournal:
         assert f"{folder} is a directory" in result.stderr
         assert "Traceback" not in result.stderr
         assert list(folder.iterdir()) == []
+
+
+class TestGracefulStop:
+    def test_sigterm_flushes_snapshots_and_exits_0(self, tmp_path: Path) -> None:
+        db = tmp_path / "journal.db"
+        session = subprocess.Popen(
+            run_args(db, speed=150),
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while committed_events(db) < 40 and time.monotonic() < deadline and session.poll() is None:
+            time.sleep(0.05)
+        assert session.poll() is None, "the session ended before it could be stopped"
+        session.send_signal(signal.SIGTERM)
+        stdout, _ = session.communicate(timeout=120)
+        assert session.returncode == 0
+        assert "stopped on request" in stdout
+        events = journal(db)
+        for strategy_id, rows in events.items():
+            assert rows[-1][1] == "StrategyUnloaded", strategy_id
+        assert set(snapshot_seqs(db)) <= set(events)
