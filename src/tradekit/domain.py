@@ -109,6 +109,37 @@ class Candle:
                 f"expected the open time of a {self.timeframe} candle"
             )
 
+    @classmethod
+    def trusted(
+        cls,
+        symbol: str,
+        timeframe: str,
+        ts: datetime,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+    ) -> Candle:
+        """A candle from values that already passed these checks, built without repeating them.
+
+        Only for rows of a series validated on load (``CandleSeries``): ``ts`` must
+        already be an aligned UTC datetime and the prices plain floats. The result
+        equals what the constructor would build; replaying a series this way costs
+        a fraction of re-validating every row.
+        """
+        candle = object.__new__(cls)
+        _set = object.__setattr__
+        _set(candle, "symbol", symbol)
+        _set(candle, "timeframe", timeframe)
+        _set(candle, "ts", ts)
+        _set(candle, "open", open)
+        _set(candle, "high", high)
+        _set(candle, "low", low)
+        _set(candle, "close", close)
+        _set(candle, "volume", volume)
+        return candle
+
     @property
     def close_ts(self) -> datetime:
         """The moment this candle closed (the open time of the next one)."""

@@ -10,9 +10,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tradekit.services.position_state import Trade
 from tradekit.timeframes import timeframe_seconds
@@ -39,6 +41,11 @@ class PerformanceStats:
             key: (None if isinstance(value, float) and not math.isfinite(value) else value)
             for key, value in asdict(self).items()
         }
+
+
+def equity_values(equity_curve: Sequence[tuple[datetime, float]]) -> npt.NDArray[np.float64]:
+    """The values of an equity curve's ``(ts, value)`` points, as one array."""
+    return np.fromiter(map(itemgetter(1), equity_curve), dtype=np.float64, count=len(equity_curve))
 
 
 def max_drawdown_pct(equity: Sequence[float] | np.ndarray) -> float:
@@ -76,7 +83,9 @@ def performance(
     ``open_bars`` counts candles held by positions still open at the end, for the
     exposure time.
     """
-    equity = [value for _, value in equity_curve] or [capital]
+    values = equity_values(equity_curve)
+    equity = values if values.size else np.array([capital])
+    with_capital = np.concatenate(([capital], equity))
     wins = [trade.realized_pnl for trade in trades if trade.realized_pnl > 0]
     losses = [-trade.realized_pnl for trade in trades if trade.realized_pnl < 0]
     if not trades:
@@ -87,14 +96,15 @@ def performance(
         profit_factor = math.inf if wins else None
     bars = max(len(equity_curve), 1)
     held = sum(trade.bars_held for trade in trades) + open_bars
+    final_equity = float(equity[-1])
     return PerformanceStats(
-        total_return_pct=(equity[-1] / capital - 1) * 100,
-        max_drawdown_pct=max_drawdown_pct([capital, *equity]),
-        sharpe=sharpe_ratio([capital, *equity], timeframe),
+        total_return_pct=(final_equity / capital - 1) * 100,
+        max_drawdown_pct=max_drawdown_pct(with_capital),
+        sharpe=sharpe_ratio(with_capital, timeframe),
         win_rate_pct=len(wins) / len(trades) * 100 if trades else None,
         profit_factor=profit_factor,
         exposure_time_pct=min(100.0, held / bars * 100),
         trade_count=len(trades),
-        final_equity=equity[-1],
+        final_equity=final_equity,
         fees_paid=fees_paid,
     )

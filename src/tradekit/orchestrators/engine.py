@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from tradekit.config.settings import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
@@ -56,6 +56,18 @@ class StrategyHealth:
 RouteKey = tuple[str, str]
 
 
+class RouteEntry(NamedTuple):
+    """One strategy on a route: its id, its trading orchestrator and its lock.
+
+    The lock is the factory's lock of that strategy (one per id for the life of
+    the factory), looked up once when the strategy is routed, not per candle.
+    """
+
+    strategy_id: str
+    orchestrator: Any
+    lock: threading.RLock
+
+
 class Engine:
     """Loads strategies through the factory and feeds them candles; one per process."""
 
@@ -71,8 +83,8 @@ class Engine:
         self._quarantine_after = settings.engine.failures_before_quarantine
         self._store = factory.shared.candle_provider()
         # Route lists are replaced, never changed in place, so a reader's copy stays whole.
-        self._routes: dict[RouteKey, list[tuple[str, Any]]] = {}
-        self._routed: dict[str, tuple[str, Any]] = {}  # strategy id -> its entry in the routes
+        self._routes: dict[RouteKey, list[RouteEntry]] = {}
+        self._routed: dict[str, RouteEntry] = {}  # strategy id -> its entry in the routes
         self._routing_lock = threading.Lock()
         self._health: dict[str, StrategyHealth] = {}
         self._dormant: dict[str, StrategyConfig] = {}
@@ -140,7 +152,7 @@ class Engine:
         self.factory.unload(strategy_id, close_positions=close_positions)
 
     def _route(self, config: StrategyConfig, orchestrator: Any) -> None:
-        entry = (config.strategy_id, orchestrator)
+        entry = RouteEntry(config.strategy_id, orchestrator, self.factory.lock(config.strategy_id))
         with self._routing_lock:
             self._routed[config.strategy_id] = entry
             for symbol in config.symbols:
@@ -151,7 +163,7 @@ class Engine:
         with self._routing_lock:
             self._routed.pop(strategy_id, None)
             for key, route in list(self._routes.items()):
-                kept = [entry for entry in route if entry[0] != strategy_id]
+                kept = [entry for entry in route if entry.strategy_id != strategy_id]
                 if kept:
                     self._routes[key] = kept
                 else:
@@ -176,9 +188,9 @@ class Engine:
         processed = self.on_bar(candle, bar, route)
         if self._journal is not None:
             loaded = [
-                (strategy_id, self.factory.get(strategy_id))
-                for strategy_id, _ in route
-                if strategy_id in self.factory
+                (entry.strategy_id, self.factory.get(entry.strategy_id))
+                for entry in route
+                if entry.strategy_id in self.factory
             ]
             self._journal.after_candle(candle, loaded)
         return processed
@@ -188,31 +200,44 @@ class Engine:
         if self.entries_halted is None:
             log.error("engine: new entries stopped: {}", reason)
         self.entries_halted = reason
-        for _, orchestrator in list(self._routed.values()):
-            orchestrator.entries_enabled = False
+        for entry in list(self._routed.values()):
+            entry.orchestrator.entries_enabled = False
 
-    def on_bar(self, candle: Candle, bar: int, route: list[tuple[str, Any]] | None = None) -> int:
+    def route(self, symbol: str, timeframe: str) -> tuple[RouteEntry, ...]:
+        """The strategies ``symbol``'s ``timeframe`` candles go to, in load order (a copy)."""
+        return tuple(self._routes.get((symbol, timeframe), ()))
+
+    def on_bar(self, candle: Candle, bar: int, route: list[RouteEntry] | None = None) -> int:
         """Run ``candle`` (already at ``bar`` of its shared series) through its strategies."""
         if route is None:
             route = self._routes.get((candle.symbol, candle.timeframe), [])
+        step = self.step
         ok = 0
-        lock = self.factory.lock
-        routed = self._routed
         for entry in tuple(route):
-            strategy_id, orchestrator = entry
-            with lock(strategy_id):
-                if routed.get(strategy_id) is not entry:
-                    continue  # unloaded or reloaded on another thread since the route was read
-                try:
-                    orchestrator.on_bar(candle, bar)
-                except Exception as exc:  # one strategy's failure must not reach the others
-                    self._failed(strategy_id, candle, exc)
-                    continue
-                health = self._health[strategy_id]
-                if health.consecutive_failures:
-                    health.consecutive_failures = 0
-            ok += 1
+            if step(entry, candle, bar):
+                ok += 1
         return ok
+
+    def step(self, entry: RouteEntry, candle: Candle, bar: int) -> bool:
+        """Run ``candle`` through the one strategy of ``entry``, isolating its failure.
+
+        Under the strategy's lock, and only while ``entry`` is still how it is
+        routed. A failure is counted, published and may quarantine the strategy;
+        a success clears the consecutive failures. True when it ran and did not fail.
+        """
+        strategy_id = entry.strategy_id
+        with entry.lock:
+            if self._routed.get(strategy_id) is not entry:
+                return False  # unloaded or reloaded on another thread since the route was read
+            try:
+                entry.orchestrator.on_bar(candle, bar)
+            except Exception as exc:  # one strategy's failure must not reach the others
+                self._failed(strategy_id, candle, exc)
+                return False
+            health = self._health[strategy_id]
+            if health.consecutive_failures:
+                health.consecutive_failures = 0
+        return True
 
     def _failed(self, strategy_id: str, candle: Candle, exc: Exception) -> None:
         health = self._health[strategy_id]

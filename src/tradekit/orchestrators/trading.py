@@ -4,11 +4,14 @@ The order is fixed: fill orders left pending from the previous candle, mark
 positions, update the higher-timeframe gate and risk day, score the candle,
 manage exits and carry out their actions, and only then consider entries, whose
 actions run last.
+
+A backtest may pass over the candles on which a strategy can only do its
+bookkeeping (``signal_bars``, ``needs_next_bar``, ``pass_quiet_bars``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -23,6 +26,7 @@ from tradekit.protocols import Exchange
 from tradekit.services.actions import ActionQueue
 from tradekit.services.analyzers import NO_SCORES, AnalyzerRegistry
 from tradekit.services.events import StrategyPublisher
+from tradekit.services.fire_masks import BoolArray, RegistryColumns
 from tradekit.services.indicators import IndicatorRegistry
 from tradekit.services.positions import PositionLifecycleService
 from tradekit.services.risk import StrategyRiskManager
@@ -114,6 +118,20 @@ class TradingOrchestrator:
         self._resume_ts: dict[str, datetime] = {}
         self.entries_enabled = True
         self.candles_processed = 0
+        self.orders_handled = 0
+        """Times pending orders were filled or queued actions run. A change means the candle
+        after may have bookkeeping to settle (exposure, reservations): it is never passed over."""
+        exit_config = config.exit
+        # With any of these, an open position is managed on every candle (see ExitOrchestrator
+        # and EntryOrchestrator): stops and targets on the position itself are checked too.
+        self._holding_needs_every_bar = bool(
+            exit_config.trailing_activation_pct is not None
+            or exit_config.trailing_distance_pct is not None
+            or exit_config.time_stop_bars is not None
+            or exit_config.partial_take_profits
+            or (exit_config.exit_on_opposite_signal and exit_config.opposite_signal_min_score <= 0)
+            or config.dca is not None
+        )
 
     def on_candle(self, candle: Candle) -> None:
         """Process one closed candle: append it to the shared history, then run the pipeline."""
@@ -141,6 +159,7 @@ class TradingOrchestrator:
         self._last_ts[symbol] = stamp
         positions = self._positions
         if positions.has_pending(symbol):
+            self.orders_handled += 1
             self._apply(self._exchange.fill_pending(self.strategy_id, candle))
         positions.mark(candle)
         self._risk.on_candle(candle)
@@ -155,6 +174,7 @@ class TradingOrchestrator:
             # time stops still run on this candle before the failure is reported.
             self._exit.evaluate(view, NO_SCORES)
             if queue.pending():
+                self.orders_handled += 1
                 queue.run(candle)
             raise
         if scores.signals:
@@ -163,12 +183,96 @@ class TradingOrchestrator:
         # Entries must see what the exits did: an add decided next to an exit still in the
         # queue would follow it into a closed position, or leave an orphan pending add.
         if queue.pending():
+            self.orders_handled += 1
             queue.run(candle)
         if self.entries_enabled:
             self._entry.evaluate(view, scores)
             if queue.pending():
+                self.orders_handled += 1
                 queue.run(candle)
         self.candles_processed += 1
+
+    # -- passing over quiet candles (backtests) ----------------------------------------------
+
+    def signal_bars(self, first: int, stop: int) -> BoolArray | None:
+        """Of bars ``first`` up to ``stop`` of this strategy's symbol, those an analyzer could
+        fire on; ``None`` when this strategy must see every candle.
+
+        On any other bar the candle is quiet (``pass_quiet_bars`` can stand in for
+        it) unless ``needs_next_bar`` says otherwise. Every candle is needed with
+        several symbols (the equity curve interleaves them), a higher-timeframe
+        gate or a daily loss limit (both follow every candle), an entry score that
+        no signal is needed to reach, while resuming from a snapshot, or when an
+        analyzer cannot say where it fires.
+        """
+        if not self._may_pass_over_candles():
+            return None
+        columns = RegistryColumns(self._registry, self.config.symbols[0], first, stop)
+        return self._analyzers.could_fire(columns)
+
+    def _may_pass_over_candles(self) -> bool:
+        config = self.config
+        return not (
+            len(config.symbols) != 1
+            or self._gate_active
+            or config.risk.daily_loss_limit_pct is not None
+            or config.entry.min_score <= 0
+            or self._resume_ts
+        )
+
+    def needs_next_bar(self) -> bool:
+        """True when the next candle needs the pipeline even if no analyzer fires on it.
+
+        So while an order or action is pending, and while a position is open with
+        a rule checked on every candle: a stop loss or take profit, trailing, a
+        time stop, partial take profits, DCA adds.
+        """
+        symbol = self.config.symbols[0]
+        positions = self._positions
+        if self._queue.pending() or positions.has_pending(symbol):
+            return True
+        position = positions.position(symbol)
+        if position is None:
+            return False
+        return (
+            self._holding_needs_every_bar
+            or position.stop_loss is not None
+            or position.take_profit is not None
+        )
+
+    def pass_quiet_bars(
+        self,
+        times: Sequence[datetime],
+        closes: Sequence[float],
+        highs: Sequence[float],
+        lows: Sequence[float],
+    ) -> None:
+        """Do for consecutive candles of this strategy's one symbol what ``on_bar`` does on a
+        candle where no analyzer fires, nothing is pending and no position rule applies.
+
+        That is: mark the position (last price, bars held, best price) and add one
+        equity point per candle, remember the last candle, count the candles. The
+        risk manager's trading day is not rolled: only the daily loss limit reads
+        it, and a strategy with one never passes over a candle (``signal_bars``).
+        Refused for a strategy that needs the next candle (``needs_next_bar``).
+        """
+        if not times:
+            return
+        symbol = self.config.symbols[0]
+        last = self._last_ts.get(symbol)
+        if not self._may_pass_over_candles() or self.needs_next_bar():
+            raise StrategyError(
+                f"strategy '{self.strategy_id}' cannot pass over candles now: it needs every "
+                "candle (see signal_bars), or an order, action or position rule needs the next"
+            )
+        if last is not None and times[0] <= last:
+            raise DataError(
+                f"strategy '{self.strategy_id}': candle {symbol} {times[0].isoformat()} is not "
+                "newer than the last one processed; candles must arrive in time order"
+            )
+        self._positions.mark_quiet(symbol, times, closes, highs, lows)
+        self._last_ts[symbol] = times[-1]
+        self.candles_processed += len(times)
 
     def _catching_up(self, candle: Candle, bar: int) -> bool:
         until = self._resume_ts.get(candle.symbol)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, overload
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from tradekit.config.problems import problems_from_validation
@@ -34,6 +35,7 @@ from tradekit.services.builtin_analyzers import (
     TrendAnalyzer,
     TrendParams,
 )
+from tradekit.services.fire_masks import BoolArray, IndicatorColumns
 
 
 class Analyzer(Protocol):
@@ -42,6 +44,8 @@ class Analyzer(Protocol):
     ``references`` lists the indicator references ``analyze`` reads, so the
     container can check them against the strategy's indicator registry.
     ``analyze`` returns ``None`` while any value it needs is still warming up.
+    An analyzer may also offer ``could_fire`` (see ``fire_masks.MasksFiring``), so
+    backtests can skip the bars on which it certainly stays silent.
     """
 
     @property
@@ -232,6 +236,27 @@ class AnalyzerRegistry:
         return tuple(
             dict.fromkeys(ref for analyzer, _ in self._analyzers for ref in analyzer.references)
         )
+
+    def could_fire(self, columns: IndicatorColumns) -> BoolArray | None:
+        """Bars where at least one analyzer could fire; ``None`` when one cannot say.
+
+        An analyzer says so with a ``could_fire`` method (every built-in has one);
+        a user analyzer without it might fire anywhere, so nothing is ruled out.
+        """
+        size = len(columns.bars)
+        mask = np.zeros(size, dtype=np.bool_)
+        for analyzer, _ in self._analyzers:
+            could_fire = getattr(analyzer, "could_fire", None)
+            if could_fire is None:
+                return None
+            found = np.asarray(could_fire(columns))
+            if found.dtype != np.bool_ or found.shape != (size,):
+                raise TypeError(
+                    f"analyzer {analyzer.name!r}: could_fire must return {size} booleans, "
+                    f"one per bar; got an array of {found.dtype} with shape {found.shape}"
+                )
+            mask |= found
+        return mask
 
     def evaluate(self, view: BarView) -> Scores:
         """Run every analyzer on ``view``; ``NO_SCORES`` when none fires."""

@@ -4,7 +4,9 @@
 Every built-in signal has strength 1.0, so a direction's score reads as "the
 weighted share of analyzers that agree", which is what ``entry.min_score``
 compares against. Each analyzer reads only the values it needs on a quiet
-candle and builds its reason string only when it fires.
+candle and builds its reason string only when it fires. Each also says, for a
+whole series at once, on which bars it could fire (``could_fire``): the same
+comparisons as ``analyze``, elementwise, so a backtest may skip the other bars.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 import re
 from typing import Annotated, Literal, Self
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,6 +30,10 @@ from pydantic import (
 
 from tradekit.domain import Direction, Signal
 from tradekit.protocols import BarView
+from tradekit.services.fire_masks import BoolArray, IndicatorColumns
+
+# How much a trend's mask widens its threshold: a bar just short of it is still replayed.
+_SLOPE_MARGIN = 1e-9
 
 _REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)?$")
 
@@ -149,6 +156,21 @@ class _LevelAnalyzer:
             return self._fire(self._above_direction, "above", self._above, now)
         return None
 
+    def could_fire(self, columns: IndicatorColumns) -> BoolArray:
+        """Bars where ``analyze`` fires: beyond a level (and, in cross mode, not beyond before).
+
+        NaN (``None``) compares false either way, as in ``analyze``; since
+        ``below <= above`` a value cannot be beyond both levels.
+        """
+        now = columns.values(self._source)
+        below = now < self._below
+        above = now > self._above
+        if self._cross:
+            previous = columns.values(self._source, 1)
+            below &= previous >= self._below
+            above &= previous <= self._above
+        return below | above
+
     def _fire(self, direction: Direction, side: str, level: float, now: float) -> Signal:
         if self._cross:
             reason = f"{self._source} crossed {side} {_num(level)} ({now:.4g})"
@@ -261,6 +283,14 @@ class CrossoverAnalyzer:
             )
         return None
 
+    def could_fire(self, columns: IndicatorColumns) -> BoolArray:
+        """Bars where ``analyze`` fires: the order of fast and slow turned (NaN never counts)."""
+        fast, slow = columns.values(self._fast), columns.values(self._slow)
+        previous_fast, previous_slow = columns.values(self._fast, 1), columns.values(self._slow, 1)
+        up = (fast > slow) & (previous_fast <= previous_slow)
+        down = (fast < slow) & (previous_fast >= previous_slow)
+        return up | down
+
 
 class TrendParams(BaseModel):
     """``trend``: fire while ``source`` moved at least ``min_slope_pct`` over ``lookback`` bars."""
@@ -319,6 +349,19 @@ class TrendAnalyzer:
         reason = f"{self._source} moved {slope:+.3g}% over {self._lookback} bars"
         return Signal(direction, 1.0, reason, self.name)
 
+    def could_fire(self, columns: IndicatorColumns) -> BoolArray:
+        """Bars where the slope is steep enough, with a relative margin of 1e-9 to spare.
+
+        The slope is computed with the same float operations as ``analyze``; the
+        margin only widens the mask, so no bar ``analyze`` fires on is left out.
+        """
+        now = columns.values(self._source)
+        then = columns.values(self._source, self._lookback)
+        with np.errstate(all="ignore"):  # Python floats overflow to inf silently too
+            slope = (now - then) / np.abs(then) * 100.0
+        steep: BoolArray = (np.abs(slope) >= self._min_slope * (1 - _SLOPE_MARGIN)) & (then != 0)
+        return steep
+
 
 class TimeIntervalParams(BaseModel):
     """``time_interval``: fire every ``every_bars`` bars, starting at bar ``offset``."""
@@ -356,6 +399,11 @@ class TimeIntervalAnalyzer:
         if (bar - self._offset) % self._every:
             return None
         return Signal(self._direction, 1.0, f"every {self._every} bars (bar {bar})", self.name)
+
+    def could_fire(self, columns: IndicatorColumns) -> BoolArray:
+        """Exactly the bars ``analyze`` fires on."""
+        fires: BoolArray = (columns.bars - self._offset) % self._every == 0
+        return fires
 
 
 __all__ = [

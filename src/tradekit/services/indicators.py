@@ -393,6 +393,27 @@ class IndicatorRegistry:
         found = entry.arrays[output][bar - entry.base]
         return None if found != found else float(found)
 
+    def values(self, symbol: str, ref: str, first: int, stop: int) -> FloatArray:
+        """``value(symbol, ref, bar)`` for every bar from ``first`` up to ``stop``, as one array.
+
+        NaN stands for ``None`` (not ready, outside the kept history, not yet
+        appended); ``first`` may be negative. A new array, computed as ``value``
+        would (one shared computation on first request).
+        """
+        try:
+            entry, output = self._slots[symbol][ref]
+        except KeyError:
+            raise self._slot_error(symbol, ref) from None
+        if stop > entry.next_bar:
+            self._cache.update(entry)
+        found = np.full(max(stop - first, 0), np.nan)
+        low, high = max(first, entry.first), min(stop, entry.next_bar)
+        if low < high:
+            found[low - first : high - first] = entry.arrays[output][
+                low - entry.base : high - entry.base
+            ]
+        return found
+
     def compute_through(self, symbol: str, bar: int) -> None:
         """Bring every indicator of ``symbol`` up to ``bar`` now, exactly as reading it would.
 

@@ -8,6 +8,7 @@ P&L is net of all fees, and ``equity() == capital + realized_pnl + unrealized_pn
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -103,7 +104,7 @@ class PositionLifecycleService:
 
     @property
     def equity_curve(self) -> Sequence[tuple[datetime, float]]:
-        """``(candle.ts, equity)`` after each ``mark``; not part of the snapshot."""
+        """``(candle.ts, equity)`` per candle marked (``mark``, ``mark_quiet``); not snapshotted."""
         return self._equity_curve
 
     @property
@@ -177,6 +178,57 @@ class PositionLifecycleService:
             elif candle.low < position.best_price:
                 position.best_price = candle.low
         self._equity_curve.append((candle.ts, self.equity()))
+
+    def mark_quiet(
+        self,
+        symbol: str,
+        times: Sequence[datetime],
+        closes: Sequence[float],
+        highs: Sequence[float],
+        lows: Sequence[float],
+    ) -> None:
+        """Exactly what ``mark`` does for each of consecutive candles of ``symbol``, in bulk.
+
+        ``times``, ``closes``, ``highs`` and ``lows`` describe the candles, oldest
+        first. For candles on which nothing else happens (no fill, no action): the
+        equity points carry the values ``mark`` computes one by one, by the same
+        float operations. Positions in other symbols would need their own prices
+        between these candles, so they are refused.
+        """
+        count = len(times)
+        if not len(closes) == len(highs) == len(lows) == count:
+            raise ValueError(
+                f"mark_quiet: {count} times but {len(closes)} closes, {len(highs)} highs "
+                f"and {len(lows)} lows"
+            )
+        if not count:
+            return
+        positions = self._positions
+        if positions and (len(positions) > 1 or symbol not in positions):
+            raise self._error(
+                f"mark_quiet({symbol!r}) cannot value the open positions in "
+                f"{', '.join(sorted(set(positions) - {symbol}))}; mark candle by candle instead"
+            )
+        self._last_prices[symbol] = float(closes[-1])
+        position = positions.get(symbol)
+        if position is None:
+            self._equity_curve.extend(zip(times, itertools.repeat(self._cash, count), strict=True))
+            return
+        position.bars_held += count
+        cash, quantity = self._cash, position.quantity
+        # ``equity()`` adds a long's value to the cash and a short's negated value; adding
+        # -x and subtracting x give the same float.
+        if position.side is _LONG:
+            best = max(highs)
+            if best > position.best_price:
+                position.best_price = best
+            values = [cash + quantity * close for close in closes]
+        else:
+            best = min(lows)
+            if best < position.best_price:
+                position.best_price = best
+            values = [cash - quantity * close for close in closes]
+        self._equity_curve.extend(zip(times, values, strict=True))
 
     def new_order_id(self) -> str:
         """A fresh order id, ``"{strategy_id}-{n}"``, deterministic within the strategy."""
