@@ -272,3 +272,19 @@ class TestDataErrors:
         code, output = invoke(["--strategies", str(folder)], monkeypatch, cwd=tmp_path)
         assert code == EXIT_CONFIG_ERROR
         assert "bad.json: malformed JSON" in output
+
+
+class TestSyntheticPeriod:
+    def test_by_default_every_series_covers_the_same_days(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        out_dir = tmp_path / "out"
+        code, output = invoke(["--days", "10", "--out", str(out_dir)], monkeypatch)
+        assert code == 0, output
+        inputs = report_of(out_dir)["inputs"]
+        assert inputs["data"]["days"] == 10
+        bars = {(s["symbol"], s["timeframe"]): s["bars"] for s in inputs["series"]}
+        assert bars[("BTC/USDT", "15m")] == 10 * 96
+        assert bars[("BTC/USDT", "4h")] == 10 * 6
+        assert bars[("ETH/USDT", "1d")] == 10
+        assert "10 days from 2024-01-01 for every series" in output

@@ -1,9 +1,9 @@
 """The ``backtest`` command: run the strategies over generated or file data and write a report.
 
 Without ``--data`` every (symbol, timeframe) an enabled strategy trades gets its
-own seeded synthetic series of ``--bars`` candles, all starting on 2024-01-01, so
-a longer timeframe spans a longer period (the portfolio carries each strategy's
-last equity forward once its series ends). With ``--data`` the files are
+own seeded synthetic series covering the same ``--days`` from 2024-01-01, so all
+strategies trade over one period; ``--bars`` instead gives every series that many
+candles (a longer timeframe then spans a longer period). With ``--data`` the files are
 loaded and checked; a series a strategy needs but the files lack is resampled
 from the longest lower timeframe of the same symbol that divides it, and said
 so; with no such timeframe the run stops with an error naming the strategy.
@@ -50,7 +50,7 @@ from tradekit.reporting import WrittenReport, print_table, summary_table, write_
 from tradekit.timeframes import is_higher_timeframe, timeframe_delta, timeframe_seconds
 from tradekit.validation import check_strategies_build
 
-DEFAULT_BARS = 3000
+DEFAULT_DAYS = 120
 DEFAULT_SEED = 7
 DEFAULT_OUT = Path("backtest-out")
 SYNTHETIC_START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -108,14 +108,20 @@ def _window(
     return frame[keep.to_numpy()]
 
 
-def _synthetic_data(needed: Mapping[SeriesKey, list[str]], bars: int, seed: int) -> PreparedData:
+def _synthetic_data(
+    needed: Mapping[SeriesKey, list[str]], bars: int | None, days: int, seed: int
+) -> PreparedData:
+    def length(timeframe: str) -> int:
+        return bars if bars is not None else max(1, days * 86_400 // timeframe_seconds(timeframe))
+
     frames = {
-        key: synthetic_frame(key[0], key[1], bars, seed=seed, start=SYNTHETIC_START)
+        key: synthetic_frame(key[0], key[1], length(key[1]), seed=seed, start=SYNTHETIC_START)
         for key in needed
     }
     description = {
         "kind": "synthetic",
         "bars_per_series": bars,
+        "days": None if bars is not None else days,
         "seed": seed,
         "start": SYNTHETIC_START.isoformat(),
     }
@@ -250,9 +256,14 @@ def backtest_command(
     ] = None,
     strategies: StrategiesOption = DEFAULT_STRATEGIES,
     config: ConfigOption = None,
+    days: Annotated[
+        int,
+        typer.Option("--days", min=1, help="Days of synthetic candles for every series."),
+    ] = DEFAULT_DAYS,
     bars: Annotated[
-        int, typer.Option("--bars", min=1, help="Synthetic candles per series (without --data).")
-    ] = DEFAULT_BARS,
+        int | None,
+        typer.Option("--bars", min=1, help="Synthetic candles per series instead of --days."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data.")] = DEFAULT_SEED,
     symbol: Annotated[
         str | None,
@@ -292,7 +303,9 @@ def backtest_command(
         chosen = _select(load_strategies(strategies, settings), only or [], strategies)
         check_strategies_build(chosen, settings)
         needed = needed_series(chosen)
-        prepared = _file_data(data, symbol, needed) if data else _synthetic_data(needed, bars, seed)
+        prepared = (
+            _file_data(data, symbol, needed) if data else _synthetic_data(needed, bars, days, seed)
+        )
         _apply_window(prepared, start, end)
         _print_data(prepared)
         result, seconds = _replay(settings, chosen, prepared)
@@ -331,10 +344,12 @@ def _print_data(data: PreparedData) -> None:
 
 def _describe(description: Mapping[str, Any]) -> str:
     if description["kind"] == "synthetic":
-        return (
-            f"synthetic, {description['bars_per_series']} candles per series, "
-            f"seed {description['seed']}"
+        span = (
+            f"{description['days']} days from {description['start'][:10]} for every series"
+            if description["days"] is not None
+            else f"{description['bars_per_series']} candles per series"
         )
+        return f"synthetic, {span}, seed {description['seed']}"
     return "files " + ", ".join(description["paths"])
 
 
