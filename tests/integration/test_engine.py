@@ -18,9 +18,11 @@ from tradekit.config.strategy import StrategyConfig
 from tradekit.containers import SharedContainer
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.domain import Candle
+from tradekit.errors import StrategyConflictError
 from tradekit.events import (
     PositionClosed,
     StrategyFailed,
+    StrategyLoaded,
     StrategyQuarantined,
     StrategyUnloaded,
 )
@@ -234,6 +236,23 @@ class TestQuarantine:
 
 
 class TestLifecycleThroughTheEngine:
+    def test_loading_a_running_strategy_again_changes_nothing(
+        self,
+        tradekit_engine: Engine,
+        tradekit_events: EventRecorder,
+    ) -> None:
+        assert tradekit_engine.load([ticker("a")]) == ["a"]
+        assert tradekit_engine.load([ticker("a")]) == []
+        assert len(tradekit_events.of_type(StrategyLoaded)) == 1
+        assert feed(tradekit_engine, closes(100)) == [1]
+
+    def test_loading_another_config_under_a_running_id_is_refused(
+        self, tradekit_engine: Engine
+    ) -> None:
+        tradekit_engine.load([ticker("a")])
+        with pytest.raises(StrategyConflictError, match="use reload"):
+            tradekit_engine.load([ticker("a", every=5)])
+
     def test_health_forgets_a_strategy_unloaded_through_the_factory(
         self, tradekit_factory: TradingOrchestratorFactory, tradekit_engine: Engine
     ) -> None:

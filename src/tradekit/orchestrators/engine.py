@@ -93,9 +93,15 @@ class Engine:
     # -- loading ----------------------------------------------------------------------------
 
     def load(self, configs: Iterable[StrategyConfig]) -> list[str]:
-        """Load strategies in order; disabled ones stay dormant. Returns the ids loaded."""
+        """Load strategies in order; disabled ones stay dormant. Returns the ids loaded.
+
+        A strategy already running with the same config is left as it is (and not
+        announced again); a different config for it is refused (use ``reload``).
+        """
         configs = list(configs)
-        active = sum(1 for config in configs if config.enabled)
+        active = sum(
+            1 for config in configs if config.enabled and config.strategy_id not in self._routed
+        )
         room = self._max_strategies - len(self.factory)
         if active > room:
             raise StrategyError(
@@ -112,7 +118,10 @@ class Engine:
                 )
                 continue
             with self.factory.lock(config.strategy_id):
-                self._start(self.factory.get_or_create(config), config)
+                container = self.factory.get_or_create(config)
+                if config.strategy_id in self._routed:
+                    continue
+                self._start(container, config)
             loaded.append(config.strategy_id)
         return loaded
 
