@@ -137,12 +137,11 @@ def backtest(
         engine.shutdown()
         portfolio = _portfolio_equity(results)
     capital = sum(result.capital for result in results.values())
+    final_equity = float(portfolio.iloc[-1]) if len(portfolio) else capital
     portfolio_stats = {
         "capital": capital,
-        "final_equity": float(portfolio.iloc[-1]) if len(portfolio) else capital,
-        "total_return_pct": (float(portfolio.iloc[-1]) / capital - 1) * 100
-        if len(portfolio)
-        else 0.0,
+        "final_equity": final_equity,
+        "total_return_pct": (final_equity / capital - 1) * 100 if capital else 0.0,
         "max_drawdown_pct": max_drawdown_pct([capital, *portfolio.tolist()]),
         "trade_count": sum(result.stats.trade_count for result in results.values()),
     }

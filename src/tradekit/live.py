@@ -21,6 +21,7 @@ from tradekit.config.settings import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.containers.shared import SharedContainer
+from tradekit.data.sources import FrameSource
 from tradekit.data.synthetic import synthetic_frame
 from tradekit.domain import Candle
 from tradekit.orchestrators.engine import Engine
@@ -40,8 +41,6 @@ class LiveRunSummary:
 
 def replay_source(configs: Sequence[StrategyConfig], bars: int, seed: int) -> Iterable[Candle]:
     """Synthetic candles for every (symbol, timeframe) the enabled strategies trade."""
-    from tradekit.data.sources import FrameSource
-
     pairs = sorted(
         {
             (symbol, config.timeframe)

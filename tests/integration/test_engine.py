@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from dependency_injector import providers
+from ticker_strategies import ticker
 
 from tradekit.config.loading import load_strategy_config
 from tradekit.config.strategy import StrategyConfig
@@ -52,34 +53,6 @@ def tradekit_settings_data() -> dict[str, Any]:
         "exchange": {"kind": "paper", "fee_bps": 0.0, "slippage_bps": 0.0},
         "engine": {"failures_before_quarantine": QUARANTINE_AFTER},
     }
-
-
-def ticker(strategy_id: str, *, every: int = 3, exit_offset: int | None = 2) -> StrategyConfig:
-    """Buys every ``every`` bars; sells ``exit_offset`` bars later (never when ``None``)."""
-    analyzers: list[dict[str, Any]] = [
-        {"type": "time_interval", "params": {"every_bars": every, "name": "buy"}}
-    ]
-    if exit_offset is not None:
-        analyzers.append(
-            {
-                "type": "time_interval",
-                "params": {
-                    "every_bars": every,
-                    "offset": exit_offset,
-                    "direction": "exit",
-                    "name": "sell",
-                },
-            }
-        )
-    return strategy_config_from_dict(
-        {
-            "strategy_id": strategy_id,
-            "symbols": ["BTC/USDT"],
-            "timeframe": "1h",
-            "analyzers": analyzers,
-            "exit": {"stop_loss_pct": 5, "exit_on_opposite_signal": exit_offset is not None},
-        }
-    )
 
 
 class FlakyAnalyzers:

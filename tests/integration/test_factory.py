@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
+from ticker_strategies import ticker, ticker_data
 
-from tradekit.config.strategy import StrategyConfig
 from tradekit.containers import SharedContainer
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.domain import Candle, ClosePercent
@@ -34,35 +33,6 @@ RSI_14 = IndicatorKey("BTC/USDT", "1h", "rsi", (("length", 14),))
 ATR_14 = IndicatorKey("BTC/USDT", "1h", "atr", (("length", 14),))
 
 
-def ticker(
-    strategy_id: str, *, every: int = 3, exit_offset: int = 2, **sections: Any
-) -> dict[str, Any]:
-    """A strategy dict that buys every ``every`` bars and sells ``exit_offset`` bars later."""
-    return {
-        "strategy_id": strategy_id,
-        "symbols": ["BTC/USDT"],
-        "timeframe": "1h",
-        "analyzers": [
-            {"type": "time_interval", "params": {"every_bars": every, "name": "buy"}},
-            {
-                "type": "time_interval",
-                "params": {
-                    "every_bars": every,
-                    "offset": exit_offset,
-                    "direction": "exit",
-                    "name": "sell",
-                },
-            },
-        ],
-        "exit": {"stop_loss_pct": 5, "exit_on_opposite_signal": True},
-        **sections,
-    }
-
-
-def config(strategy_id: str, **options: Any) -> StrategyConfig:
-    return strategy_config_from_dict(ticker(strategy_id, **options))
-
-
 def candles(count: int, start_close: float = 100.0) -> list[Candle]:
     closes = [start_close + index for index in range(count)]
     return list(FakeCandleSource.from_closes(closes).stream())
@@ -83,36 +53,36 @@ class TestGetOrCreate:
     def test_returns_the_cached_container_for_an_equal_config(
         self, tradekit_factory: TradingOrchestratorFactory
     ) -> None:
-        first = tradekit_factory.get_or_create(config("a"))
-        assert tradekit_factory.get_or_create(config("a")) is first
+        first = tradekit_factory.get_or_create(ticker("a"))
+        assert tradekit_factory.get_or_create(ticker("a")) is first
         assert tradekit_factory.strategy_ids() == ["a"]
 
     def test_refuses_a_different_config_for_a_loaded_id(
         self, tradekit_factory: TradingOrchestratorFactory
     ) -> None:
-        loaded = tradekit_factory.get_or_create(config("a"))
+        loaded = tradekit_factory.get_or_create(ticker("a"))
         with pytest.raises(StrategyConflictError) as caught:
-            tradekit_factory.get_or_create(config("a", every=4))
+            tradekit_factory.get_or_create(ticker("a", every=4))
         assert str(caught.value) == (
             "strategy 'a' is loaded with a different config; use reload(config) to replace it"
         )
         assert tradekit_factory.get("a") is loaded
-        assert loaded.config() == config("a")
+        assert loaded.config() == ticker("a")
 
     def test_create_refuses_an_id_already_loaded(
         self, tradekit_factory: TradingOrchestratorFactory
     ) -> None:
-        tradekit_factory.create(config("a"))
+        tradekit_factory.create(ticker("a"))
         with pytest.raises(StrategyConflictError, match="already loaded; use reload"):
-            tradekit_factory.create(config("a"))
+            tradekit_factory.create(ticker("a"))
 
 
 class TestGet:
     def test_unknown_id_names_the_closest_loaded_one(
         self, tradekit_factory: TradingOrchestratorFactory
     ) -> None:
-        tradekit_factory.create(config("rsi-btc-1h"))
-        tradekit_factory.create(config("macd-dca-btc-4h"))
+        tradekit_factory.create(ticker("rsi-btc-1h"))
+        tradekit_factory.create(ticker("macd-dca-btc-4h"))
         with pytest.raises(StrategyNotFoundError) as caught:
             tradekit_factory.get("rsi-btc-1x")
         assert str(caught.value) == (
@@ -133,14 +103,14 @@ def two_holding(
     tradekit_shared: SharedContainer, tradekit_engine: Engine
 ) -> tuple[Engine, list[Candle]]:
     """``gone`` (rsi + atr) and ``kept`` (rsi), each holding a position and a pending sell."""
-    gone = ticker(
+    gone = ticker_data(
         "gone",
         indicators=[
             {"name": "rsi", "params": {"length": 14}},
             {"name": "atr", "params": {"length": 14}},
         ],
     )
-    kept = ticker("kept", indicators=[{"name": "rsi", "params": {"length": 14}}])
+    kept = ticker_data("kept", indicators=[{"name": "rsi", "params": {"length": 14}}])
     tradekit_engine.load([strategy_config_from_dict(gone), strategy_config_from_dict(kept)])
     stream = candles(8)
     feed(tradekit_engine, stream[:3])  # bought on bar 0, filled on bar 1, sell sent on bar 2
@@ -251,12 +221,12 @@ class TestReload:
     def test_keeps_open_positions_and_manages_them_under_the_new_config(
         self, tradekit_engine: Engine, tradekit_events: EventRecorder
     ) -> None:
-        tradekit_engine.load([config("a", every=4, exit_offset=3)])
+        tradekit_engine.load([ticker("a", every=4, exit_offset=3)])
         stream = candles(6)
         feed(tradekit_engine, stream[:2])
         before = tradekit_engine.factory.get("a").position_lifecycle().position("BTC/USDT")
         assert before is not None
-        tradekit_engine.reload(config("a", every=4, exit_offset=3, capital=20_000))
+        tradekit_engine.reload(ticker("a", every=4, exit_offset=3, capital=20_000))
         container = tradekit_engine.factory.get("a")
         after = container.position_lifecycle().position("BTC/USDT")
         assert after is not None
@@ -275,10 +245,10 @@ class TestReload:
     def test_continues_seq_without_gaps_or_repeats(
         self, tradekit_engine: Engine, tradekit_events: EventRecorder
     ) -> None:
-        tradekit_engine.load([config("a")])
+        tradekit_engine.load([ticker("a")])
         stream = candles(9)
         feed(tradekit_engine, stream[:4])
-        tradekit_engine.reload(config("a", capital=20_000), reason="bigger")
+        tradekit_engine.reload(ticker("a", capital=20_000), reason="bigger")
         feed(tradekit_engine, stream[4:])
         events = tradekit_events.for_strategy("a")
         assert [event.seq for event in events] == list(range(1, len(events) + 1))
@@ -289,13 +259,13 @@ class TestReload:
     def test_seq_stays_unique_when_the_old_queue_still_held_actions(
         self, tradekit_engine: Engine, tradekit_events: EventRecorder
     ) -> None:
-        tradekit_engine.load([config("a", every=4, exit_offset=3)])
+        tradekit_engine.load([ticker("a", every=4, exit_offset=3)])
         stream = candles(4)
         feed(tradekit_engine, stream[:2])
         # An action left behind by a candle that failed half-way: the old queue discards it.
         old_queue = tradekit_engine.factory.get("a").action_queue()
         old_queue.enqueue(ClosePercent("BTC/USDT", 100.0, "left over"))
-        tradekit_engine.reload(config("a", every=4, exit_offset=3, capital=20_000))
+        tradekit_engine.reload(ticker("a", every=4, exit_offset=3, capital=20_000))
         feed(tradekit_engine, stream[2:])
         events = tradekit_events.for_strategy("a")
         assert [event.seq for event in events] == list(range(1, len(events) + 1))
@@ -306,11 +276,11 @@ class TestReload:
     def test_keeps_the_strategys_exposure_in_the_shared_guard(
         self, tradekit_shared: SharedContainer, tradekit_engine: Engine
     ) -> None:
-        tradekit_engine.load([config("a", every=4, exit_offset=3)])
+        tradekit_engine.load([ticker("a", every=4, exit_offset=3)])
         feed(tradekit_engine, candles(2))
         guard = tradekit_shared.exposure_guard()
         assert guard.exposure("a", "BTC/USDT") == 100.0
-        tradekit_engine.reload(config("a", every=4, exit_offset=3, capital=20_000))
+        tradekit_engine.reload(ticker("a", every=4, exit_offset=3, capital=20_000))
         assert guard.exposure("a", "BTC/USDT") == 100.0
 
     def test_with_an_unknown_indicator_raises_and_leaves_the_strategy_running(
@@ -319,12 +289,12 @@ class TestReload:
         tradekit_engine: Engine,
         tradekit_events: EventRecorder,
     ) -> None:
-        good = config("a", indicators=[{"name": "rsi", "params": {"length": 14}}])
+        good = ticker("a", indicators=[{"name": "rsi", "params": {"length": 14}}])
         tradekit_engine.load([good])
         stream = candles(6)
         feed(tradekit_engine, stream[:3])
         running = tradekit_engine.factory.get("a")
-        bad = config("a", indicators=[{"name": "rsii", "params": {"length": 14}}])
+        bad = ticker("a", indicators=[{"name": "rsii", "params": {"length": 14}}])
         with pytest.raises(ConfigError) as caught:
             tradekit_engine.reload(bad)
         assert str(caught.value) == (
@@ -342,10 +312,10 @@ class TestReload:
     def test_with_a_bad_analyzer_reference_keeps_the_running_strategys_claims(
         self, tradekit_shared: SharedContainer, tradekit_engine: Engine
     ) -> None:
-        good = config("a", indicators=[{"name": "rsi", "params": {"length": 14}}])
+        good = ticker("a", indicators=[{"name": "rsi", "params": {"length": 14}}])
         tradekit_engine.load([good])
         feed(tradekit_engine, candles(3))
-        data = ticker("a", indicators=[{"name": "rsi", "params": {"length": 14}}])
+        data = ticker_data("a", indicators=[{"name": "rsi", "params": {"length": 14}}])
         data["analyzers"] = [{"type": "threshold", "params": {"source": "rsj", "below": 30}}]
         with pytest.raises(ConfigError, match="unknown indicator reference 'rsj'"):
             tradekit_engine.reload(strategy_config_from_dict(data))
@@ -358,9 +328,9 @@ class TestReload:
     def test_of_an_unknown_id_suggests_the_closest(
         self, tradekit_factory: TradingOrchestratorFactory
     ) -> None:
-        tradekit_factory.create(config("alpha"))
+        tradekit_factory.create(ticker("alpha"))
         with pytest.raises(StrategyNotFoundError, match="did you mean 'alpha'"):
-            tradekit_factory.reload(config("alpah"))
+            tradekit_factory.reload(ticker("alpah"))
 
 
 class _Silent:
@@ -378,7 +348,7 @@ class TestOverriding:
         self, tradekit_factory: TradingOrchestratorFactory
     ) -> None:
         fake = FakeExchange(hold=True)
-        with tradekit_factory.overriding(config("a"), shared_exchange=fake) as container:
+        with tradekit_factory.overriding(ticker("a"), shared_exchange=fake) as container:
             container.trading_orchestrator().on_candle(candles(1)[0])
             assert [order.order_id for order in fake.pending_orders("a")] == ["a-1"]
         assert fake.pending_orders("a") == ()
@@ -387,9 +357,9 @@ class TestOverriding:
     def test_a_strategy_provider_is_overridden_by_its_name_for_that_strategy_only(
         self, tradekit_factory: TradingOrchestratorFactory
     ) -> None:
-        tradekit_factory.create(config("loud"))
+        tradekit_factory.create(ticker("loud"))
         with tradekit_factory.overriding(
-            config("quiet"), analyzer_registry=AnalyzerRegistry([(_Silent(), 1.0)])
+            ticker("quiet"), analyzer_registry=AnalyzerRegistry([(_Silent(), 1.0)])
         ) as quiet:
             for candle in candles(4):
                 quiet.trading_orchestrator().on_candle(candle)
@@ -404,7 +374,7 @@ class TestOverriding:
     ) -> None:
         with (
             pytest.raises(StrategyConflictError, match="no provider named 'exchange'"),
-            tradekit_factory.overriding(config("a"), exchange=FakeExchange()),
+            tradekit_factory.overriding(ticker("a"), exchange=FakeExchange()),
         ):
             pass
         assert "a" not in tradekit_factory
@@ -412,10 +382,10 @@ class TestOverriding:
     def test_refuses_an_id_already_loaded(
         self, tradekit_factory: TradingOrchestratorFactory
     ) -> None:
-        tradekit_factory.create(config("a"))
+        tradekit_factory.create(ticker("a"))
         with (
             pytest.raises(StrategyConflictError, match="already loaded; unload it first"),
-            tradekit_factory.overriding(config("a"), shared_exchange=FakeExchange()),
+            tradekit_factory.overriding(ticker("a"), shared_exchange=FakeExchange()),
         ):
             pass
 
@@ -425,7 +395,7 @@ class TestShutdown:
         self, tradekit_factory: TradingOrchestratorFactory, tradekit_events: EventRecorder
     ) -> None:
         for strategy_id in ("a", "b", "c"):
-            tradekit_factory.create(config(strategy_id))
+            tradekit_factory.create(ticker(strategy_id))
         tradekit_factory.shutdown()
         unloaded = tradekit_events.of_type(StrategyUnloaded)
         assert [(event.strategy_id, event.reason) for event in unloaded] == [

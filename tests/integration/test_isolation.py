@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from dependency_injector import providers
+from ticker_strategies import ticker
 
 from tradekit.config.loading import load_strategy_config
 from tradekit.config.strategy import StrategyConfig
@@ -61,38 +61,6 @@ SHARED_PROVIDERS = (
     "exchange",
     "exposure_guard",
 )
-
-
-def ticker(
-    strategy_id: str,
-    *,
-    every: int = 3,
-    exit_offset: int = 2,
-    symbols: Sequence[str] = ("BTC/USDT",),
-    **sections: Any,
-) -> StrategyConfig:
-    """A strategy that buys every ``every`` bars and sells ``exit_offset`` bars later."""
-    return strategy_config_from_dict(
-        {
-            "strategy_id": strategy_id,
-            "symbols": list(symbols),
-            "timeframe": "1h",
-            "analyzers": [
-                {"type": "time_interval", "params": {"every_bars": every, "name": "buy"}},
-                {
-                    "type": "time_interval",
-                    "params": {
-                        "every_bars": every,
-                        "offset": exit_offset,
-                        "direction": "exit",
-                        "name": "sell",
-                    },
-                },
-            ],
-            "exit": {"stop_loss_pct": 5, "exit_on_opposite_signal": True},
-            **sections,
-        }
-    )
 
 
 def rsi(strategy_id: str, length: int = 14, symbol: str = "BTC/USDT") -> StrategyConfig:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from config_files import write_json
 from pydantic import ValidationError
 
 from tradekit.config import TradekitSettings, load_settings, load_strategy
@@ -23,18 +22,7 @@ MINIMAL_STRATEGY: dict[str, Any] = {
     "analyzers": [{"type": "threshold"}],
 }
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No TRADEKIT_* variable and no stray ``.env`` from the developer's machine leaks in."""
-    for name in [name for name in os.environ if name.upper().startswith("TRADEKIT_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def write_dotenv(path: Path, variables: dict[str, str]) -> Path:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import hypothesis
 import pytest
+from config_files import write_json
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -47,19 +47,7 @@ MINIMAL: dict[str, Any] = {
     "analyzers": [{"type": "threshold"}],
 }
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No TRADEKIT_* variable and no stray ``.env`` leaks into the settings under test."""
-    for name in [name for name in os.environ if name.upper().startswith("TRADEKIT_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def strategy(**changes: Any) -> dict[str, Any]:

@@ -87,7 +87,6 @@ class Engine:
         self._routed: dict[str, RouteEntry] = {}  # strategy id -> its entry in the routes
         self._routing_lock = threading.Lock()
         self._health: dict[str, StrategyHealth] = {}
-        self._dormant: dict[str, StrategyConfig] = {}
         factory.on_routing_stop(self._forget)
 
     # -- loading ----------------------------------------------------------------------------
@@ -112,7 +111,6 @@ class Engine:
         loaded = []
         for config in configs:
             if not config.enabled:
-                self._dormant[config.strategy_id] = config
                 self._health[config.strategy_id] = StrategyHealth(
                     config.strategy_id, StrategyState.DISABLED
                 )
@@ -129,7 +127,6 @@ class Engine:
         self._health[config.strategy_id] = StrategyHealth(config.strategy_id, StrategyState.ACTIVE)
         orchestrator = container.trading_orchestrator()
         self._route(config, orchestrator)
-        self._dormant.pop(config.strategy_id, None)
         if self.entries_halted is not None:
             orchestrator.entries_enabled = False
         if self._journal is not None:

@@ -129,7 +129,6 @@ class TradingOrchestrator:
             or exit_config.trailing_distance_pct is not None
             or exit_config.time_stop_bars is not None
             or exit_config.partial_take_profits
-            or (exit_config.exit_on_opposite_signal and exit_config.opposite_signal_min_score <= 0)
             or config.dca is not None
         )
 
@@ -201,9 +200,9 @@ class TradingOrchestrator:
         On any other bar the candle is quiet (``pass_quiet_bars`` can stand in for
         it) unless ``needs_next_bar`` says otherwise. Every candle is needed with
         several symbols (the equity curve interleaves them), a higher-timeframe
-        gate or a daily loss limit (both follow every candle), an entry score that
-        no signal is needed to reach, while resuming from a snapshot, or when an
-        analyzer cannot say where it fires.
+        gate or a daily loss limit (both follow every candle), while resuming from a
+        snapshot, or when an analyzer cannot say where it fires. (An entry score is
+        always above 0, so no entry can happen without a signal.)
         """
         if not self._may_pass_over_candles():
             return None
@@ -216,7 +215,6 @@ class TradingOrchestrator:
             len(config.symbols) != 1
             or self._gate_active
             or config.risk.daily_loss_limit_pct is not None
-            or config.entry.min_score <= 0
             or self._resume_ts
         )
 
