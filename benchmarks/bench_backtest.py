@@ -57,16 +57,16 @@ except ModuleNotFoundError as exc:
         "this benchmark needs backtrader: .venv/bin/pip install -e '.[bench]'"
     ) from exc
 
-import tradekit.backtest as tradekit_backtest
-from tradekit.backtest import BacktestResult, backtest
+import tradekit.runtime.backtest as tradekit_backtest
 from tradekit.config import StrategyConfig, TradekitSettings
 from tradekit.data import synthetic_frame
 from tradekit.domain import OrderSide
 from tradekit.events import ActionFailed, OrderFilled, RiskRejected, StrategyFailed
 from tradekit.logs import configure_logging
-from tradekit.orchestrators.engine import Engine
-from tradekit.services.indicator_backend import rsi as tradekit_rsi
-from tradekit.services.indicators import IndicatorCache
+from tradekit.runtime.backtest import BacktestResult, backtest
+from tradekit.runtime.engine import Engine
+from tradekit.services.indicators.backend import rsi as tradekit_rsi
+from tradekit.services.indicators.cache import IndicatorCache
 
 SYMBOL = "BTC/USDT"
 TIMEFRAME = "1h"

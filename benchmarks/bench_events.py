@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from tradekit.domain import Side
 from tradekit.events import Event, PositionOpened
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher, _stamped_copy
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher, _stamped_copy
 
 BUDGET_US = 5.0
 PUBLISHES_PER_RUN = 200_000

@@ -16,10 +16,10 @@ import numpy as np
 
 from tradekit.config.strategy import IndicatorConfig
 from tradekit.domain import Candle
-from tradekit.services.candles import CandleSeries, CandleStore
-from tradekit.services.indicator_backend import LIBRARY
-from tradekit.services.indicator_probe import random_walk
-from tradekit.services.indicators import INDICATORS, IndicatorCache, IndicatorRegistry
+from tradekit.services.indicators.backend import LIBRARY
+from tradekit.services.indicators.cache import INDICATORS, IndicatorCache, IndicatorRegistry
+from tradekit.services.indicators.probe import random_walk
+from tradekit.services.market.candles import CandleSeries, CandleStore
 
 SYMBOL = "BTC/USDT"
 T0 = 1_704_067_200  # 2024-01-01 00:00 UTC

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tradekit.domain import Side
 from tradekit.events import Event, PositionOpened
-from tradekit.services.journal import SqlJournal
+from tradekit.services.journal.store import SqlJournal
 
 RUNS = 3
 STRATEGIES = 10

@@ -15,7 +15,7 @@ from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.containers.shared import SharedContainer
 from tradekit.data import synthetic_frame
 from tradekit.domain import Candle
-from tradekit.services.candles import CandleSeries
+from tradekit.services.market.candles import CandleSeries
 
 BARS = 20_000
 SYMBOL = "BTC/USDT"

@@ -80,16 +80,16 @@ from tradekit.events import (
 )
 from tradekit.logs import configure_logging, configure_logging_from, strategy_logger
 from tradekit.protocols import EventBus, Subscription
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
 
 if TYPE_CHECKING:
-    from tradekit.backtest import BacktestResult, backtest
     from tradekit.containers.factory import TradingOrchestratorFactory
     from tradekit.containers.shared import SharedContainer
     from tradekit.containers.strategy import StrategyContainer, StrategyResource
-    from tradekit.live import run_live
-    from tradekit.orchestrators.engine import Engine
-    from tradekit.services.journal import SqlJournal
+    from tradekit.runtime.backtest import BacktestResult, backtest
+    from tradekit.runtime.engine import Engine
+    from tradekit.runtime.live import run_live
+    from tradekit.services.journal.store import SqlJournal
 
 __version__ = "0.1.0"
 
@@ -100,11 +100,11 @@ _LAZY = {
     "StrategyContainer": "tradekit.containers.strategy",
     "StrategyResource": "tradekit.containers.strategy",
     "TradingOrchestratorFactory": "tradekit.containers.factory",
-    "Engine": "tradekit.orchestrators.engine",
-    "backtest": "tradekit.backtest",
-    "BacktestResult": "tradekit.backtest",
-    "run_live": "tradekit.live",
-    "SqlJournal": "tradekit.services.journal",
+    "Engine": "tradekit.runtime.engine",
+    "backtest": "tradekit.runtime.backtest",
+    "BacktestResult": "tradekit.runtime.backtest",
+    "run_live": "tradekit.runtime.live",
+    "SqlJournal": "tradekit.services.journal.store",
 }
 
 

@@ -16,7 +16,7 @@ from tradekit.events import Event
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tradekit.services.journal import StoredSnapshot, StrategyInfo, StrategyStatus
+    from tradekit.services.journal.store import StoredSnapshot, StrategyInfo, StrategyStatus
 
 EventT = TypeVar("EventT", bound=Event)
 

@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from tradekit.backtest import BacktestResult
-from tradekit.services.position_state import Trade
+from tradekit.runtime.backtest import BacktestResult
+from tradekit.services.positions.state import Trade
 
 TRADES_FILE = "trades.csv"
 REPORT_FILE = "report.json"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradekit.services.position_state import Trade
+from tradekit.services.positions.state import Trade
 from tradekit.timeframes import timeframe_seconds
 
 SECONDS_PER_YEAR = 365 * 86400

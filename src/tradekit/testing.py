@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
     from tradekit.containers.factory import TradingOrchestratorFactory
     from tradekit.containers.shared import SharedContainer
-    from tradekit.orchestrators.engine import Engine
-    from tradekit.services.candles import CandleStore
+    from tradekit.runtime.engine import Engine
+    from tradekit.services.market.candles import CandleStore
 
 EventT = TypeVar("EventT", bound=Event)
 
@@ -307,7 +307,7 @@ class FakeCandleSource:
         series instead of once per candle. ``DataError`` when ``store`` already
         holds one of the series.
         """
-        from tradekit.services.candles import CandleSeries
+        from tradekit.services.market.candles import CandleSeries
 
         bars: dict[Candle, int] = {}
         for (symbol, timeframe), frame in self.frames().items():
@@ -528,7 +528,7 @@ def tradekit_factory(tradekit_shared: SharedContainer) -> Iterator[TradingOrches
 @pytest.fixture
 def tradekit_engine(tradekit_factory: TradingOrchestratorFactory) -> Iterator[Engine]:
     """An ``Engine`` over ``tradekit_factory``; shut down at teardown."""
-    from tradekit.orchestrators.engine import Engine
+    from tradekit.runtime.engine import Engine
 
     engine = Engine(tradekit_factory)
     yield engine

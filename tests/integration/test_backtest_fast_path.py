@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradekit.backtest import BacktestResult, backtest
 from tradekit.config import StrategyConfig, TradekitSettings, load_strategy_configs
 from tradekit.data import synthetic_frame
 from tradekit.domain import Direction, Signal
 from tradekit.events import StrategyFailed, StrategyQuarantined
-from tradekit.orchestrators.engine import Engine
 from tradekit.protocols import BarView
-from tradekit.services.analyzers import ANALYZER_TYPES, AnalyzerType
-from tradekit.services.fire_masks import BoolArray, IndicatorColumns
+from tradekit.runtime.backtest import BacktestResult, backtest
+from tradekit.runtime.engine import Engine
+from tradekit.services.signals.analyzers import ANALYZER_TYPES, AnalyzerType
+from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns
 from tradekit.testing import settings_from_dict
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tradekit.backtest import BacktestResult, backtest
 from tradekit.config import StrategyConfig, TradekitSettings, load_settings, load_strategy_configs
 from tradekit.data import synthetic_frame
+from tradekit.runtime.backtest import BacktestResult, backtest
 
 REPO = Path(__file__).parent.parent.parent
 

@@ -13,7 +13,7 @@ from tradekit.cli import EXIT_CONFIG_ERROR, app
 from tradekit.config import StrategyConfig, load_settings, load_strategy
 from tradekit.domain import Position, Side
 from tradekit.events import PositionClosed, PositionOpened, StrategyLoaded
-from tradekit.services.journal import SqlJournal, StrategyStatus
+from tradekit.services.journal.store import SqlJournal, StrategyStatus
 
 REPO = Path(__file__).parent.parent.parent
 RSI_FILE = REPO / "strategies" / "rsi-btc-1h.json"

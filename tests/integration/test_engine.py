@@ -27,11 +27,11 @@ from tradekit.events import (
     StrategyQuarantined,
     StrategyUnloaded,
 )
-from tradekit.orchestrators.engine import Engine, StrategyState
 from tradekit.protocols import BarView
-from tradekit.services.analyzers import AnalyzerRegistry, Scores, build_analyzers
-from tradekit.services.clock import ManualClock
-from tradekit.services.position_state import Trade
+from tradekit.runtime.engine import Engine, StrategyState
+from tradekit.services.market.clock import ManualClock
+from tradekit.services.positions.state import Trade
+from tradekit.services.signals.analyzers import AnalyzerRegistry, Scores, build_analyzers
 from tradekit.testing import (
     EventRecorder,
     FakeCandleSource,

@@ -10,7 +10,7 @@ from tradekit.config.strategy import StrategyConfig
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.domain import Candle
 from tradekit.events import StrategyFailed
-from tradekit.orchestrators.engine import Engine, StrategyState
+from tradekit.runtime.engine import Engine, StrategyState
 from tradekit.testing import EventRecorder, FakeCandleSource, strategy_config_from_dict
 
 

@@ -18,10 +18,10 @@ from tradekit.events import (
     StrategyReloaded,
     StrategyUnloaded,
 )
-from tradekit.orchestrators.engine import Engine
-from tradekit.services.analyzers import AnalyzerRegistry
+from tradekit.runtime.engine import Engine
 from tradekit.services.exchange import PaperExchange
-from tradekit.services.indicators import IndicatorKey
+from tradekit.services.indicators.cache import IndicatorKey
+from tradekit.services.signals.analyzers import AnalyzerRegistry
 from tradekit.testing import (
     EventRecorder,
     FakeCandleSource,

@@ -20,10 +20,10 @@ from tradekit.containers import SharedContainer, StrategyContainer, StrategyReso
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.domain import Candle
 from tradekit.events import OrderFilled, PositionOpened
-from tradekit.orchestrators.engine import Engine
+from tradekit.runtime.engine import Engine
 from tradekit.services.exchange import PaperExchange
-from tradekit.services.indicators import IndicatorKey
-from tradekit.services.position_state import Trade
+from tradekit.services.indicators.cache import IndicatorKey
+from tradekit.services.positions.state import Trade
 from tradekit.testing import (
     EventRecorder,
     FakeCandleSource,

@@ -16,8 +16,8 @@ from tradekit.containers.shared import SharedContainer
 from tradekit.data import synthetic_candles
 from tradekit.errors import StorageError
 from tradekit.events import ActionExecuted, Event
-from tradekit.orchestrators.engine import Engine
-from tradekit.services.journal import SqlJournal
+from tradekit.runtime.engine import Engine
+from tradekit.services.journal.store import SqlJournal
 
 
 class FailingCommits:

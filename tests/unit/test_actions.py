@@ -30,7 +30,8 @@ from tradekit.events import (
     StopLossUpdated,
     TrailingActivated,
 )
-from tradekit.services.actions import (
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
+from tradekit.services.execution.actions import (
     ActionHandler,
     ActionQueue,
     ActivateTrailingHandler,
@@ -40,8 +41,7 @@ from tradekit.services.actions import (
     UpdateStopLossHandler,
     action_handlers,
 )
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher
-from tradekit.services.positions import PositionLifecycleService
+from tradekit.services.positions.lifecycle import PositionLifecycleService
 
 BTC = "BTC/USDT"
 ETH = "ETH/USDT"

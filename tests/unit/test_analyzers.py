@@ -1,4 +1,4 @@
-"""Tests for tradekit.services.analyzers: the built-in analyzers, building them, and scoring."""
+"""Tests for tradekit.services.signals.analyzers: built-in analyzers, building them, scoring."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tradekit.config.strategy import AnalyzerConfig
 from tradekit.domain import Direction, Signal
 from tradekit.errors import ConfigError
 from tradekit.protocols import BarView
-from tradekit.services.analyzers import (
+from tradekit.services.signals.analyzers import (
     ANALYZER_TYPES,
     NO_SCORES,
     Analyzer,

@@ -11,7 +11,7 @@ import pytest
 
 from tradekit.domain import Candle
 from tradekit.errors import DataError
-from tradekit.services.candles import BarColumns, CandleSeries, CandleStore
+from tradekit.services.market.candles import BarColumns, CandleSeries, CandleStore
 
 SYMBOL = "BTC/USDT"
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -15,7 +15,7 @@ import pytest
 from tradekit.data.ccxt_source import CcxtPollingSource
 from tradekit.errors import DataError, ExchangeError
 from tradekit.protocols import CandleSource
-from tradekit.services.clock import ManualClock
+from tradekit.services.market.clock import ManualClock
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

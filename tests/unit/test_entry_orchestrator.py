@@ -14,9 +14,9 @@ from tradekit.orchestrators.entry import EntryOrchestrator
 from tradekit.orchestrators.filters import FilterOrchestrator
 from tradekit.orchestrators.mtf_gate import WARMING_UP, MTFSnapshotGate
 from tradekit.protocols import BarView
-from tradekit.services.analyzers import Scores
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher
-from tradekit.services.risk import ExposureGuard, StrategyRiskManager
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
+from tradekit.services.risk.limits import ExposureGuard, StrategyRiskManager
+from tradekit.services.signals.analyzers import Scores
 
 BTC = "BTC/USDT"
 ETH = "ETH/USDT"

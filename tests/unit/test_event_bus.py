@@ -15,7 +15,7 @@ from tradekit.domain import Direction, Side
 from tradekit.errors import EventError
 from tradekit.events import Event, PositionOpened, SignalGenerated, StrategyUnloaded
 from tradekit.protocols import EventBus, Subscription
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
 
 TS = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from fakes import START, FakeBarView, make_candle
 from tradekit.config.strategy import AnalyzerConfig, ExitConfig
 from tradekit.domain import ActivateTrailing, ClosePercent, Position, Side, UpdateStopLoss
 from tradekit.orchestrators.exit import ExitAction, ExitOrchestrator
-from tradekit.services.analyzers import NO_SCORES, AnalyzerRegistry, Scores, build_analyzers
+from tradekit.services.signals.analyzers import NO_SCORES, AnalyzerRegistry, Scores, build_analyzers
 
 BTC = "BTC/USDT"
 STRATEGY = "exit-test"

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from tradekit.config.strategy import AnalyzerConfig
 from tradekit.domain import Candle
 from tradekit.protocols import BarView
-from tradekit.services.analyzers import Analyzer, AnalyzerRegistry, build_analyzers
-from tradekit.services.fire_masks import BoolArray
+from tradekit.services.signals.analyzers import Analyzer, AnalyzerRegistry, build_analyzers
+from tradekit.services.signals.fire_masks import BoolArray
 
 Values = Sequence[float | None]
 

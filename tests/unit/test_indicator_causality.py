@@ -18,10 +18,7 @@ import pytest
 
 from tradekit.config.strategy import IndicatorConfig
 from tradekit.errors import ConfigError
-from tradekit.services.candles import CandleSeries, CandleStore
-from tradekit.services.indicator_catalog import unregister_indicator
-from tradekit.services.indicator_probe import probe_causality, random_walk
-from tradekit.services.indicators import (
+from tradekit.services.indicators.cache import (
     INDICATORS,
     IndicatorCache,
     IndicatorRegistry,
@@ -29,6 +26,9 @@ from tradekit.services.indicators import (
     ParamSpec,
     register_indicator,
 )
+from tradekit.services.indicators.catalog import unregister_indicator
+from tradekit.services.indicators.probe import probe_causality, random_walk
+from tradekit.services.market.candles import CandleSeries, CandleStore
 
 SYMBOL = "ETH/USDT"
 BARS = 700

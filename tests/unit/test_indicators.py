@@ -11,11 +11,8 @@ import pytest
 
 from tradekit.config.strategy import IndicatorConfig
 from tradekit.errors import ConfigError, DataError
-from tradekit.services import indicator_backend as backend
-from tradekit.services.candles import CandleSeries, CandleStore
-from tradekit.services.indicator_catalog import decay_bars
-from tradekit.services.indicator_probe import random_walk
-from tradekit.services.indicators import (
+from tradekit.services.indicators import backend
+from tradekit.services.indicators.cache import (
     INDICATORS,
     IndicatorCache,
     IndicatorKey,
@@ -23,6 +20,9 @@ from tradekit.services.indicators import (
     IndicatorSpec,
     validate_indicator,
 )
+from tradekit.services.indicators.catalog import decay_bars
+from tradekit.services.indicators.probe import random_walk
+from tradekit.services.market.candles import CandleSeries, CandleStore
 
 SYMBOL = "BTC/USDT"
 HOUR = 3600

@@ -27,11 +27,11 @@ from tradekit.domain import Direction, Fill, Order, OrderSide, Position, Side
 from tradekit.errors import EventError, StorageError
 from tradekit.events import EVENT_TYPES, Event, PositionOpened, StrategyFailed
 from tradekit.protocols import Journal
-from tradekit.services import journal_tables
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher
-from tradekit.services.journal import SqlJournal, StoredSnapshot, StrategyStatus
-from tradekit.services.position_state import CloseIntent, OpenIntent, OrderIntent
-from tradekit.services.positions import PositionLifecycleService
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
+from tradekit.services.journal import tables as journal_tables
+from tradekit.services.journal.store import SqlJournal, StoredSnapshot, StrategyStatus
+from tradekit.services.positions.lifecycle import PositionLifecycleService
+from tradekit.services.positions.state import CloseIntent, OpenIntent, OrderIntent
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 BTC, ETH = "BTC/USDT", "ETH/USDT"
@@ -675,7 +675,7 @@ class TestSharing:
             "import sys\n"
             "from datetime import UTC, datetime\n"
             "from tradekit.events import StrategyUnloaded\n"
-            "from tradekit.services.journal import SqlJournal\n"
+            "from tradekit.services.journal.store import SqlJournal\n"
             "journal = SqlJournal(sys.argv[1])\n"
             "print(journal.last_seq('a'), [type(e).__name__ for e in journal.events('a')])\n"
             "ts = datetime(2024, 3, 1, tzinfo=UTC)\n"

@@ -25,15 +25,15 @@ from tradekit.events import (
     StopLossUpdated,
     TrailingActivated,
 )
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher
-from tradekit.services.position_state import (
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
+from tradekit.services.positions.lifecycle import PositionLifecycleService
+from tradekit.services.positions.state import (
     AddIntent,
     CloseIntent,
     OpenIntent,
     OrderIntent,
     Trade,
 )
-from tradekit.services.positions import PositionLifecycleService
 
 BTC = "BTC/USDT"
 ETH = "ETH/USDT"

@@ -23,11 +23,11 @@ from tradekit.data import synthetic_frame
 from tradekit.domain import Candle, Fill, Order, OrderSide, Side
 from tradekit.errors import PositionError, StrategyError
 from tradekit.orchestrators.trading import TradingOrchestrator
-from tradekit.services.candle_replay import SeriesReplay
-from tradekit.services.candles import CandleSeries
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher
-from tradekit.services.position_state import OpenIntent
-from tradekit.services.positions import PositionLifecycleService
+from tradekit.runtime.candle_replay import SeriesReplay
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
+from tradekit.services.market.candles import CandleSeries
+from tradekit.services.positions.lifecycle import PositionLifecycleService
+from tradekit.services.positions.state import OpenIntent
 
 BTC = "BTC/USDT"
 ETH = "ETH/USDT"

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from tradekit.backtest import BacktestResult, backtest
 from tradekit.config import StrategyConfig, TradekitSettings
 from tradekit.data import synthetic_frame
 from tradekit.reporting import (
@@ -29,6 +28,7 @@ from tradekit.reporting import (
     write_events_jsonl,
     write_trades_csv,
 )
+from tradekit.runtime.backtest import BacktestResult, backtest
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -14,8 +14,13 @@ from tradekit.config.settings import GlobalRiskSettings
 from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import Candle
 from tradekit.events import RiskRejected
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher
-from tradekit.services.risk import ExposureBreach, ExposureGuard, RiskRule, StrategyRiskManager
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
+from tradekit.services.risk.limits import (
+    ExposureBreach,
+    ExposureGuard,
+    RiskRule,
+    StrategyRiskManager,
+)
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

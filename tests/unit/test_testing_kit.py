@@ -15,11 +15,11 @@ from tradekit.data.synthetic import synthetic_candles, synthetic_frame
 from tradekit.domain import Candle, Order, OrderSide, OrderType, Side
 from tradekit.errors import ConfigError, DataError, ExchangeError
 from tradekit.events import Event, OrderFilled, PositionClosed, PositionOpened
-from tradekit.orchestrators.engine import Engine
 from tradekit.protocols import Exchange
-from tradekit.services.candles import CandleStore
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher
+from tradekit.runtime.engine import Engine
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
 from tradekit.services.exchange import PaperExchange
+from tradekit.services.market.candles import CandleStore
 from tradekit.testing import (
     EventRecorder,
     FakeCandleSource,

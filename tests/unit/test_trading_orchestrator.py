@@ -28,14 +28,14 @@ from tradekit.orchestrators.exit import ExitOrchestrator
 from tradekit.orchestrators.filters import FilterOrchestrator
 from tradekit.orchestrators.mtf_gate import MTFSnapshotGate
 from tradekit.orchestrators.trading import CandleView, TradingOrchestrator
-from tradekit.services.actions import ActionQueue, action_handlers
-from tradekit.services.analyzers import AnalyzerRegistry, build_analyzers
-from tradekit.services.candles import CandleStore
-from tradekit.services.events import InMemoryEventBus, StrategyPublisher
+from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
 from tradekit.services.exchange.paper import PaperExchange
-from tradekit.services.indicators import IndicatorCache, IndicatorRegistry
-from tradekit.services.positions import PositionLifecycleService
-from tradekit.services.risk import ExposureGuard, StrategyRiskManager
+from tradekit.services.execution.actions import ActionQueue, action_handlers
+from tradekit.services.indicators.cache import IndicatorCache, IndicatorRegistry
+from tradekit.services.market.candles import CandleStore
+from tradekit.services.positions.lifecycle import PositionLifecycleService
+from tradekit.services.risk.limits import ExposureGuard, StrategyRiskManager
+from tradekit.services.signals.analyzers import AnalyzerRegistry, build_analyzers
 
 BTC = "BTC/USDT"
 ETH = "ETH/USDT"

@@ -30,7 +30,6 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from tradekit.backtest import BacktestResult, backtest
 from tradekit.cli.app import (
     DEFAULT_CONFIG,
     DEFAULT_STRATEGIES,
@@ -47,8 +46,9 @@ from tradekit.data import FileSource, resample, synthetic_frame
 from tradekit.data.sources import SeriesKey, series_sort_key
 from tradekit.errors import ConfigError, DataError, TradekitError
 from tradekit.reporting import WrittenReport, print_table, summary_table, write_backtest_report
+from tradekit.runtime.backtest import BacktestResult, backtest
+from tradekit.runtime.validation import check_strategies_build
 from tradekit.timeframes import is_higher_timeframe, timeframe_delta, timeframe_seconds
-from tradekit.validation import check_strategies_build
 
 DEFAULT_DAYS = 120
 DEFAULT_SEED = 7

@@ -22,7 +22,7 @@ from tradekit.cli.app import (
 from tradekit.config import LoadedStrategy, StrategyConfig, TradekitSettings, load_strategies
 from tradekit.config.provenance import DEFAULT_SOURCE, source_of
 from tradekit.errors import ConfigError
-from tradekit.validation import check_strategies_build
+from tradekit.runtime.validation import check_strategies_build
 
 
 @app.command()

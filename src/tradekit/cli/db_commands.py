@@ -22,8 +22,8 @@ from tradekit.config import load_strategy
 from tradekit.errors import StorageError
 from tradekit.events import PositionClosed
 from tradekit.reporting import print_table, results_table
-from tradekit.services.journal import SqlJournal, StrategyInfo, StrategyStatus
-from tradekit.validation import check_strategies_build
+from tradekit.runtime.validation import check_strategies_build
+from tradekit.services.journal.store import SqlJournal, StrategyInfo, StrategyStatus
 
 strategies_app = typer.Typer(
     help="Manage the named strategies registered in the journal database.", no_args_is_help=True

@@ -22,7 +22,7 @@ from tradekit.cli.app import (
 )
 from tradekit.config import load_strategy_configs
 from tradekit.errors import ConfigError, ExchangeError
-from tradekit.live import LiveRunSummary, replay_source, run_live
+from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
 
 
 class RunMode(StrEnum):
@@ -80,7 +80,7 @@ def run(
         if source is SourceKind.CCXT:
             raise ExchangeError(
                 "--source ccxt polls an exchange over the network; build a CcxtPollingSource "
-                "with a ccxt client and call tradekit.live.run_live from Python"
+                "with a ccxt client and call tradekit.runtime.live.run_live from Python"
             )
         if db is not None:
             settings = settings.model_copy(

@@ -22,12 +22,12 @@ from tradekit.orchestrators.filters import RESERVED_ALIASES, FilterOrchestrator
 from tradekit.orchestrators.mtf_gate import MTFSnapshotGate
 from tradekit.orchestrators.trading import TradingOrchestrator
 from tradekit.protocols import Exchange
-from tradekit.services.actions import ActionQueue, action_handlers
-from tradekit.services.analyzers import AnalyzerRegistry, build_analyzers
-from tradekit.services.events import StrategyPublisher
-from tradekit.services.indicators import IndicatorCache, IndicatorRegistry
-from tradekit.services.positions import PositionLifecycleService
-from tradekit.services.risk import ExposureGuard, StrategyRiskManager
+from tradekit.services.bus import StrategyPublisher
+from tradekit.services.execution.actions import ActionQueue, action_handlers
+from tradekit.services.indicators.cache import IndicatorCache, IndicatorRegistry
+from tradekit.services.positions.lifecycle import PositionLifecycleService
+from tradekit.services.risk.limits import ExposureGuard, StrategyRiskManager
+from tradekit.services.signals.analyzers import AnalyzerRegistry, build_analyzers
 
 
 class StrategyResource(providers.Resource):  # type: ignore[type-arg]

@@ -17,8 +17,8 @@ import pandas as pd
 from tradekit.data.sources import SeriesKey, candle_sort_key
 from tradekit.domain import Candle, ensure_utc
 from tradekit.errors import DataError, ExchangeError
-from tradekit.services.candles import PRICE_COLUMNS
-from tradekit.services.clock import SystemClock
+from tradekit.services.market.candles import PRICE_COLUMNS
+from tradekit.services.market.clock import SystemClock
 from tradekit.timeframes import timeframe_seconds
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

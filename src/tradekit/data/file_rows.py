@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradekit.errors import DataError
-from tradekit.services.candles import PRICE_COLUMNS
+from tradekit.services.market.candles import PRICE_COLUMNS
 from tradekit.timeframes import TIMEFRAME_SECONDS
 
 US_PER_SECOND = 1_000_000

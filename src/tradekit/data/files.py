@@ -33,7 +33,7 @@ from tradekit.data.file_rows import (
 from tradekit.data.resample import floor_epoch_seconds
 from tradekit.data.sources import FrameSource, SeriesGaps, SeriesKey, find_gaps, series_sort_key
 from tradekit.errors import DataError
-from tradekit.services.candles import PRICE_COLUMNS
+from tradekit.services.market.candles import PRICE_COLUMNS
 from tradekit.timeframes import TIMEFRAME_SECONDS, unknown_timeframe_message
 
 MAX_PROBLEMS = 20

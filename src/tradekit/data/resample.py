@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradekit.data.sources import normalize_frame
-from tradekit.services.candles import PRICE_COLUMNS
+from tradekit.services.market.candles import PRICE_COLUMNS
 from tradekit.timeframes import floor_timestamp, timeframe_seconds
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -18,7 +18,7 @@ import pandas as pd
 from tradekit.data.synthetic import SyntheticSpec, synthetic_frame
 from tradekit.domain import Candle
 from tradekit.errors import DataError
-from tradekit.services.candles import PRICE_COLUMNS, CandleSeries
+from tradekit.services.market.candles import PRICE_COLUMNS, CandleSeries
 from tradekit.timeframes import TIMEFRAME_SECONDS, unknown_timeframe_message
 
 SeriesKey = tuple[str, str]

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import AddToPosition, Candle, OpenPosition, Position, Side
 from tradekit.protocols import BarView
-from tradekit.services.analyzers import Scores
+from tradekit.services.signals.analyzers import Scores
 
 
 class _Positions(Protocol):

@@ -22,7 +22,7 @@ from tradekit.domain import (
     UpdateStopLoss,
 )
 from tradekit.protocols import BarView
-from tradekit.services.analyzers import Scores
+from tradekit.services.signals.analyzers import Scores
 
 ExitAction = ClosePercent | UpdateStopLoss | ActivateTrailing
 

@@ -23,13 +23,13 @@ from tradekit.orchestrators.entry import EntryOrchestrator
 from tradekit.orchestrators.exit import ExitOrchestrator
 from tradekit.orchestrators.mtf_gate import MTFSnapshotGate
 from tradekit.protocols import Exchange
-from tradekit.services.actions import ActionQueue
-from tradekit.services.analyzers import NO_SCORES, AnalyzerRegistry
-from tradekit.services.events import StrategyPublisher
-from tradekit.services.fire_masks import BoolArray, RegistryColumns
-from tradekit.services.indicators import IndicatorRegistry
-from tradekit.services.positions import PositionLifecycleService
-from tradekit.services.risk import StrategyRiskManager
+from tradekit.services.bus import StrategyPublisher
+from tradekit.services.execution.actions import ActionQueue
+from tradekit.services.indicators.cache import IndicatorRegistry
+from tradekit.services.positions.lifecycle import PositionLifecycleService
+from tradekit.services.risk.limits import StrategyRiskManager
+from tradekit.services.signals.analyzers import NO_SCORES, AnalyzerRegistry
+from tradekit.services.signals.fire_masks import BoolArray, RegistryColumns
 
 SNAPSHOT_VERSION = 1
 

@@ -10,7 +10,7 @@ from typing import Any
 from tradekit.config.settings import ExchangeSettings
 from tradekit.domain import Candle, Fill, Order, OrderSide, OrderType
 from tradekit.errors import ExchangeError
-from tradekit.services.position_state import decode_record, encode_record
+from tradekit.services.positions.state import decode_record, encode_record
 
 _BPS = 10_000.0
 

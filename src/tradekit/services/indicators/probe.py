@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tradekit.errors import ConfigError
-from tradekit.services.indicator_backend import FloatArray
+from tradekit.services.indicators.backend import FloatArray
 
 if TYPE_CHECKING:
-    from tradekit.services.indicator_catalog import IndicatorSpec, Params, ParamValue
+    from tradekit.services.indicators.catalog import IndicatorSpec, Params, ParamValue
 
 
 def random_walk(bars: int, seed: int = 0) -> dict[str, FloatArray]:

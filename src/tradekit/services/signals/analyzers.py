@@ -23,7 +23,7 @@ from tradekit.config.strategy import AnalyzerConfig
 from tradekit.domain import Direction, Signal
 from tradekit.errors import ConfigError, ConfigProblem
 from tradekit.protocols import BarView
-from tradekit.services.builtin_analyzers import (
+from tradekit.services.signals.builtin_analyzers import (
     BandPositionAnalyzer,
     BandPositionParams,
     CrossoverAnalyzer,
@@ -35,7 +35,7 @@ from tradekit.services.builtin_analyzers import (
     TrendAnalyzer,
     TrendParams,
 )
-from tradekit.services.fire_masks import BoolArray, IndicatorColumns
+from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns
 
 
 class Analyzer(Protocol):

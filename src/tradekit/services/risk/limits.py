@@ -19,7 +19,7 @@ from tradekit.config.settings import GlobalRiskSettings
 from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import Candle
 from tradekit.events import RiskRejected
-from tradekit.services.events import StrategyPublisher
+from tradekit.services.bus import StrategyPublisher
 from tradekit.timeframes import timeframe_delta
 
 # Relative slack for comparing amounts, so float dust never refuses an entry sized

@@ -24,9 +24,9 @@ from tradekit.containers.shared import SharedContainer
 from tradekit.data.sources import FrameSource
 from tradekit.data.synthetic import synthetic_frame
 from tradekit.domain import Candle
-from tradekit.orchestrators.engine import Engine
 from tradekit.protocols import Journal
-from tradekit.services.clock import ManualClock
+from tradekit.runtime.engine import Engine
+from tradekit.services.market.clock import ManualClock
 
 
 @dataclass

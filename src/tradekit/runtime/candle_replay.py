@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradekit.domain import Candle
-from tradekit.services.candles import CandleSeries
+from tradekit.services.market.candles import CandleSeries
 
 
 class SeriesReplay:

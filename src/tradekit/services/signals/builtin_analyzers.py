@@ -30,7 +30,7 @@ from pydantic import (
 
 from tradekit.domain import Direction, Signal
 from tradekit.protocols import BarView
-from tradekit.services.fire_masks import BoolArray, IndicatorColumns
+from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns
 
 # How much a trend's mask widens its threshold: a bar just short of it is still replayed.
 _SLOPE_MARGIN = 1e-9

@@ -28,8 +28,8 @@ from tradekit.domain import Candle
 from tradekit.errors import StrategyError
 from tradekit.events import StrategyFailed, StrategyLoaded, StrategyQuarantined
 from tradekit.logs import log
-from tradekit.orchestrators.journaling import EngineJournal
 from tradekit.protocols import Journal
+from tradekit.runtime.journaling import EngineJournal
 
 LAST_ERRORS_KEPT = 5
 

@@ -25,8 +25,8 @@ from tradekit.events import (
     StopLossUpdated,
     TrailingActivated,
 )
-from tradekit.services.events import StrategyPublisher
-from tradekit.services.position_state import (
+from tradekit.services.bus import StrategyPublisher
+from tradekit.services.positions.state import (
     AddIntent,
     CloseIntent,
     OpenIntent,

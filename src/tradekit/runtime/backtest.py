@@ -27,12 +27,12 @@ from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.containers.shared import SharedContainer
 from tradekit.errors import DataError
 from tradekit.events import Event
-from tradekit.orchestrators.engine import Engine
-from tradekit.replay import replay_every_bar, replay_skipping_quiet_bars
-from tradekit.services.candle_replay import SeriesReplay
-from tradekit.services.candles import CandleSeries
-from tradekit.services.clock import ManualClock
-from tradekit.services.position_state import Trade
+from tradekit.runtime.candle_replay import SeriesReplay
+from tradekit.runtime.engine import Engine
+from tradekit.runtime.replay import replay_every_bar, replay_skipping_quiet_bars
+from tradekit.services.market.candles import CandleSeries
+from tradekit.services.market.clock import ManualClock
+from tradekit.services.positions.state import Trade
 from tradekit.stats import PerformanceStats, equity_values, max_drawdown_pct, performance
 
 SeriesKey = tuple[str, str]
@@ -109,7 +109,7 @@ def backtest(
     ``skip_quiet_bars`` (the default) runs a candle through a strategy only when
     something could happen on it and does the bookkeeping of the others in bulk;
     ``False`` runs every candle through every strategy. Both give the same event
-    log, trades, equity curves and statistics (see ``tradekit.replay``).
+    log, trades, equity curves and statistics (see ``tradekit.runtime.replay``).
     """
     shared = SharedContainer(settings=settings)
     store = shared.candle_provider()

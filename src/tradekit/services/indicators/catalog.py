@@ -18,10 +18,10 @@ from types import MappingProxyType
 
 from tradekit.config.strategy import IndicatorConfig
 from tradekit.errors import ConfigError, ConfigProblem
-from tradekit.services import indicator_backend as backend
-from tradekit.services.candles import PRICE_COLUMNS
-from tradekit.services.indicator_backend import VALUE, FloatArray
-from tradekit.services.indicator_probe import probe_causality
+from tradekit.services.indicators import backend
+from tradekit.services.indicators.backend import VALUE, FloatArray
+from tradekit.services.indicators.probe import probe_causality
+from tradekit.services.market.candles import PRICE_COLUMNS
 
 ParamValue = int | float
 Params = Mapping[str, ParamValue]

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tradekit.logs import log
-from tradekit.orchestrators.engine import Engine, RouteEntry
-from tradekit.services.candle_replay import SeriesReplay
-from tradekit.services.clock import ManualClock
+from tradekit.runtime.candle_replay import SeriesReplay
+from tradekit.runtime.engine import Engine, RouteEntry
+from tradekit.services.market.clock import ManualClock
 
 Progress = Callable[[int, int], None]
 """Called with (candles replayed, candles in all)."""

@@ -28,7 +28,7 @@ from sqlmodel import Session, col, func, select
 from tradekit.domain import Fill, Order, Position
 from tradekit.errors import EventError, StorageError
 from tradekit.events import Event, event_from_dict
-from tradekit.services.journal_tables import (
+from tradekit.services.journal.tables import (
     EVENTS,
     FILLS,
     JOURNAL_TABLES,

@@ -31,9 +31,9 @@ from tradekit.domain import (
 from tradekit.errors import ActionError, PositionError, TradekitError
 from tradekit.events import ActionExecuted, ActionFailed
 from tradekit.protocols import Exchange
-from tradekit.services.events import StrategyPublisher
-from tradekit.services.position_state import AddIntent, CloseIntent, OpenIntent, OrderIntent
-from tradekit.services.positions import PositionLifecycleService, entry_side
+from tradekit.services.bus import StrategyPublisher
+from tradekit.services.positions.lifecycle import PositionLifecycleService, entry_side
+from tradekit.services.positions.state import AddIntent, CloseIntent, OpenIntent, OrderIntent
 
 ActionT_contra = TypeVar("ActionT_contra", contravariant=True)
 

@@ -36,9 +36,8 @@ import numpy as np
 
 from tradekit.config.strategy import IndicatorConfig
 from tradekit.errors import ConfigError, ConfigProblem, DataError, TradekitError
-from tradekit.services.candles import BarColumns, CandleSeries, CandleStore
-from tradekit.services.indicator_backend import FloatArray
-from tradekit.services.indicator_catalog import (
+from tradekit.services.indicators.backend import FloatArray
+from tradekit.services.indicators.catalog import (
     INDICATORS,
     IndicatorSpec,
     NormalizedParams,
@@ -48,6 +47,7 @@ from tradekit.services.indicator_catalog import (
     unregister_indicator,
     validate_indicator,
 )
+from tradekit.services.market.candles import BarColumns, CandleSeries, CandleStore
 
 
 class IndicatorKey(NamedTuple):

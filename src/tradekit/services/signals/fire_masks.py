@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from tradekit.services.indicator_backend import FloatArray
+from tradekit.services.indicators.backend import FloatArray
 
 if TYPE_CHECKING:
-    from tradekit.services.indicators import IndicatorRegistry
+    from tradekit.services.indicators.cache import IndicatorRegistry
 
 BoolArray = npt.NDArray[np.bool_]
 BarArray = npt.NDArray[np.int64]

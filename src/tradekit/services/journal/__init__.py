@@ -1,0 +1,1 @@
+"""The journal: the persistent record of every strategy, and its tables."""

@@ -1,0 +1,1 @@
+"""Market data: the shared candle history and the clocks."""

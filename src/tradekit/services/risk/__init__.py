@@ -1,0 +1,1 @@
+"""Risk: one strategy's limits and the exposure caps across all strategies."""
