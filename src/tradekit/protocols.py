@@ -94,6 +94,14 @@ class Exchange(Protocol):
         """Drop every pending order of ``strategy_id``; returns how many were dropped."""
         ...
 
+    def export_pending(self, strategy_id: str) -> list[dict[str, Any]]:
+        """``strategy_id``'s pending orders as JSON-ready dicts, for its snapshot."""
+        ...
+
+    def import_pending(self, strategy_id: str, items: list[dict[str, Any]]) -> None:
+        """Put back pending orders from ``export_pending`` when a strategy resumes."""
+        ...
+
 
 @runtime_checkable
 class BarView(Protocol):

@@ -28,6 +28,7 @@ from tradekit.errors import ConfigError, ConfigProblem, ExchangeError
 from tradekit.events import Event
 from tradekit.protocols import EventBus, Subscription
 from tradekit.services.exchange.paper import check_market_order
+from tradekit.services.positions.state import decode_record, encode_record
 from tradekit.timeframes import timeframe_delta
 
 if TYPE_CHECKING:
@@ -136,6 +137,24 @@ class FakeExchange:
             self._held = [held for held in self._held if held.order.strategy_id != strategy_id]
             self.cancelled.extend(dropped)
             return len(dropped)
+
+    def export_pending(self, strategy_id: str) -> list[dict[str, Any]]:
+        """``strategy_id``'s held orders as JSON-ready dicts, for its snapshot."""
+        with self._lock:
+            return [
+                {**encode_record(held.order), "decided_at": held.decided_at.isoformat()}
+                for held in self._held
+                if held.order.strategy_id == strategy_id
+            ]
+
+    def import_pending(self, strategy_id: str, items: list[dict[str, Any]]) -> None:
+        """Hold again the orders of ``export_pending`` (a resumed strategy's)."""
+        restored = [
+            _HeldOrder(decode_record(Order, item), datetime.fromisoformat(item["decided_at"]))
+            for item in items
+        ]
+        with self._lock:
+            self._held.extend(restored)
 
     def pending_orders(self, strategy_id: str | None = None) -> tuple[Order, ...]:
         """Held orders (of ``strategy_id``, or everyone's), oldest first."""

@@ -354,6 +354,17 @@ class TestOverriding:
         assert fake.pending_orders("a") == ()
         assert [order.order_id for order in fake.cancelled] == ["a-1"]
 
+    def test_an_order_held_by_the_fake_exchange_survives_a_snapshot_and_restore(
+        self, tradekit_factory: TradingOrchestratorFactory
+    ) -> None:
+        before, after = FakeExchange(hold=True), FakeExchange(hold=True)
+        with tradekit_factory.overriding(ticker("a"), shared_exchange=before) as container:
+            container.trading_orchestrator().on_candle(candles(1)[0])
+            state = container.trading_orchestrator().snapshot()
+        with tradekit_factory.overriding(ticker("a"), shared_exchange=after) as container:
+            container.trading_orchestrator().restore(state)
+            assert list(after.pending_orders("a")) == before.cancelled != []
+
     def test_a_strategy_provider_is_overridden_by_its_name_for_that_strategy_only(
         self, tradekit_factory: TradingOrchestratorFactory
     ) -> None:

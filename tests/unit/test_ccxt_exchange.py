@@ -304,3 +304,11 @@ class TestClientConstruction:
 def test_implements_the_exchange_protocol() -> None:
     exchange: Exchange = live(FakeClient())
     assert isinstance(exchange, Exchange)
+
+
+def test_holds_no_pending_orders_and_refuses_to_import_simulated_ones() -> None:
+    exchange = live(FakeClient())
+    assert exchange.export_pending("a") == []
+    exchange.import_pending("a", [])
+    with pytest.raises(ExchangeError, match=r"'a' resumes with 1 pending order\(s\)"):
+        exchange.import_pending("a", [{"order_id": "a-1"}])

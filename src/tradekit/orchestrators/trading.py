@@ -289,7 +289,6 @@ class TradingOrchestrator:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to resume this strategy exactly where it stands (JSON-ready)."""
-        export = getattr(self._exchange, "export_pending", None)
         return {
             "version": SNAPSHOT_VERSION,
             "strategy_id": self.strategy_id,
@@ -302,7 +301,7 @@ class TradingOrchestrator:
             "positions": self._positions.snapshot(),
             "risk": self._risk.snapshot(),
             "entry": self._entry.snapshot(),
-            "exchange_pending": export(self.strategy_id) if export is not None else [],
+            "exchange_pending": self._exchange.export_pending(self.strategy_id),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -319,7 +318,7 @@ class TradingOrchestrator:
         self._entry.restore(state["entry"])
         pending = state.get("exchange_pending") or []
         if pending:
-            self._exchange.import_pending(self.strategy_id, pending)  # type: ignore[attr-defined]
+            self._exchange.import_pending(self.strategy_id, pending)
         for position in self._positions.open_positions():
             self._risk.set_exposure(position.symbol, position.quantity * position.avg_entry_price)
         self.candles_processed = int(state["candles_processed"])

@@ -117,6 +117,18 @@ class CcxtExchange:
         """Nothing is ever pending, so nothing is dropped."""
         return 0
 
+    def export_pending(self, strategy_id: str) -> list[dict[str, Any]]:
+        """Nothing is ever pending, so a snapshot holds no pending order."""
+        return []
+
+    def import_pending(self, strategy_id: str, items: list[dict[str, Any]]) -> None:
+        """Refuse pending orders saved by an exchange that holds them (the paper one)."""
+        if items:
+            raise ExchangeError(
+                f"{self._venue}: strategy {strategy_id!r} resumes with {len(items)} pending "
+                "order(s) saved by a simulated exchange; a venue holds no pending orders"
+            )
+
     def _client_for_orders(self) -> CcxtClient:
         with self._lock:
             if self._client is None:
