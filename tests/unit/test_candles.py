@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -213,6 +214,24 @@ class TestBulkLoading:
         frame = CandleSeries.from_arrays(SYMBOL, "1h", **arrays(3)).frame()
         frame.index = frame.index.tz_localize(None)
         with pytest.raises(DataError, match="time-zone aware"):
+            CandleSeries.from_frame(SYMBOL, "1h", frame)
+
+    def test_a_plain_read_csv_frame_is_refused_with_the_fix_that_makes_it_load(
+        self, tmp_path: Path
+    ) -> None:
+        bulk = CandleSeries.from_arrays(SYMBOL, "1h", **arrays(5))
+        bulk.frame().to_csv(tmp_path / "btc.csv", index_label="timestamp")
+        frame = pd.read_csv(tmp_path / "btc.csv")
+        fix = "frame.set_index(pd.to_datetime(frame['timestamp'], utc=True))"
+        with pytest.raises(DataError, match=re.escape(f"got RangeIndex; use {fix}")):
+            CandleSeries.from_frame(SYMBOL, "1h", frame)
+        fixed = frame.set_index(pd.to_datetime(frame["timestamp"], utc=True))
+        assert CandleSeries.from_frame(SYMBOL, "1h", fixed).frame().equals(bulk.frame())
+
+    def test_a_naive_datetime_index_is_refused_with_the_fix(self) -> None:
+        frame = CandleSeries.from_arrays(SYMBOL, "1h", **arrays(3)).frame()
+        frame.index = frame.index.tz_localize(None)
+        with pytest.raises(DataError, match=re.escape("use frame.tz_localize('UTC')")):
             CandleSeries.from_frame(SYMBOL, "1h", frame)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from tradekit.data.synthetic import SyntheticSpec, synthetic_frame
 from tradekit.domain import Candle
 from tradekit.errors import DataError
-from tradekit.services.market.candles import PRICE_COLUMNS, CandleSeries
+from tradekit.services.market.candles import PRICE_COLUMNS, CandleSeries, time_index_problem
 from tradekit.timeframes import TIMEFRAME_SECONDS, unknown_timeframe_message
 
 SeriesKey = tuple[str, str]
@@ -106,17 +106,10 @@ def normalize_frame(symbol: str, timeframe: str, frame: pd.DataFrame) -> pd.Data
             f"{where}: frame lacks column(s) {', '.join(missing)}; "
             f"expected {', '.join(PRICE_COLUMNS)}"
         )
-    index = frame.index
-    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
-        raise DataError(
-            f"{where}: expected a time-zone aware DatetimeIndex of open times, "
-            f"got {type(index).__name__}"
-            + (
-                " without a time zone; use frame.tz_localize('UTC')"
-                if index.dtype.kind == "M"
-                else ""
-            )
-        )
+    problem = time_index_problem(frame)
+    if problem is not None:
+        raise DataError(f"{where}: {problem}")
+    index = pd.DatetimeIndex(frame.index)
     normalized = pd.DataFrame(
         {name: frame[name].to_numpy(dtype=np.float64) for name in PRICE_COLUMNS},
         index=pd.DatetimeIndex(index.tz_convert(UTC), name="ts"),

@@ -124,6 +124,32 @@ def _alignment_offset(timeframe: str) -> int:
     return _epoch_seconds(anchor) % step
 
 
+_TIME_COLUMNS = ("timestamp", "datetime", "open_time", "ts", "date", "time")
+
+
+def time_index_problem(frame: pd.DataFrame) -> str | None:
+    """What is wrong with ``frame``'s index as open times, and the call that fixes it; ``None``
+    for a time-zone aware DatetimeIndex. ``pd.read_csv`` leaves the times in a column.
+    """
+    index = frame.index
+    if isinstance(index, pd.DatetimeIndex):
+        if index.tz is not None:
+            return None
+        fix = " without a time zone; use frame.tz_localize('UTC')"
+    else:
+        by_name = {str(name).lower(): name for name in frame.columns}
+        column = next((by_name[name] for name in _TIME_COLUMNS if name in by_name), None)
+        if column is None:
+            fix = "; make the open times the index: frame.set_index(pd.to_datetime(..., utc=True))"
+        else:
+            unit = ""
+            if pd.api.types.is_numeric_dtype(frame[column]):
+                unit = "unit='ms', " if frame[column].abs().max() > 1e11 else "unit='s', "
+            fix = f"; use frame.set_index(pd.to_datetime(frame[{column!r}], {unit}utc=True))"
+    got = type(index).__name__
+    return f"expected a time-zone aware DatetimeIndex of open times, got {got}{fix}"
+
+
 def _iso(ts: int) -> str:
     return (_EPOCH + timedelta(seconds=int(ts))).isoformat()
 
@@ -326,12 +352,10 @@ class CandleSeries:
             raise DataError(
                 f"series {symbol} {timeframe}: frame lacks column(s) {', '.join(missing)}"
             )
-        index = frame.index
-        if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
-            raise DataError(
-                f"series {symbol} {timeframe}: expected a time-zone aware DatetimeIndex "
-                "of open times"
-            )
+        problem = time_index_problem(frame)
+        if problem is not None:
+            raise DataError(f"series {symbol} {timeframe}: {problem}")
+        index = pd.DatetimeIndex(frame.index)
         nanoseconds = index.as_unit("ns").asi8
         if (nanoseconds % 1_000_000_000).any():
             raise DataError(f"series {symbol} {timeframe}: open times must be whole seconds")
