@@ -81,8 +81,8 @@ ONE = (14,)
 TEN = tuple(range(10, 20))
 TRADEKIT_REPEATS = 3
 BACKTRADER_REPEATS = 1
-NAUTILUS_ANCHOR_S = 6.2  # DESIGN.md: nautilus_trader on this backtest, measured earlier
-BACKTRADER_ANCHOR_S = 19.9  # DESIGN.md: backtrader on this backtest, measured earlier
+NAUTILUS_ANCHOR_S = 6.2  # nautilus_trader on this backtest, measured earlier (docs/architecture.md)
+BACKTRADER_ANCHOR_S = 19.9  # backtrader on this backtest, measured earlier (docs/architecture.md)
 PROFILE_TOP = 15
 
 
@@ -511,9 +511,9 @@ def main() -> None:
     )
     allowed = NAUTILUS_ANCHOR_S / 3
     print(
-        f"DESIGN.md budget, <= 1/3 of nautilus_trader's {NAUTILUS_ANCHOR_S} s anchor (not "
-        f"re-measured) = {allowed:.2f} s: {'PASS' if ours <= allowed else 'OVER'}; backtrader "
-        f"took {theirs:.1f} s here against its {BACKTRADER_ANCHOR_S} s anchor"
+        f"docs/architecture.md budget, <= 1/3 of nautilus_trader's {NAUTILUS_ANCHOR_S} s "
+        f"anchor (not re-measured) = {allowed:.2f} s: {'PASS' if ours <= allowed else 'OVER'}; "
+        f"backtrader took {theirs:.1f} s here against its {BACKTRADER_ANCHOR_S} s anchor"
     )
     if args.profile:
         profile_tradekit(bars, TEN)

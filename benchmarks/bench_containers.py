@@ -1,7 +1,7 @@
 """Container costs: build + resolve one strategy container, memory per strategy, reload, publish.
 
 Run: ``python benchmarks/bench_containers.py``. Prints figures next to the
-budgets in DESIGN.md (<= 2 ms build+resolve median, <= 0.5 MB per strategy,
+budgets in docs/architecture.md (<= 2 ms build+resolve median, <= 0.5 MB per strategy,
 <= 5 us per tagged publish).
 """
 
