@@ -35,7 +35,7 @@ from tradekit.services.signals.builtin_analyzers import (
     TrendAnalyzer,
     TrendParams,
 )
-from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns
+from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns, MasksFiring
 
 
 class Analyzer(Protocol):
@@ -246,10 +246,9 @@ class AnalyzerRegistry:
         size = len(columns.bars)
         mask = np.zeros(size, dtype=np.bool_)
         for analyzer, _ in self._analyzers:
-            could_fire = getattr(analyzer, "could_fire", None)
-            if could_fire is None:
+            if not isinstance(analyzer, MasksFiring):
                 return None
-            found = np.asarray(could_fire(columns))
+            found = np.asarray(analyzer.could_fire(columns))
             if found.dtype != np.bool_ or found.shape != (size,):
                 raise TypeError(
                     f"analyzer {analyzer.name!r}: could_fire must return {size} booleans, "

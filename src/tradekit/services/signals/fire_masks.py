@@ -10,7 +10,7 @@ a time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ class IndicatorColumns(Protocol):
     def values(self, ref: str, back: int = 0) -> FloatArray: ...
 
 
+@runtime_checkable
 class MasksFiring(Protocol):
     """An analyzer that can say in advance on which bars it could fire."""
 
