@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from tradekit.containers.strategy import StrategyContainer, StrategyResource
     from tradekit.live import run_live
     from tradekit.orchestrators.engine import Engine
+    from tradekit.runtime import RunMode, Runtime, bootstrap
     from tradekit.services.journal import SqlJournal
 
 __version__ = "0.1.0"
@@ -104,6 +105,9 @@ _LAZY = {
     "backtest": "tradekit.backtest",
     "BacktestResult": "tradekit.backtest",
     "run_live": "tradekit.live",
+    "bootstrap": "tradekit.runtime",
+    "RunMode": "tradekit.runtime",
+    "Runtime": "tradekit.runtime",
     "SqlJournal": "tradekit.services.journal",
 }
 
@@ -162,6 +166,8 @@ __all__ = [
     "PositionReduced",
     "RiskError",
     "RiskRejected",
+    "RunMode",
+    "Runtime",
     "SharedContainer",
     "Side",
     "Signal",
@@ -191,6 +197,7 @@ __all__ = [
     "UpdateStopLoss",
     "__version__",
     "backtest",
+    "bootstrap",
     "configure_logging",
     "configure_logging_from",
     "deep_merge",

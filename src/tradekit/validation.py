@@ -11,20 +11,18 @@ from collections.abc import Sequence
 
 from tradekit.config.loading import LoadedStrategy
 from tradekit.config.settings import TradekitSettings
-from tradekit.containers.factory import TradingOrchestratorFactory
-from tradekit.containers.shared import SharedContainer
 from tradekit.errors import ConfigError, ConfigProblem
+from tradekit.runtime.bootstrap import RunMode, bootstrap
 
 
 def check_strategies_build(
     strategies: Sequence[LoadedStrategy], settings: TradekitSettings
 ) -> None:
-    """Build each strategy in a throwaway shared container; one ``ConfigError`` lists all problems.
+    """Build each strategy in a throwaway paper runtime; one ``ConfigError`` lists all problems.
 
     Problems are attributed to the strategy's file.
     """
-    shared = SharedContainer(settings=settings.model_copy(update={"live_orders_enabled": False}))
-    factory = TradingOrchestratorFactory(shared)
+    factory = bootstrap(settings, mode=RunMode.VALIDATE).factory
     problems: list[ConfigProblem] = []
     for strategy in strategies:
         try:

@@ -1,0 +1,10 @@
+"""The runtime layer: ``bootstrap`` assembles the objects of one run for a given mode.
+
+Backtests, live and paper runs, validation and the testing kit all build their
+runtime here; the mode, not a setting, decides whether real orders are in reach.
+"""
+
+from tradekit.runtime.bootstrap import RunMode, Runtime, bootstrap
+from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data
+
+__all__ = ["LiveMarketData", "RunMode", "Runtime", "bootstrap", "is_live_market_data"]
