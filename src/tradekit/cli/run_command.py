@@ -86,7 +86,8 @@ def run(
         if source is SourceKind.CCXT:
             raise ExchangeError(
                 "--source ccxt polls an exchange over the network; build a CcxtPollingSource "
-                "with a ccxt client and call tradekit.live.run_live from Python"
+                "with a ccxt client and call tradekit.run_live(..., mode=RunMode.PAPER or LIVE) "
+                "from Python"
             )
         if db is not None:
             settings = settings.model_copy(
