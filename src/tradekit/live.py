@@ -31,7 +31,7 @@ from tradekit.events import ActionFailed
 from tradekit.logs import log
 from tradekit.protocols import Exchange, Journal
 from tradekit.runtime.bootstrap import RunMode, bootstrap
-from tradekit.runtime.live_guard import LiveMarketData, live_banner
+from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data, live_banner
 from tradekit.services.clock import ManualClock
 
 _LOOP_MODES = frozenset({RunMode.PAPER, RunMode.LIVE, RunMode.TEST})
@@ -76,7 +76,7 @@ def _print_to_stderr(text: str) -> None:
 
 def _live_source(source: object) -> LiveMarketData:
     """``source`` when it declares real exchange market data; ``ConfigError`` otherwise."""
-    if not (isinstance(source, LiveMarketData) and source.live_market_data is True):
+    if not is_live_market_data(source):
         raise ConfigError(
             "live mode needs real exchange market data (a source declaring "
             "live_market_data = True, such as tradekit.data.CcxtPollingSource); got "

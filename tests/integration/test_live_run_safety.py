@@ -131,6 +131,18 @@ class TestLiveModeNeedsRealMarketData:
             )
         assert no_ccxt_exchange == []
 
+    def test_real_market_data_without_live_settings_is_refused_before_any_fetch(self) -> None:
+        timeline: list[str] = []
+        with pytest.raises(ConfigError, match="live_orders_enabled"):
+            run_live(
+                settings_from_dict({}),
+                [ticker("ticker")],
+                live_source(timeline),
+                mode=RunMode.LIVE,
+                exchange=FakeExchange(),
+            )
+        assert timeline == []
+
     def test_paper_mode_trades_on_paper_whatever_the_settings_say(
         self, no_ccxt_exchange: list[str]
     ) -> None:

@@ -8,7 +8,7 @@ candles or a file or frame replay), ``live_orders_enabled``, exchange kind
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 from pydantic import SecretStr
 
@@ -34,7 +34,7 @@ class LiveMarketData(Protocol):
     def stream(self) -> Iterator[Candle]: ...
 
 
-def is_live_market_data(source: object) -> bool:
+def is_live_market_data(source: object) -> TypeGuard[LiveMarketData]:
     """True when ``source`` declares real exchange market data."""
     return isinstance(source, LiveMarketData) and source.live_market_data is True
 
