@@ -22,16 +22,16 @@ def check_strategies_build(
 
     Problems are attributed to the strategy's file.
     """
-    factory = bootstrap(settings, mode=RunMode.VALIDATE).factory
+    runtime = bootstrap(settings, mode=RunMode.VALIDATE)
     problems: list[ConfigProblem] = []
     for strategy in strategies:
         try:
-            factory.create(strategy.config)
+            runtime.factory.create(strategy.config)
         except ConfigError as exc:
             problems.extend(
                 ConfigProblem(problem.message, source=str(strategy.path), path=problem.path)
                 for problem in exc.problems
             )
-    factory.shutdown()
+    runtime.close()
     if problems:
         raise ConfigError(problems)
