@@ -86,9 +86,9 @@ if TYPE_CHECKING:
     from tradekit.containers.factory import TradingOrchestratorFactory
     from tradekit.containers.shared import SharedContainer
     from tradekit.containers.strategy import StrategyContainer, StrategyResource
-    from tradekit.runtime.backtest import BacktestResult, backtest
-    from tradekit.runtime.engine import Engine
     from tradekit.runtime.live import run_live
+    from tradekit.runtime.engine import Engine
+    from tradekit.runtime import RunMode, Runtime, bootstrap
     from tradekit.services.journal.store import SqlJournal
 
 __version__ = "0.1.0"
@@ -104,6 +104,9 @@ _LAZY = {
     "backtest": "tradekit.runtime.backtest",
     "BacktestResult": "tradekit.runtime.backtest",
     "run_live": "tradekit.runtime.live",
+    "bootstrap": "tradekit.runtime",
+    "RunMode": "tradekit.runtime",
+    "Runtime": "tradekit.runtime",
     "SqlJournal": "tradekit.services.journal.store",
 }
 
@@ -162,6 +165,8 @@ __all__ = [
     "PositionReduced",
     "RiskError",
     "RiskRejected",
+    "RunMode",
+    "Runtime",
     "SharedContainer",
     "Side",
     "Signal",
@@ -191,6 +196,7 @@ __all__ = [
     "UpdateStopLoss",
     "__version__",
     "backtest",
+    "bootstrap",
     "configure_logging",
     "configure_logging_from",
     "deep_merge",

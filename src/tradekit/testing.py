@@ -2,8 +2,9 @@
 
 Importing this module is cheap: pandas and the containers load only when a
 builder or fixture that needs them runs. pytest loads it as the ``tradekit``
-plugin, which provides the ``tradekit_shared``, ``tradekit_factory``,
-``tradekit_engine`` and ``tradekit_events`` fixtures (disable with ``-p no:tradekit``).
+plugin, which provides the ``tradekit_runtime``, ``tradekit_shared``,
+``tradekit_factory``, ``tradekit_engine`` and ``tradekit_events`` fixtures
+(disable with ``-p no:tradekit``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from tradekit.containers.factory import TradingOrchestratorFactory
     from tradekit.containers.shared import SharedContainer
     from tradekit.runtime.engine import Engine
+    from tradekit.runtime import Runtime
     from tradekit.services.market.candles import CandleStore
 
 EventT = TypeVar("EventT", bound=Event)
@@ -462,11 +464,19 @@ def settings_from_dict(data: Mapping[str, Any]) -> TradekitSettings:
     )
 
 
-def shared_container_from_dict(data: Mapping[str, Any]) -> SharedContainer:
-    """A fresh ``SharedContainer`` over ``settings_from_dict(data)``; nothing read from disk."""
-    from tradekit.containers.shared import SharedContainer
+def runtime_from_dict(data: Mapping[str, Any]) -> Runtime:
+    """A fresh test runtime over ``settings_from_dict(data)``; nothing read from disk.
 
-    return SharedContainer(settings=settings_from_dict(data))
+    It trades on the paper exchange whatever ``data`` says about the exchange.
+    """
+    from tradekit.runtime import RunMode, bootstrap
+
+    return bootstrap(settings_from_dict(data), mode=RunMode.TEST)
+
+
+def shared_container_from_dict(data: Mapping[str, Any]) -> SharedContainer:
+    """The ``SharedContainer`` of ``runtime_from_dict(data)``: paper exchange, nothing from disk."""
+    return runtime_from_dict(data).shared
 
 
 def strategy_config_from_dict(
@@ -529,29 +539,29 @@ def tradekit_settings_data() -> dict[str, Any]:
 
 
 @pytest.fixture
-def tradekit_shared(tradekit_settings_data: dict[str, Any]) -> SharedContainer:
-    """A fresh ``SharedContainer`` for one test (paper exchange, fee 0 by default)."""
-    return shared_container_from_dict(tradekit_settings_data)
+def tradekit_runtime(tradekit_settings_data: dict[str, Any]) -> Iterator[Runtime]:
+    """A fresh test runtime for one test (paper exchange, fee 0 by default); closed at teardown."""
+    runtime = runtime_from_dict(tradekit_settings_data)
+    yield runtime
+    runtime.close()
 
 
 @pytest.fixture
-def tradekit_factory(tradekit_shared: SharedContainer) -> Iterator[TradingOrchestratorFactory]:
-    """A ``TradingOrchestratorFactory`` over ``tradekit_shared``; unloads all at teardown."""
-    from tradekit.containers.factory import TradingOrchestratorFactory
-
-    factory = TradingOrchestratorFactory(tradekit_shared)
-    yield factory
-    factory.shutdown()
+def tradekit_shared(tradekit_runtime: Runtime) -> SharedContainer:
+    """The ``SharedContainer`` of ``tradekit_runtime``."""
+    return tradekit_runtime.shared
 
 
 @pytest.fixture
-def tradekit_engine(tradekit_factory: TradingOrchestratorFactory) -> Iterator[Engine]:
-    """An ``Engine`` over ``tradekit_factory``; shut down at teardown."""
-    from tradekit.runtime.engine import Engine
+def tradekit_factory(tradekit_runtime: Runtime) -> TradingOrchestratorFactory:
+    """The ``TradingOrchestratorFactory`` of ``tradekit_runtime``; unloads all at teardown."""
+    return tradekit_runtime.factory
 
-    engine = Engine(tradekit_factory)
-    yield engine
-    engine.shutdown()
+
+@pytest.fixture
+def tradekit_engine(tradekit_runtime: Runtime) -> Engine:
+    """The ``Engine`` of ``tradekit_runtime``; shut down at teardown."""
+    return tradekit_runtime.engine
 
 
 @pytest.fixture
@@ -566,12 +576,14 @@ __all__ = [
     "EventRecorder",
     "FakeCandleSource",
     "FakeExchange",
+    "runtime_from_dict",
     "settings_from_dict",
     "shared_container_from_dict",
     "strategy_config_from_dict",
     "tradekit_engine",
     "tradekit_events",
     "tradekit_factory",
+    "tradekit_runtime",
     "tradekit_settings_data",
     "tradekit_shared",
 ]

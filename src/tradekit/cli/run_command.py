@@ -1,4 +1,9 @@
-"""``tradekit run``: the paper (or live) loop over a synthetic replay or a ccxt source."""
+"""``tradekit run``: the paper loop over a synthetic replay.
+
+``--mode live`` is refused: live orders need real exchange market data, which
+the launcher cannot provide yet. A run whose orders failed says how many and
+exits with code 1.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +28,12 @@ from tradekit.cli.app import (
 from tradekit.config import load_strategy_configs
 from tradekit.errors import ConfigError, ExchangeError
 from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
+from tradekit.runtime import RunMode
+
+EXIT_ORDERS_FAILED = 1
 
 
-class RunMode(StrEnum):
+class RunModeChoice(StrEnum):
     PAPER = "paper"
     LIVE = "live"
 
@@ -37,9 +45,10 @@ class SourceKind(StrEnum):
 
 @app.command()
 def run(
-    mode: Annotated[RunMode, typer.Option("--mode", help="paper (simulated fills) or live.")] = (
-        RunMode.PAPER
-    ),
+    mode: Annotated[
+        RunModeChoice,
+        typer.Option("--mode", help="paper (simulated fills); live is not available yet."),
+    ] = RunModeChoice.PAPER,
     source: Annotated[
         SourceKind, typer.Option("--source", help="synthetic replay or ccxt polling.")
     ] = SourceKind.SYNTHETIC,
@@ -65,22 +74,20 @@ def run(
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def go() -> LiveRunSummary:
-        settings = load_cli_settings(config)
-        if mode is RunMode.LIVE:
-            if not settings.live_orders_enabled or settings.exchange.kind != "ccxt":
-                raise ConfigError(
-                    "--mode live needs exchange.kind = 'ccxt' and live_orders_enabled = true "
-                    "(set TRADEKIT_LIVE_ORDERS_ENABLED=true only when you mean it)"
-                )
-        else:
-            settings = settings.model_copy(
-                update={"exchange": settings.exchange.model_copy(update={"kind": "paper"})}
+        if mode is RunModeChoice.LIVE:
+            raise ConfigError(
+                "--mode live needs real exchange market data, which tradekit run cannot "
+                "provide yet: its only source is a synthetic replay, and synthetic candles are "
+                "never live. Use --mode paper, or call tradekit.run_live(..., "
+                "mode=RunMode.LIVE) from Python with a CcxtPollingSource"
             )
+        settings = load_cli_settings(config)
         configs = load_strategy_configs(strategies, settings)
         if source is SourceKind.CCXT:
             raise ExchangeError(
                 "--source ccxt polls an exchange over the network; build a CcxtPollingSource "
-                "with a ccxt client and call tradekit.runtime.live.run_live from Python"
+                "with a ccxt client and call tradekit.run_live(..., mode=RunMode.PAPER or LIVE) "
+                "from Python"
             )
         if db is not None:
             settings = settings.model_copy(
@@ -90,6 +97,7 @@ def run(
             settings,
             configs,
             replay_source(configs, bars, seed),
+            mode=RunMode.PAPER,
             persist=True,
             replay_clock=True,
             candles_per_second=speed,
@@ -102,15 +110,24 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     _print_summary(summary)
+    if summary.failed_orders:
+        raise typer.Exit(EXIT_ORDERS_FAILED)
 
 
 def _print_summary(summary: LiveRunSummary) -> None:
     state = "stopped on request" if summary.stopped else "source exhausted"
     out.print(f"{summary.candles} candles processed ({state})", highlight=False)
+    if summary.failed_orders:
+        out.print(
+            f"[bold red]{summary.failed_orders} failed orders[/] (ActionFailed events in the "
+            "journal say why each failed)",
+            highlight=False,
+        )
     if summary.entries_halted:
         out.print(f"[red]entries were halted:[/] {summary.entries_halted}", highlight=False)
     table = Table(title="strategies")
-    for column in ("strategy", "state", "candles", "open", "realized P&L", "equity", "errors"):
+    columns = ("strategy", "state", "candles", "open", "realized P&L", "equity")
+    for column in (*columns, "strategy errors", "failed orders"):
         table.add_column(column, justify="left" if column in ("strategy", "state") else "right")
     for strategy_id, entry in summary.report.items():
         table.add_row(
@@ -121,5 +138,6 @@ def _print_summary(summary: LiveRunSummary) -> None:
             f"{entry['realized_pnl']:.2f}",
             f"{entry.get('equity', 0.0):.2f}",
             str(entry["errors"]),
+            str(entry.get("failed_orders", 0)),
         )
     out.print(table)

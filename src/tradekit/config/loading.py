@@ -17,6 +17,7 @@ from typing import Any
 from dotenv import dotenv_values
 from pydantic import ValidationError
 
+from tradekit.config.live_safety import base_file_problems, strategy_file_problems
 from tradekit.config.problems import problems_from_validation
 from tradekit.config.provenance import (
     Provenance,
@@ -117,7 +118,9 @@ def load_settings(
         delimiter=ENV_NESTED_DELIMITER,
         top_level_keys=TradekitSettings.model_fields,
     )
-    problems = _unknown_variable_problems(dotenv_path)
+    problems = base_file_problems(file_data, label or "config") + _unknown_variable_problems(
+        dotenv_path
+    )
     if problems:
         raise ConfigError(problems)
     token = _base_file_data.set(file_data)
@@ -132,6 +135,14 @@ def load_settings(
     finally:
         _base_file_data.reset(token)
     settings._provenance.update(provenance)
+    # strategy_defaults may also come whole from a variable holding JSON.
+    defaults = strategy_file_problems(settings.strategy_defaults, DEFAULTS_KEY)
+    if defaults:
+        paths = [f"{DEFAULTS_KEY}.{problem.path}" for problem in defaults]
+        raise ConfigError(
+            ConfigProblem(problem.message, source=source_of(provenance, path), path=path)
+            for problem, path in zip(defaults, paths, strict=True)
+        )
     return settings
 
 
@@ -178,6 +189,7 @@ def load_strategy(path: str | Path, settings: TradekitSettings | None = None) ->
     settings = settings if settings is not None else TradekitSettings()
     file_path = Path(path)
     own = read_json_object(file_path)
+    refused = strategy_file_problems(own, str(file_path))
     merged = deep_merge(settings.strategy_defaults, own)
     provenance = _defaults_provenance(settings)
     for key_path in leaf_paths(own):
@@ -188,7 +200,10 @@ def load_strategy(path: str | Path, settings: TradekitSettings | None = None) ->
         problems = problems_from_validation(
             exc, StrategyConfig, merged, str(file_path), lambda key: source_of(provenance, key)
         )
-        raise ConfigError(problems) from None
+        seen = {problem.path for problem in refused}
+        raise ConfigError(refused + [p for p in problems if p.path not in seen]) from None
+    if refused:
+        raise ConfigError(refused)
     return LoadedStrategy(config=config, path=file_path, provenance=provenance)
 
 

@@ -1,7 +1,9 @@
 """``SharedContainer``: what exists once per process, under every strategy container.
 
 Its singletons are thread-safe and meant to be resolved at start-up, before
-strategy containers are built from several threads.
+strategy containers are built from several threads. The exchange is the paper
+simulator unless ``tradekit.runtime.bootstrap`` puts another in its place: no
+setting can make this container reach a live venue by itself.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from dependency_injector import containers, providers
 
 from tradekit.config.settings import TradekitSettings
 from tradekit.logs import log
-from tradekit.services.bus import InMemoryEventBus
-from tradekit.services.exchange import CcxtExchange, PaperExchange
-from tradekit.services.indicators.cache import IndicatorCache
-from tradekit.services.journal.store import SqlJournal
 from tradekit.services.market.candles import CandleStore
 from tradekit.services.market.clock import SystemClock
+from tradekit.services.bus import InMemoryEventBus
+from tradekit.services.exchange import PaperExchange
+from tradekit.services.indicators.cache import IndicatorCache
+from tradekit.services.journal.store import SqlJournal
 from tradekit.services.risk.limits import ExposureGuard
 
 
@@ -23,7 +25,8 @@ class SharedContainer(containers.DeclarativeContainer):
     """One per process: settings, logger, clock, event bus, candles, indicators, exchange,
     risk and the journal.
 
-    Build it with ``SharedContainer(settings=settings)``.
+    Built by ``tradekit.runtime.bootstrap``, which decides the exchange, clock and
+    journal from the run's mode.
     """
 
     settings = providers.Dependency(instance_of=TradekitSettings)
@@ -32,13 +35,7 @@ class SharedContainer(containers.DeclarativeContainer):
     event_bus = providers.ThreadSafeSingleton(InMemoryEventBus)
     candle_provider = providers.ThreadSafeSingleton(CandleStore)
     indicator_cache = providers.ThreadSafeSingleton(IndicatorCache, candle_provider)
-    exchange = providers.Selector(
-        settings.provided.exchange.kind,
-        paper=providers.ThreadSafeSingleton(PaperExchange, settings.provided.exchange),
-        ccxt=providers.ThreadSafeSingleton(
-            CcxtExchange, settings.provided.exchange, settings.provided.live_orders_enabled
-        ),
-    )
+    exchange = providers.ThreadSafeSingleton(PaperExchange, settings.provided.exchange)
     exposure_guard = providers.ThreadSafeSingleton(ExposureGuard, settings.provided.risk)
     # Opened on first use only: a backtest never touches the database.
     journal = providers.ThreadSafeSingleton(SqlJournal, settings.provided.storage.database_url)

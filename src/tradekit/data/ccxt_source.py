@@ -63,7 +63,12 @@ class CcxtPollingSource:
     Network errors are retried ``retries`` times, ``poll_seconds`` apart; any
     other client error raises ``ExchangeError`` and a malformed answer
     ``DataError``, both naming the venue and the symbol.
+
+    Its candles are real exchange market data (``live_market_data``), the only
+    kind a live run accepts.
     """
+
+    live_market_data = True
 
     def __init__(
         self,

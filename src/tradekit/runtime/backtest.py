@@ -24,12 +24,11 @@ import pandas as pd
 from tradekit.config.settings import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
 from tradekit.containers.factory import TradingOrchestratorFactory
-from tradekit.containers.shared import SharedContainer
 from tradekit.errors import DataError
 from tradekit.events import Event
-from tradekit.runtime.candle_replay import SeriesReplay
-from tradekit.runtime.engine import Engine
 from tradekit.runtime.replay import replay_every_bar, replay_skipping_quiet_bars
+from tradekit.runtime.bootstrap import RunMode, bootstrap
+from tradekit.runtime.candle_replay import SeriesReplay
 from tradekit.services.market.candles import CandleSeries
 from tradekit.services.market.clock import ManualClock
 from tradekit.services.positions.state import Trade
@@ -111,17 +110,17 @@ def backtest(
     ``False`` runs every candle through every strategy. Both give the same event
     log, trades, equity curves and statistics (see ``tradekit.runtime.replay``).
     """
-    shared = SharedContainer(settings=settings)
-    store = shared.candle_provider()
     loaded = [
-        store.add(CandleSeries.from_frame(symbol, timeframe, frame, capacity=None))
+        CandleSeries.from_frame(symbol, timeframe, frame, capacity=None)
         for (symbol, timeframe), frame in sorted(_frames(source).items())
     ]
     # Replay time, not wall time, stamps lifecycle events: the same run, the same log.
     clock = ManualClock(min(series.candle_at(series.first_kept_bar).ts for series in loaded))
-    shared.clock.override(clock)
-    factory = TradingOrchestratorFactory(shared)
-    engine = Engine(factory)
+    runtime = bootstrap(settings, mode=RunMode.BACKTEST, clock=clock)
+    shared, factory, engine = runtime.shared, runtime.factory, runtime.engine
+    store = shared.candle_provider()
+    for series in loaded:
+        store.add(series)
     events: list[Event] = []
     shared.event_bus().subscribe(events.append)
     engine.load(configs)

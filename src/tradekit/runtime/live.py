@@ -1,42 +1,59 @@
 """``run_live``: the paper (or live) loop: candles in, engine, journal, graceful stop.
 
-Candles come from any iterable (a synthetic replay, a file, a ccxt polling
-source). With a journal, every candle's events and the changed strategies'
-snapshots are committed together, and a restart on the same database resumes
-each strategy where it stood. ``stop`` (set by a signal handler) ends the loop
-between two candles; the engine then flushes and unloads every strategy.
+Candles come from a source with ``stream()`` or any iterable (a synthetic
+replay, a file, a ccxt polling source). A live run takes only a source that
+declares real exchange market data and announces itself with a banner before
+its first candle. With a journal, every candle's events and the changed
+strategies' snapshots are committed together, and a restart on the same
+database resumes each strategy where it stood. ``stop`` (set by a signal
+handler) ends the loop between two candles; the engine then flushes and
+unloads every strategy. Failed orders (``ActionFailed``) are counted per
+strategy and in total.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from dependency_injector import providers
+from typing import Any, Protocol, runtime_checkable
 
 from tradekit.config.settings import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
-from tradekit.containers.factory import TradingOrchestratorFactory
-from tradekit.containers.shared import SharedContainer
 from tradekit.data.sources import FrameSource
 from tradekit.data.synthetic import synthetic_frame
 from tradekit.domain import Candle
-from tradekit.protocols import Journal
-from tradekit.runtime.engine import Engine
+from tradekit.errors import ConfigError
+from tradekit.events import ActionFailed
+from tradekit.logs import log
+from tradekit.protocols import Exchange, Journal
+from tradekit.runtime.bootstrap import RunMode, bootstrap
+from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data, live_banner
 from tradekit.services.market.clock import ManualClock
+
+_LOOP_MODES = frozenset({RunMode.PAPER, RunMode.LIVE, RunMode.TEST})
 
 
 @dataclass
 class LiveRunSummary:
-    """How a run ended: candles processed, whether it was stopped, and per-strategy results."""
+    """How a run ended: candles processed, whether it was stopped, per-strategy results
+    (each with its ``failed_orders``), and the failed orders of all strategies."""
 
     candles: int
     stopped: bool
     report: dict[str, dict[str, Any]]
     entries_halted: str | None
+    failed_orders: int = 0
+
+
+@runtime_checkable
+class CandleStream(Protocol):
+    """A source that hands over closed candles one at a time."""
+
+    def stream(self) -> Iterator[Candle]: ...
 
 
 def replay_source(configs: Sequence[StrategyConfig], bars: int, seed: int) -> Iterable[Candle]:
@@ -53,36 +70,80 @@ def replay_source(configs: Sequence[StrategyConfig], bars: int, seed: int) -> It
     return FrameSource(frames).stream()
 
 
+def _print_to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _live_source(source: object) -> LiveMarketData:
+    """``source`` when it declares real exchange market data; ``ConfigError`` otherwise."""
+    if not is_live_market_data(source):
+        raise ConfigError(
+            "live mode needs real exchange market data (a source declaring "
+            "live_market_data = True, such as tradekit.data.CcxtPollingSource); got "
+            f"{type(source).__name__}. Synthetic candles and file or frame replays are never "
+            "live: run them in paper mode"
+        )
+    return source
+
+
 def run_live(
     settings: TradekitSettings,
     configs: Sequence[StrategyConfig],
-    source: Iterable[Candle],
+    source: CandleStream | Iterable[Candle],
     *,
+    mode: RunMode = RunMode.PAPER,
+    exchange: Exchange | None = None,
     journal: Journal | None = None,
     persist: bool = False,
-    replay_clock: bool = True,
+    replay_clock: bool | None = None,
     candles_per_second: float = 0.0,
     stop: threading.Event | None = None,
+    announce: Callable[[str], object] = _print_to_stderr,
 ) -> LiveRunSummary:
     """Run ``configs`` over ``source`` until it ends or ``stop`` is set; then shut down cleanly.
 
-    ``persist`` journals the run in the shared container's ``journal`` (the
-    ``storage.database_url`` setting); ``journal`` supplies another one instead.
-    ``replay_clock`` stamps lifecycle events with candle time (replays are then
-    repeatable); a live run passes ``False`` for the wall clock.
+    ``mode`` is ``PAPER`` (the paper exchange whatever the settings say), ``LIVE``
+    (real orders: the settings must allow them and ``source`` must declare real
+    exchange market data, else ``ConfigError``) or ``TEST``; ``exchange`` replaces
+    the mode's exchange (a fake in tests). A live run passes its banner to
+    ``announce`` (standard error by default) and logs it before the first candle.
+
+    ``persist`` journals the run in the settings' database (``storage.database_url``);
+    ``journal`` supplies another one instead. ``replay_clock`` stamps lifecycle
+    events with candle time (replays are then repeatable); it is the default
+    except in live mode, which always runs on the wall clock.
     """
-    shared = SharedContainer(settings=settings)
-    if journal is not None:
-        shared.journal.override(providers.Object(journal))
-    active_journal: Journal | None = shared.journal() if persist or journal is not None else None
+    mode = RunMode(mode)
+    if mode not in _LOOP_MODES:
+        raise ValueError(f"run_live runs paper, live or test runs, not {mode!r}")
+    live_source = _live_source(source) if mode is RunMode.LIVE else None
+    if live_source is not None and replay_clock:
+        raise ValueError("a live run uses the wall clock; replay_clock is for replays")
+    replaying = live_source is None if replay_clock is None else replay_clock
+    candles = iter(source.stream() if isinstance(source, CandleStream) else source)
     clock: ManualClock | None = None
-    candles = iter(source)
-    first = next(candles, None)
-    if replay_clock and first is not None:
-        clock = ManualClock(first.ts)
-        shared.clock.override(clock)
-    engine = Engine(TradingOrchestratorFactory(shared), journal=active_journal)
-    engine.load(configs)
+    first: Candle | None = None
+    if replaying:
+        first = next(candles, None)
+        if first is not None:
+            clock = ManualClock(first.ts)
+    runtime = bootstrap(
+        settings, mode=mode, exchange=exchange, clock=clock, journal=journal, persist=persist
+    )
+    failed: Counter[str] = Counter()
+
+    def count_failure(event: ActionFailed) -> None:
+        failed[event.strategy_id] += 1
+
+    runtime.shared.event_bus().subscribe(count_failure, ActionFailed)
+    engine = runtime.engine
+    loaded = engine.load(configs)
+    if live_source is not None:
+        banner = live_banner(runtime.settings, len(loaded), live_source.venue)
+        log.warning("{banner}", banner=banner)
+        announce(banner)
+    if not replaying:
+        first = next(candles, None)
     interval = 1.0 / candles_per_second if candles_per_second > 0 else 0.0
     processed = 0
     stopped = False
@@ -99,8 +160,11 @@ def run_live(
             time.sleep(interval)
         candle = next(candles, None)
     report = engine.report()
+    for strategy_id, entry in report.items():
+        entry["failed_orders"] = failed[strategy_id]
     halted = engine.entries_halted
-    engine.shutdown()
-    if active_journal is not None and journal is None:
-        active_journal.close()
-    return LiveRunSummary(processed, stopped, report, halted)
+    runtime.close()
+    return LiveRunSummary(processed, stopped, report, halted, sum(failed.values()))
+
+
+__all__ = ["CandleStream", "LiveRunSummary", "replay_source", "run_live"]

@@ -11,29 +11,27 @@ from collections.abc import Sequence
 
 from tradekit.config.loading import LoadedStrategy
 from tradekit.config.settings import TradekitSettings
-from tradekit.containers.factory import TradingOrchestratorFactory
-from tradekit.containers.shared import SharedContainer
 from tradekit.errors import ConfigError, ConfigProblem
+from tradekit.runtime.bootstrap import RunMode, bootstrap
 
 
 def check_strategies_build(
     strategies: Sequence[LoadedStrategy], settings: TradekitSettings
 ) -> None:
-    """Build each strategy in a throwaway shared container; one ``ConfigError`` lists all problems.
+    """Build each strategy in a throwaway paper runtime; one ``ConfigError`` lists all problems.
 
     Problems are attributed to the strategy's file.
     """
-    shared = SharedContainer(settings=settings.model_copy(update={"live_orders_enabled": False}))
-    factory = TradingOrchestratorFactory(shared)
+    runtime = bootstrap(settings, mode=RunMode.VALIDATE)
     problems: list[ConfigProblem] = []
     for strategy in strategies:
         try:
-            factory.create(strategy.config)
+            runtime.factory.create(strategy.config)
         except ConfigError as exc:
             problems.extend(
                 ConfigProblem(problem.message, source=str(strategy.path), path=problem.path)
                 for problem in exc.problems
             )
-    factory.shutdown()
+    runtime.close()
     if problems:
         raise ConfigError(problems)

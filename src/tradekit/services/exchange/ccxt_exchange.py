@@ -88,9 +88,8 @@ class CcxtExchange:
             raise LiveOrdersDisabledError(
                 f"live orders are disabled: strategy {order.strategy_id!r} tried to send order "
                 f"{order.order_id} ({order.side.value} {order.quantity} {order.symbol}) to "
-                f"{self._venue}; set live_orders_enabled to true in the base config "
-                '("live_orders_enabled": true) or with TRADEKIT_LIVE_ORDERS_ENABLED=true '
-                "to allow real orders"
+                f"{self._venue}; set TRADEKIT_LIVE_ORDERS_ENABLED=true in the environment "
+                "or .env to allow real orders (live_orders_enabled cannot be set from files)"
             )
         check_market_order(order, candle, self._venue)
         client = self._client_for_orders()
