@@ -263,6 +263,7 @@ class TestBundledStrategies:
 
 
 class TestRsiBenchmarkStrategies:
+    @pytest.mark.slow
     def test_ten_rsi_strategies_trade_the_same_with_and_without_skipping(
         self, step_calls: list[str]
     ) -> None:

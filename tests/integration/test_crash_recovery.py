@@ -127,6 +127,7 @@ def resumed(
     return journal(db), at_kill, snapshots_at_kill, restart.stderr
 
 
+@pytest.mark.slow
 class TestCrashRecovery:
     def test_the_restart_resumed_each_snapshotted_strategy_at_its_next_seq(
         self, resumed: Resumed
@@ -197,6 +198,7 @@ class TestUnopenableJournal:
         assert list(folder.iterdir()) == []
 
 
+@pytest.mark.slow
 class TestGracefulStop:
     def test_sigterm_flushes_snapshots_and_exits_0(self, tmp_path: Path) -> None:
         db = tmp_path / "journal.db"

@@ -398,6 +398,7 @@ def _replay(
 
 
 class TestHundredStrategies:
+    @pytest.mark.slow
     def test_each_strategy_gives_the_same_results_as_when_run_alone(self) -> None:
         base, configs = _hundred_strategies()
         timeframes = sorted({config.timeframe for config in configs})
