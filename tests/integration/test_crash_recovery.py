@@ -169,7 +169,8 @@ class TestCrashRecovery:
         assert set(snapshots) == set(uninterrupted), "a strategy had no snapshot at the kill"
 
     def test_no_event_is_lost_or_duplicated(self, resumed: Resumed) -> None:
-        events, _, _, _ = resumed
+        events, _, snapshots, _ = resumed
+        assert set(events) == set(snapshots), "a strategy had no snapshot at the kill"
         for strategy_id, rows in events.items():
             seqs = [seq for seq, _, _ in rows]
             assert seqs == list(range(1, len(seqs) + 1)), strategy_id
@@ -229,6 +230,7 @@ class TestGracefulStop:
         assert f"{PAUSE_AT} candles processed (stopped on request)" in stdout
         assert committed_events(db) > at_stop, "nothing was flushed at the stop"
         events = journal(db)
+        assert events, "nothing was journaled"
         for strategy_id, rows in events.items():
             assert rows[-1][1] == "StrategyUnloaded", strategy_id
         assert set(snapshot_seqs(db)) <= set(events)

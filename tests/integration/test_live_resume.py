@@ -233,7 +233,10 @@ class TestStoppedCleanly:
         assert (stopped.summary.candles, stopped.summary.stopped) == (LATE_CUT, True)
         assert stopped.open_at_cut > 0
 
-    def test_no_seq_is_lost_or_used_twice(self, stopped: Interrupted) -> None:
+    def test_no_seq_is_lost_or_used_twice(
+        self, stopped: Interrupted, uninterrupted: Outcome
+    ) -> None:
+        assert set(stopped.outcome.events) == set(uninterrupted.events)
         for strategy_id, events in stopped.outcome.events.items():
             seqs = [event["seq"] for event in events]
             assert seqs == list(range(1, len(seqs) + 1)), strategy_id
