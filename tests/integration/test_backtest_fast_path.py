@@ -11,6 +11,7 @@ and a failing strategy that ends up quarantined.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -263,6 +264,7 @@ class TestBundledStrategies:
 
 
 class TestRsiBenchmarkStrategies:
+    @pytest.mark.slow
     def test_ten_rsi_strategies_trade_the_same_with_and_without_skipping(
         self, step_calls: list[str]
     ) -> None:
@@ -368,10 +370,18 @@ class TestUserAnalyzers:
         assert step_calls.count("flaky") - bars < bars / 5
 
 
-def test_equity_values_are_bitwise_equal_not_just_close() -> None:
-    """The comparison above is by float hex: a value one ulp off would be reported."""
-    value = 10_000.123
-    assert np.nextafter(value, math.inf).hex() != value.hex()
+class TestTheComparison:
+    def test_an_equity_value_one_ulp_off_is_reported(self) -> None:
+        settings = settings_from_dict(base_settings(risk={}))
+        data = {("BTC/USDT", "1h"): synthetic_frame("BTC/USDT", "1h", 300, seed=2)}
+        result = backtest(settings, rsi_ten()[:1], data)
+        nudged = copy.deepcopy(result)
+        curve = nudged.strategies["rsi-10"].equity_curve
+        ts, value = curve[len(curve) // 2]
+        curve[len(curve) // 2] = (ts, float(np.nextafter(value, math.inf)))
+        assert_identical(result, copy.deepcopy(result))
+        with pytest.raises(AssertionError, match="rsi-10"):
+            assert_identical(result, nudged)
 
 
 class TestProgress:

@@ -1,4 +1,9 @@
-"""A paper session killed with SIGKILL resumes on the same database as if never interrupted."""
+"""A paper session killed with SIGKILL resumes on the same database as if never interrupted.
+
+The session runs through ``paused_run.py``, which announces on stdout that it has
+committed ``PAUSE_AT`` candles and waits there: the test kills (or stops) it at
+exactly that point, with no clock involved.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +13,28 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).parent.parent.parent
+PAUSED_RUN = Path(__file__).with_name("paused_run.py")
 
 Journaled = dict[str, list[tuple[int, str, str]]]
 Resumed = tuple[Journaled, int, dict[str, int], str]
 """The resumed run's journal, events committed at the kill, snapshot seqs then, restart log."""
 BARS = 240
+PAUSE_AT = 900
+"""Candles committed before the kill, of 1,440: every strategy has a snapshot by then."""
 
 
-def run_args(db: Path, speed: float) -> list[str]:
+def run_args(db: Path, bars: int = BARS) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "tradekit",
         "run",
         "--mode",
         "paper",
         "--bars",
-        str(BARS),
-        "--speed",
-        str(speed),
+        str(bars),
         "--db",
         f"sqlite:///{db}",
         "--strategies",
@@ -46,12 +48,37 @@ def clean_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("TRADEKIT_")}
 
 
+def tradekit(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "tradekit", *arguments]
+
+
+def paused_session(db: Path, stderr: Path) -> subprocess.Popen[str]:
+    """A ``tradekit run`` on ``db`` that has committed ``PAUSE_AT`` candles and waits there."""
+    with stderr.open("w") as log:
+        session = subprocess.Popen(
+            [sys.executable, str(PAUSED_RUN), str(PAUSE_AT), *run_args(db)],
+            cwd=db.parent,
+            env=clean_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+    assert session.stdout is not None
+    announced = f"paused after {PAUSE_AT} candles"
+    for line in session.stdout:
+        if line.strip() == announced:
+            return session
+    session.wait(timeout=30)
+    raise AssertionError(
+        f"the session ended (exit code {session.returncode}) without saying {announced!r}:\n"
+        + stderr.read_text()[-2000:]
+    )
+
+
 def committed_events(db: Path) -> int:
-    try:
-        with sqlite3.connect(db) as connection:
-            return int(connection.execute("SELECT COUNT(*) FROM events").fetchone()[0])
-    except sqlite3.Error:
-        return 0
+    with sqlite3.connect(db) as connection:
+        return int(connection.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
 
 def snapshot_seqs(db: Path) -> dict[str, int]:
@@ -85,7 +112,7 @@ def uninterrupted(
 ) -> dict[str, list[tuple[int, str, str]]]:
     db = tmp_path_factory.mktemp("whole") / "journal.db"
     subprocess.run(
-        run_args(db, speed=0),
+        tradekit(*run_args(db)),
         cwd=db.parent,
         env=clean_env(),
         check=True,
@@ -100,23 +127,14 @@ def resumed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Resumed:
     db = tmp_path_factory.mktemp("crashed") / "journal.db"
-    victim = subprocess.Popen(
-        run_args(db, speed=150),
-        cwd=db.parent,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while committed_events(db) < 40 and time.monotonic() < deadline and victim.poll() is None:
-        time.sleep(0.05)
-    assert victim.poll() is None, "the session ended before it could be killed mid-run"
+    victim = paused_session(db, db.parent / "victim.log")
     os.kill(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
+    victim.communicate(timeout=30)
+    assert victim.returncode == -signal.SIGKILL
     at_kill = committed_events(db)
     snapshots_at_kill = snapshot_seqs(db)
     restart = subprocess.run(
-        run_args(db, speed=0),
+        tradekit(*run_args(db)),
         cwd=db.parent,
         env=clean_env(),
         check=True,
@@ -127,6 +145,7 @@ def resumed(
     return journal(db), at_kill, snapshots_at_kill, restart.stderr
 
 
+@pytest.mark.slow
 class TestCrashRecovery:
     def test_the_restart_resumed_each_snapshotted_strategy_at_its_next_seq(
         self, resumed: Resumed
@@ -144,12 +163,14 @@ class TestCrashRecovery:
         resumed: Resumed,
         uninterrupted: dict[str, list[tuple[int, str, str]]],
     ) -> None:
-        _, at_kill, _, _ = resumed
+        _, at_kill, snapshots, _ = resumed
         total = sum(len(events) for events in uninterrupted.values())
-        assert 40 <= at_kill < total
+        assert 0 < at_kill < total
+        assert set(snapshots) == set(uninterrupted), "a strategy had no snapshot at the kill"
 
     def test_no_event_is_lost_or_duplicated(self, resumed: Resumed) -> None:
-        events, _, _, _ = resumed
+        events, _, snapshots, _ = resumed
+        assert set(events) == set(snapshots), "a strategy had no snapshot at the kill"
         for strategy_id, rows in events.items():
             seqs = [seq for seq, _, _ in rows]
             assert seqs == list(range(1, len(seqs) + 1)), strategy_id
@@ -183,7 +204,7 @@ class TestUnopenableJournal:
         folder = tmp_path / "journal.db"
         folder.mkdir()
         result = subprocess.run(
-            [*run_args(folder, speed=0)[:7], "20", *run_args(folder, speed=0)[8:]],
+            tradekit(*run_args(folder, bars=20)),
             cwd=tmp_path,
             env=clean_env(),
             capture_output=True,
@@ -197,26 +218,19 @@ class TestUnopenableJournal:
         assert list(folder.iterdir()) == []
 
 
+@pytest.mark.slow
 class TestGracefulStop:
     def test_sigterm_flushes_snapshots_and_exits_0(self, tmp_path: Path) -> None:
         db = tmp_path / "journal.db"
-        session = subprocess.Popen(
-            run_args(db, speed=150),
-            cwd=tmp_path,
-            env=clean_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 120
-        while committed_events(db) < 40 and time.monotonic() < deadline and session.poll() is None:
-            time.sleep(0.05)
-        assert session.poll() is None, "the session ended before it could be stopped"
+        session = paused_session(db, tmp_path / "session.log")
+        at_stop = committed_events(db)
         session.send_signal(signal.SIGTERM)
-        stdout, _ = session.communicate(timeout=120)
+        stdout, _ = session.communicate("", timeout=120)
         assert session.returncode == 0
-        assert "stopped on request" in stdout
+        assert f"{PAUSE_AT} candles processed (stopped on request)" in stdout
+        assert committed_events(db) > at_stop, "nothing was flushed at the stop"
         events = journal(db)
+        assert events, "nothing was journaled"
         for strategy_id, rows in events.items():
             assert rows[-1][1] == "StrategyUnloaded", strategy_id
         assert set(snapshot_seqs(db)) <= set(events)

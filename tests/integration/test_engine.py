@@ -286,18 +286,26 @@ def _outcome(engine: Engine, recorder: EventRecorder, strategy_id: str) -> Outco
 
 def _run_with_churn(churned: Sequence[str], cycles: int) -> tuple[Outcome, Engine, list[str]]:
     """Feed ``steady`` and the ``churned`` strategies while each churned one is unloaded,
-    reloaded and loaded again from its own thread, at most ``cycles`` times."""
+    reloaded and loaded again from its own thread, at most ``cycles`` times.
+
+    The churn starts once the first candle is fed; a churned strategy none of whose
+    cycles ended before the last candle is reported as a problem, since the run then
+    proves nothing about churn during a feed."""
     shared = _fixed_clock_shared()
     engine = Engine(TradingOrchestratorFactory(shared))
     recorder = EventRecorder(shared.event_bus())
     engine.load([_rsi("steady"), *(_rsi(strategy_id) for strategy_id in churned)])
     stream = list(FakeCandleSource.generated("BTC/USDT", "1h", 300, seed=21).stream())
     done = threading.Event()
+    feeding = threading.Event()
+    fed = 0
     problems: list[str] = []
+    cycles_during_feed = dict.fromkeys(churned, 0)
 
     def churn(strategy_id: str) -> None:
         config = _rsi(strategy_id)
         bigger = config.model_copy(update={"capital": 20_000.0})
+        feeding.wait(timeout=60)
         try:
             for _ in range(cycles):
                 if done.is_set():
@@ -306,6 +314,8 @@ def _run_with_churn(churned: Sequence[str], cycles: int) -> tuple[Outcome, Engin
                 engine.load([config])
                 engine.reload(bigger)
                 engine.reload(config)
+                if fed < len(stream):
+                    cycles_during_feed[strategy_id] += 1
         except Exception as exc:
             problems.append(f"{strategy_id}: {type(exc).__name__}: {exc}")
 
@@ -317,6 +327,8 @@ def _run_with_churn(churned: Sequence[str], cycles: int) -> tuple[Outcome, Engin
     try:
         for candle in stream:
             engine.on_candle(candle)
+            fed += 1
+            feeding.set()
     except Exception as exc:
         problems.append(f"feeding: {type(exc).__name__}: {exc}")
     finally:
@@ -325,6 +337,11 @@ def _run_with_churn(churned: Sequence[str], cycles: int) -> tuple[Outcome, Engin
             thread.join(timeout=60)
         sys.setswitchinterval(switch_interval)
     problems.extend(f"{thread.name} still running" for thread in threads if thread.is_alive())
+    problems.extend(
+        f"{strategy_id}: no churn cycle ended before the last candle"
+        for strategy_id, count in cycles_during_feed.items()
+        if count == 0
+    )
     return _outcome(engine, recorder, "steady"), engine, problems
 
 
@@ -398,6 +415,7 @@ def _replay(
 
 
 class TestHundredStrategies:
+    @pytest.mark.slow
     def test_each_strategy_gives_the_same_results_as_when_run_alone(self) -> None:
         base, configs = _hundred_strategies()
         timeframes = sorted({config.timeframe for config in configs})

@@ -367,6 +367,7 @@ class TestEventTagging:
         opened = recorder.of_type(PositionOpened)
         fills = recorder.of_type(OrderFilled)
         assert {event.strategy_id for event in opened} == set(self.IDS)
+        assert {fill.strategy_id for fill in fills} == set(self.IDS)
         for event in opened:
             assert event.position_id.startswith(f"{event.strategy_id}-pos-")
         for fill in fills:

@@ -296,6 +296,7 @@ class TestKnownMutations:
         assert not names_mutation(ConfigProblem("bad", path="exit.stop_loss_pct.other"), mutation)
 
 
+@pytest.mark.slow
 class TestFuzzedStrategies:
     @hypothesis.settings(
         max_examples=300,

@@ -301,9 +301,15 @@ class TestFailingSubscriber:
         bus.publish(opened())
         assert error_log[0].startswith("- | ")
 
-    def test_publish_does_not_raise(self, bus: InMemoryEventBus, error_log: list[str]) -> None:
+    def test_publish_returns_and_the_next_publish_is_delivered(
+        self, bus: InMemoryEventBus, error_log: list[str]
+    ) -> None:
+        recorder = Recorder()
         bus.subscribe(self.explode)
-        bus.publish(opened())
+        bus.subscribe(recorder)
+        bus.publish(opened("a"))
+        bus.publish(opened("b"))
+        assert recorder.events == [opened("a"), opened("b")]
 
 
 class TestStrategyPublisher:
@@ -419,9 +425,13 @@ class TestThreads:
         publisher = StrategyPublisher(bus, "a")
         received = Recorder()
         bus.subscribe(received, strategy_id="a")
+        publishing = threading.Event()
+        delivered_around_churn: list[int] = []
 
         def churn() -> None:
             try:
+                publishing.wait(timeout=30)
+                delivered_around_churn.append(len(received.events))
                 for index in range(iterations):
                     strategy_id = "a" if index % 2 else f"other-{index}"
                     subscription = bus.subscribe(Recorder(), strategy_id=strategy_id)
@@ -429,6 +439,7 @@ class TestThreads:
                         subscription.unsubscribe()
                     if index % 500 == 0:
                         bus.unsubscribe_strategy("never-subscribed")
+                delivered_around_churn.append(len(received.events))
             except BaseException as exc:
                 errors.append(exc)
 
@@ -439,12 +450,15 @@ class TestThreads:
             while thread.is_alive() and published < 50 * iterations:
                 publisher.publish(opened())
                 published += 1
+                publishing.set()
             thread.join(timeout=30)
         finally:
             sys.setswitchinterval(previous_interval)
 
         assert not thread.is_alive()
         assert errors == []
+        before_churn, after_churn = delivered_around_churn
+        assert after_churn > before_churn, "no event was published while the other thread churned"
         assert bus.failed_deliveries == 0
         assert len(received.events) == published
         assert bus.subscriber_count() == 1 + sum(1 for i in range(iterations) if i % 3 == 0)

@@ -128,6 +128,7 @@ class TestKnownValues:
 
     def test_macd_of_a_constant_is_zero(self) -> None:
         result = backend.macd(np.full(60, 3.0), 12, 26, 9)
+        assert set(result) == {"macd", "signal", "hist"}
         for column in result.values():
             np.testing.assert_allclose(column[33:], 0.0, atol=1e-12)
 

@@ -251,5 +251,6 @@ class TestIndicatorValues:
 
 def test_time_stamps_of_a_replay_are_utc() -> None:
     replay = SeriesReplay(series(3))
+    assert len(replay.open_times) == 3
     assert all(ts.tzinfo is UTC for ts in replay.open_times)
     assert replay.open_times[1] - replay.open_times[0] == timedelta(hours=1)
