@@ -86,9 +86,9 @@ if TYPE_CHECKING:
     from tradekit.containers.factory import TradingOrchestratorFactory
     from tradekit.containers.shared import SharedContainer
     from tradekit.containers.strategy import StrategyContainer, StrategyResource
-    from tradekit.runtime.live import run_live
-    from tradekit.runtime.engine import Engine
     from tradekit.runtime import RunMode, Runtime, bootstrap
+    from tradekit.runtime.engine import Engine
+    from tradekit.runtime.live import run_live
     from tradekit.services.journal.store import SqlJournal
 
 __version__ = "0.1.0"

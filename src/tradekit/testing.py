@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 
     from tradekit.containers.factory import TradingOrchestratorFactory
     from tradekit.containers.shared import SharedContainer
-    from tradekit.runtime.engine import Engine
     from tradekit.runtime import Runtime
+    from tradekit.runtime.engine import Engine
     from tradekit.services.market.candles import CandleStore
 
 EventT = TypeVar("EventT", bound=Event)

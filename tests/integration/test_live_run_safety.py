@@ -19,10 +19,10 @@ from tradekit.cli import app
 from tradekit.data import CcxtPollingSource, FrameSource, SyntheticSource, synthetic_frame
 from tradekit.domain import Candle, Fill, Order
 from tradekit.errors import ConfigError, ExchangeError
-from tradekit.runtime.live import replay_source, run_live
 from tradekit.runtime import RunMode
-from tradekit.services.market.clock import ManualClock
+from tradekit.runtime.live import replay_source, run_live
 from tradekit.services.exchange import CcxtExchange, PaperExchange
+from tradekit.services.market.clock import ManualClock
 from tradekit.testing import FakeExchange, settings_from_dict
 
 START = datetime(2024, 1, 1, tzinfo=UTC)

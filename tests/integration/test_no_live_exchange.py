@@ -19,15 +19,15 @@ import pytest
 from ticker_strategies import ticker, ticker_data
 from typer.testing import CliRunner
 
-from tradekit.runtime.backtest import backtest
 from tradekit.cli import app
 from tradekit.config import load_settings, load_strategies
 from tradekit.data import synthetic_frame
 from tradekit.domain import Candle, Fill, Order
+from tradekit.runtime.backtest import backtest
 from tradekit.runtime.engine import Engine
+from tradekit.runtime.validation import check_strategies_build
 from tradekit.services.exchange import CcxtExchange, PaperExchange
 from tradekit.testing import FakeCandleSource, shared_container_from_dict
-from tradekit.runtime.validation import check_strategies_build
 
 ARMED = {
     "TRADEKIT_EXCHANGE__KIND": "ccxt",

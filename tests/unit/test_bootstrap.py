@@ -16,9 +16,9 @@ from tradekit.containers.shared import SharedContainer
 from tradekit.errors import ConfigError, StorageError
 from tradekit.runtime import RunMode, Runtime, bootstrap
 from tradekit.runtime.live_guard import mask_secret
-from tradekit.services.market.clock import ManualClock
 from tradekit.services.exchange import CcxtExchange, PaperExchange
 from tradekit.services.journal.store import SqlJournal
+from tradekit.services.market.clock import ManualClock
 from tradekit.testing import FakeExchange, settings_from_dict
 
 SRC = Path(tradekit.__file__).parent

@@ -27,8 +27,8 @@ from tradekit.cli.app import (
 )
 from tradekit.config import load_strategy_configs
 from tradekit.errors import ConfigError, ExchangeError
-from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
 from tradekit.runtime import RunMode
+from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
 
 EXIT_ORDERS_FAILED = 1
 

@@ -12,12 +12,12 @@ from dependency_injector import containers, providers
 
 from tradekit.config.settings import TradekitSettings
 from tradekit.logs import log
-from tradekit.services.market.candles import CandleStore
-from tradekit.services.market.clock import SystemClock
 from tradekit.services.bus import InMemoryEventBus
 from tradekit.services.exchange import PaperExchange
 from tradekit.services.indicators.cache import IndicatorCache
 from tradekit.services.journal.store import SqlJournal
+from tradekit.services.market.candles import CandleStore
+from tradekit.services.market.clock import SystemClock
 from tradekit.services.risk.limits import ExposureGuard
 
 

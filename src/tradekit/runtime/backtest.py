@@ -26,9 +26,9 @@ from tradekit.config.strategy import StrategyConfig
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.errors import DataError
 from tradekit.events import Event
-from tradekit.runtime.replay import replay_every_bar, replay_skipping_quiet_bars
 from tradekit.runtime.bootstrap import RunMode, bootstrap
 from tradekit.runtime.candle_replay import SeriesReplay
+from tradekit.runtime.replay import replay_every_bar, replay_skipping_quiet_bars
 from tradekit.services.market.candles import CandleSeries
 from tradekit.services.market.clock import ManualClock
 from tradekit.services.positions.state import Trade

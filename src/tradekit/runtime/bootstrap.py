@@ -18,8 +18,8 @@ from dependency_injector import providers
 from tradekit.config.settings import TradekitSettings
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.containers.shared import SharedContainer
-from tradekit.runtime.engine import Engine
 from tradekit.protocols import Exchange, Journal
+from tradekit.runtime.engine import Engine
 from tradekit.runtime.live_guard import check_live_settings
 from tradekit.services.exchange import CcxtExchange
 
