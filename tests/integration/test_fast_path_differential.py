@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from hypothesis import strategies as st
 
-from tradekit.backtest import backtest
 from tradekit.config import StrategyConfig
 from tradekit.data import synthetic_frame
+from tradekit.runtime.backtest import backtest
 from tradekit.testing import settings_from_dict
 
 SYMBOL = "BTC/USDT"

@@ -23,8 +23,8 @@ import pytest
 from tradekit.config import StrategyConfig, TradekitSettings, load_strategy_configs
 from tradekit.domain import Candle, Fill, Order, Position
 from tradekit.events import Event
-from tradekit.live import LiveRunSummary, replay_source, run_live
-from tradekit.services.journal import SqlJournal
+from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
+from tradekit.services.journal.store import SqlJournal
 from tradekit.testing import settings_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
