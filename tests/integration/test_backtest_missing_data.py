@@ -1,4 +1,4 @@
-"""``tradekit.backtest`` refuses data that lacks a series an enabled strategy trades.
+"""``backtest`` refuses data that lacks a series an enabled strategy trades.
 
 Without the check such a strategy sits idle on its capital and the portfolio
 reports a loss that never happened (-66.7% on the case below).
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import tradekit
+from tradekit.backtest import backtest
 from tradekit.config.strategy import StrategyConfig
 from tradekit.data import synthetic_frame
 from tradekit.errors import DataError
@@ -42,7 +42,7 @@ def test_each_strategy_and_the_series_it_lacks_are_named() -> None:
         every_fifth_bar("btc-4h", "BTC/USDT", "4h"),
     ]
     with pytest.raises(DataError) as raised:
-        tradekit.backtest(settings_from_dict({}), configs, BTC_1H)
+        backtest(settings_from_dict({}), configs, BTC_1H)
     lines = str(raised.value).splitlines()
     assert lines[:2] == [
         "strategy 'btc-4h' needs BTC/USDT 4h candles; the data has none",
@@ -57,6 +57,6 @@ def test_a_disabled_strategy_needs_no_data() -> None:
         every_fifth_bar("btc-1h", "BTC/USDT"),
         every_fifth_bar("eth-1h", "ETH/USDT", enabled=False),
     ]
-    result = tradekit.backtest(settings_from_dict({}), configs, BTC_1H)
+    result = backtest(settings_from_dict({}), configs, BTC_1H)
     assert list(result.strategies) == ["btc-1h"]
     assert result.portfolio_stats["capital"] == 10_000.0
