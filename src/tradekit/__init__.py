@@ -74,6 +74,7 @@ from tradekit.events import (
     StrategyLoaded,
     StrategyQuarantined,
     StrategyReloaded,
+    StrategyResumed,
     StrategyUnloaded,
     TrailingActivated,
     event_from_dict,
@@ -81,6 +82,7 @@ from tradekit.events import (
 from tradekit.logs import configure_logging, configure_logging_from, strategy_logger
 from tradekit.protocols import EventBus, Subscription
 from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
+from tradekit.strategy_state import StrategyState
 
 if TYPE_CHECKING:
     from tradekit.containers.factory import TradingOrchestratorFactory
@@ -186,7 +188,9 @@ __all__ = [
     "StrategyQuarantined",
     "StrategyReloaded",
     "StrategyResource",
+    "StrategyResumed",
     "StrategyRiskConfig",
+    "StrategyState",
     "StrategyUnloaded",
     "Subscription",
     "TradekitError",

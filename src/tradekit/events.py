@@ -222,6 +222,14 @@ class StrategyQuarantined(Event):
     last_error: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyResumed(Event):
+    """An operator lifted a strategy's quarantine: it takes signals and entries again."""
+
+    by: str
+    reason: str
+
+
 _EVENT_CLASSES: tuple[type[Event], ...] = (
     SignalGenerated,
     PositionOpened,
@@ -239,6 +247,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     StrategyReloaded,
     StrategyFailed,
     StrategyQuarantined,
+    StrategyResumed,
 )
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
@@ -366,6 +375,7 @@ __all__ = [
     "StrategyLoaded",
     "StrategyQuarantined",
     "StrategyReloaded",
+    "StrategyResumed",
     "StrategyUnloaded",
     "TrailingActivated",
     "event_from_dict",

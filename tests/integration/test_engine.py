@@ -28,10 +28,11 @@ from tradekit.events import (
     StrategyUnloaded,
 )
 from tradekit.protocols import BarView
-from tradekit.runtime.engine import Engine, StrategyState
+from tradekit.runtime.engine import Engine
 from tradekit.services.market.clock import ManualClock
 from tradekit.services.positions.state import Trade
 from tradekit.services.signals.analyzers import AnalyzerRegistry, Scores, build_analyzers
+from tradekit.strategy_state import StrategyState
 from tradekit.testing import (
     EventRecorder,
     FakeCandleSource,
@@ -185,7 +186,7 @@ class TestQuarantine:
             "errors": 2,
             "consecutive_failures": 0,
             "last_errors": ["RuntimeError: boom at bar 2", "RuntimeError: boom at bar 3"],
-            "candles_processed": 6,
+            "candles_processed": 3,  # bars 0, 1 and 4; quarantined and flat, it processes nothing
             "open_positions": 0,
             "realized_pnl": -5.0,
             "unrealized_pnl": 0.0,
@@ -197,15 +198,22 @@ class TestQuarantine:
     def test_health_keeps_only_the_last_five_errors(
         self, tradekit_factory: TradingOrchestratorFactory, tradekit_engine: Engine
     ) -> None:
-        config = ticker("broken")
-        with tradekit_factory.overriding(
-            config, analyzer_registry=FlakyAnalyzers(config, lambda bar: True)
-        ):
+        # A stop the exchange keeps rejecting fails on every candle, quarantined or not.
+        config = ticker("broken", every=100, exit_offset=None)
+        exchange = FakeExchange()
+        stream = closes(100, *[90.0] * 7)
+        with tradekit_factory.overriding(config, shared_exchange=exchange):
             tradekit_engine.load([config])
-            feed(tradekit_engine, closes(*[100.0] * 7))
+            feed(tradekit_engine, stream[:1])
+            for attempt in range(7):
+                exchange.fail_next_submit(f"rejected {attempt}")
+            feed(tradekit_engine, stream[1:])
             health = tradekit_engine.health()["broken"]
         assert (health["errors"], health["consecutive_failures"]) == (7, 7)
-        assert health["last_errors"] == [f"RuntimeError: boom at bar {bar}" for bar in range(2, 7)]
+        assert health["last_errors"] == [
+            f"ActionFailed: ClosePercent BTC/USDT: ExchangeError: rejected {attempt}"
+            for attempt in range(2, 7)
+        ]
 
 
 class TestLifecycleThroughTheEngine:

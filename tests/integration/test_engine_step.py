@@ -10,7 +10,8 @@ from tradekit.config.strategy import StrategyConfig
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.domain import Candle
 from tradekit.events import StrategyFailed
-from tradekit.runtime.engine import Engine, StrategyState
+from tradekit.runtime.engine import Engine
+from tradekit.strategy_state import StrategyState
 from tradekit.testing import EventRecorder, FakeCandleSource, strategy_config_from_dict
 
 
@@ -81,22 +82,21 @@ class TestStep:
             raise RuntimeError("broken")
 
         healthy = entry.orchestrator.on_bar
+        stream = candles(4)
+        store = tradekit_engine.factory.shared.candle_provider()
+        bars = [store.append(candle) for candle in stream]
         entry.orchestrator.on_bar = broken
-        stream = candles(3)
-        assert not tradekit_engine.step(entry, stream[0], 0)
-        assert not tradekit_engine.step(entry, stream[1], 1)
+        assert not tradekit_engine.step(entry, stream[0], bars[0])
+        entry.orchestrator.on_bar = healthy
+        assert tradekit_engine.step(entry, stream[1], bars[1])
+        assert tradekit_engine.health()["a"]["consecutive_failures"] == 0
+        entry.orchestrator.on_bar = broken
+        assert not tradekit_engine.step(entry, stream[2], bars[2])
+        assert not tradekit_engine.step(entry, stream[3], bars[3])
         assert tradekit_engine.state("a") is StrategyState.QUARANTINED
         assert [
             event.consecutive_failures for event in tradekit_events.of_type(StrategyFailed)
-        ] == [
-            1,
-            2,
-        ]
-        entry.orchestrator.on_bar = healthy
-        store = tradekit_engine.factory.shared.candle_provider()
-        bars = [store.append(candle) for candle in stream]
-        assert tradekit_engine.step(entry, stream[2], bars[2])
-        assert tradekit_engine.health()["a"]["consecutive_failures"] == 0
+        ] == [1, 1, 2]
 
     def test_an_entry_no_longer_routed_is_left_alone(
         self, tradekit_engine: Engine, tradekit_factory: TradingOrchestratorFactory

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -75,23 +76,17 @@ def fields_of(action: ExitAction) -> tuple[Any, ...]:
 
 
 class FakePositions:
-    """One optional position in BTC, a pending flag, and a count of partial exits marked."""
+    """One optional position in BTC and a pending flag."""
 
     def __init__(self, position: Position | None = None) -> None:
         self.open: Position | None = position
         self.pending = False
-        self.partials_marked: list[str] = []
 
     def position(self, symbol: str) -> Position | None:
         return self.open if self.open is not None and self.open.symbol == symbol else None
 
     def has_pending(self, symbol: str) -> bool:
         return self.pending
-
-    def mark_partial_exit(self, symbol: str) -> None:
-        self.partials_marked.append(symbol)
-        assert self.open is not None
-        self.open.partial_exits_done += 1
 
 
 class RecordingQueue:
@@ -406,12 +401,21 @@ class TestPartialTakeProfits:
         assert harness.evaluate(bar(100.0, high=102.0)) == [
             ClosePercent(BTC, 30.0, "partial_take_profit_1", 102.0)
         ]
-        assert harness.positions.partials_marked == [BTC]
+
+    def test_a_level_not_filled_is_decided_again_when_touched_again(self) -> None:
+        # The lifecycle counts a level when its close fills; a rejected one is not counted.
+        harness = Harness(make_position(), **self.LEVELS)
+        harness.evaluate(bar(100.0, high=102.5))
+        harness.evaluate(bar(100.0, high=101.0))
+        harness.evaluate(bar(100.0, high=102.0))
+        assert harness.queue.actions == [
+            ClosePercent(BTC, 30.0, "partial_take_profit_1", 102.0),
+            ClosePercent(BTC, 30.0, "partial_take_profit_1", 102.0),
+        ]
 
     def test_below_the_first_level_nothing_closes(self) -> None:
         harness = Harness(make_position(), **self.LEVELS)
         assert harness.evaluate(bar(100.0, high=101.99)) == []
-        assert harness.positions.partials_marked == []
 
     def test_second_level_closes_a_share_of_the_initial_quantity(self) -> None:
         # 3 of 10 already closed: 50% of the initial 10 is 5 of the 7 left.
@@ -429,6 +433,8 @@ class TestPartialTakeProfits:
         assert harness.evaluate(bar(100.0, high=105.0)) == [
             ClosePercent(BTC, 30.0, "partial_take_profit_1", 102.0)
         ]
+        assert harness.positions.open is not None
+        harness.positions.open.partial_exits_done = 1  # as the lifecycle does when it fills
         harness.evaluate(bar(104.5, high=105.0, low=104.0))
         assert harness.queue.actions[1] == ClosePercent(BTC, 50.0, "partial_take_profit_2", 104.5)
 
@@ -449,7 +455,6 @@ class TestPartialTakeProfits:
         assert harness.evaluate(bar(100.0, high=103.0, low=94.0)) == [
             ClosePercent(BTC, 100.0, "stop_loss", 95.0)
         ]
-        assert harness.positions.partials_marked == []
 
     def test_a_partial_leaves_trailing_for_the_next_candle(self) -> None:
         harness = Harness(
@@ -507,3 +512,48 @@ class TestPartialTakeProfits:
         assert harness.evaluate(bar(100.0, high=104.0)) == [
             ClosePercent(BTC, 100.0, "partial_take_profit_2", 104.0)
         ]
+
+
+class TestRejectedCloses:
+    """A protective close the exchange rejects is sent again, at market, until it fills."""
+
+    def test_a_rejected_stop_is_sent_again_on_the_next_candle_at_market(self) -> None:
+        harness = Harness(make_position(stop_loss=95.0))
+        [stop] = harness.evaluate(bar(100.0, low=94.0))
+        harness.exit.failed(stop)
+        assert harness.exit.has_retries()
+        harness.evaluate(bar(97.0, low=96.5))
+        assert harness.queue.actions[1:] == [ClosePercent(BTC, 100.0, "stop_loss")]
+        assert not harness.exit.has_retries()
+
+    def test_a_signal_exit_that_fired_once_is_still_sent_again(self) -> None:
+        harness = Harness(make_position(), exit_on_opposite_signal=True)
+        [close] = harness.evaluate(bar(100.0), Scores(0.0, 0.0, 1.0, ()))
+        harness.exit.failed(close)
+        harness.evaluate(bar(100.0))
+        assert harness.queue.actions[1:] == [ClosePercent(BTC, 100.0, "signal_exit")]
+
+    def test_a_rejected_partial_is_not_sent_again_as_such(self) -> None:
+        harness = Harness(
+            make_position(), partial_take_profits=[{"profit_pct": 2, "close_pct": 30}]
+        )
+        [partial] = harness.evaluate(bar(100.0, high=102.0))
+        harness.exit.failed(partial)
+        assert not harness.exit.has_retries()
+
+    def test_a_retry_is_dropped_once_the_position_is_gone(self) -> None:
+        harness = Harness(make_position(stop_loss=95.0))
+        [stop] = harness.evaluate(bar(100.0, low=94.0))
+        harness.exit.failed(stop)
+        harness.positions.open = None
+        harness.evaluate(bar(100.0))
+        assert not harness.exit.has_retries()
+
+    def test_a_retry_survives_a_snapshot(self) -> None:
+        harness = Harness(make_position(stop_loss=95.0))
+        [stop] = harness.evaluate(bar(100.0, low=94.0))
+        harness.exit.failed(stop)
+        restored = Harness(make_position(stop_loss=95.0))
+        restored.exit.restore(json.loads(json.dumps(harness.exit.snapshot())))
+        restored.evaluate(bar(99.0))
+        assert restored.queue.actions == [ClosePercent(BTC, 100.0, "stop_loss")]

@@ -74,6 +74,7 @@ PLAUSIBLE: dict[str, Any] = {
     "consecutive_failures": 2,
     "failures": 3,
     "last_error": "ValueError('bad candle')",
+    "by": "ops@desk",
 }
 
 

@@ -26,7 +26,11 @@ from tradekit.events import (
     TrailingActivated,
 )
 from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
-from tradekit.services.positions.lifecycle import PositionLifecycleService
+from tradekit.services.positions.lifecycle import (
+    PositionLifecycleService,
+    partial_take_profit_level,
+    partial_take_profit_reason,
+)
 from tradekit.services.positions.state import (
     AddIntent,
     CloseIntent,
@@ -506,14 +510,28 @@ class TestStops:
         event = book.recorder.of(TrailingActivated)[0]
         assert (event.distance_pct, event.activation_price) == (2.5, 120.0)
 
-    def test_partial_exits_are_counted(self) -> None:
+    def test_a_partial_take_profit_counts_when_it_fills_not_when_it_is_ordered(self) -> None:
         book = Book()
         book.trade(BUY, 1.0, LONG, 100.0, 0.0)
-        book.service.mark_partial_exit(BTC)
-        book.service.mark_partial_exit(BTC)
+        book.trade(SELL, 0.1, CloseIntent(10, "trim"), 101.0, 0.0)
         position = book.service.position(BTC)
         assert position is not None
+        refused = book.order(SELL, 0.3, CloseIntent(30, partial_take_profit_reason(1)))
+        book.service.cancel_intent(refused.order_id)
+        assert position.partial_exits_done == 0
+        order = book.order(SELL, 0.3, CloseIntent(30, partial_take_profit_reason(1)))
+        assert position.partial_exits_done == 0
+        book.fill(order, 105.0, 0.0, quantity=0.1)
+        book.fill(order, 105.0, 0.0, quantity=0.2)
+        assert position.partial_exits_done == 1
+        book.trade(SELL, 0.3, CloseIntent(50, partial_take_profit_reason(2)), 110.0, 0.0)
         assert position.partial_exits_done == 2
+
+    def test_partial_take_profit_reasons_name_their_level(self) -> None:
+        assert partial_take_profit_reason(3) == "partial_take_profit_3"
+        assert partial_take_profit_level("partial_take_profit_3") == 3
+        for other in ("take_profit", "partial_take_profit_", "partial_take_profit_x", "stop"):
+            assert partial_take_profit_level(other) is None
 
     def test_stop_changes_need_an_open_position(self) -> None:
         book = Book()
@@ -521,8 +539,6 @@ class TestStops:
             book.service.set_stop(BTC, 95.0, "x", T0)
         with pytest.raises(PositionError, match="activate_trailing needs an open position"):
             book.service.activate_trailing(BTC, 1.0, T0)
-        with pytest.raises(PositionError, match="mark_partial_exit needs an open position"):
-            book.service.mark_partial_exit(BTC)
 
 
 class TestIsolation:
@@ -572,7 +588,9 @@ class TestSnapshot:
         book.trade(SELL, 1.0, SHORT, 50.0, 0.05, hour=0, symbol=ETH)
         book.trade(BUY, 1.0, CloseIntent(100, "exit"), 45.0, 0.05, hour=1, symbol=ETH)
         book.service.mark(candle(95.0, 1, high=101.0, low=94.0))
-        book.service.mark_partial_exit(BTC)
+        position = book.service.position(BTC)
+        assert position is not None
+        position.partial_exits_done = 1  # a snapshot must keep it
         pending_add = book.order(BUY, 1.0, AddIntent())
         return book, pending_add
 

@@ -46,7 +46,8 @@ from tradekit.data import FileSource, resample, synthetic_frame
 from tradekit.data.sources import SeriesKey, series_sort_key
 from tradekit.errors import ConfigError, DataError, TradekitError
 from tradekit.reporting import WrittenReport, print_table, summary_table, write_backtest_report
-from tradekit.runtime.backtest import BacktestResult, backtest
+from tradekit.runtime.backtest import BacktestResult, backtest, check_series, series_span
+from tradekit.runtime.backtest import needed_series as needed_by_configs
 from tradekit.runtime.validation import check_strategies_build
 from tradekit.timeframes import is_higher_timeframe, timeframe_delta, timeframe_seconds
 
@@ -80,19 +81,7 @@ class PreparedData:
 
 def needed_series(strategies: Sequence[LoadedStrategy]) -> dict[SeriesKey, list[str]]:
     """Each (symbol, timeframe) the strategies trade, with the ids of those trading it."""
-    needed: dict[SeriesKey, list[str]] = {}
-    for strategy in strategies:
-        for symbol in strategy.config.symbols:
-            needed.setdefault((symbol, strategy.config.timeframe), []).append(
-                strategy.config.strategy_id
-            )
-    return {key: needed[key] for key in sorted(needed, key=series_sort_key)}
-
-
-def _span(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "no candles"
-    return f"{len(frame)} candles, {frame.index[0].isoformat()} to {frame.index[-1].isoformat()}"
+    return needed_by_configs(strategy.config for strategy in strategies)
 
 
 def _window(
@@ -129,7 +118,7 @@ def _synthetic_data(
 
 
 def _file_data(
-    paths: Sequence[Path], symbol: str | None, needed: Mapping[SeriesKey, list[str]]
+    paths: Sequence[Path], symbol: str | None, strategies: Sequence[LoadedStrategy]
 ) -> PreparedData:
     """The files' series the strategies need, resampling a missing one from a lower timeframe."""
     source = FileSource(paths, symbol=symbol)
@@ -138,8 +127,7 @@ def _file_data(
     notes += [f"gap in {gaps}" for gaps in source.gaps.values()]
     frames: dict[SeriesKey, pd.DataFrame] = {}
     sources: dict[SeriesKey, str] = {}
-    missing: list[str] = []
-    for key, strategy_ids in needed.items():
+    for key in needed_series(strategies):
         symbol_needed, timeframe = key
         if key in available:
             frames[key], sources[key] = available[key], "file"
@@ -153,18 +141,14 @@ def _file_data(
             base = max(lower, key=timeframe_seconds)
             frames[key] = resample(available[(symbol_needed, base)], base, timeframe)
             sources[key] = f"resampled from {base}"
-            continue
-        missing += [
-            f"strategy '{strategy_id}' needs {symbol_needed} {timeframe} candles; the data has "
-            f"neither them nor a lower timeframe of {symbol_needed} to resample them from"
-            for strategy_id in strategy_ids
-        ]
-    if missing:
-        held = "; ".join(f"{name} {tf} ({_span(frame)})" for (name, tf), frame in available.items())
-        raise DataError(
-            "\n".join(missing) + f"\nthe data holds: {held}\nadd the candles, or leave the "
-            'strategy out (--only ID, or "enabled": false in its file)'
-        )
+    check_series(
+        [strategy.config for strategy in strategies],
+        frames,
+        held=available,
+        why="the data has neither them nor a lower timeframe of {symbol} to resample them from",
+        advice='add the candles, or leave the strategy out (--only ID, or "enabled": false in '
+        "its file)",
+    )
     unused = sorted(set(available) - set(frames), key=series_sort_key)
     description = {
         "kind": "files",
@@ -185,7 +169,7 @@ def _apply_window(data: PreparedData, start: datetime | None, end: datetime | No
     for (symbol, timeframe), frame in data.frames.items():
         cut = _window(frame, timeframe, start, end)
         if cut.empty:
-            empty.append(f"{symbol} {timeframe} ({_span(frame)})")
+            empty.append(f"{symbol} {timeframe} ({series_span(frame)})")
         data.frames[(symbol, timeframe)] = cut
     if empty:
         bounds = f"{start.isoformat() if start else 'the start'} and "
@@ -302,9 +286,10 @@ def backtest_command(
         settings = load_cli_settings(config)
         chosen = _select(load_strategies(strategies, settings), only or [], strategies)
         check_strategies_build(chosen, settings)
-        needed = needed_series(chosen)
         prepared = (
-            _file_data(data, symbol, needed) if data else _synthetic_data(needed, bars, days, seed)
+            _file_data(data, symbol, chosen)
+            if data
+            else _synthetic_data(needed_series(chosen), bars, days, seed)
         )
         _apply_window(prepared, start, end)
         _print_data(prepared)
@@ -337,7 +322,9 @@ def _print_data(data: PreparedData) -> None:
     out.print(f"data: {_describe(data.description)}", highlight=False)
     for (symbol, timeframe), frame in data.frames.items():
         source = data.sources.get((symbol, timeframe), "")
-        out.print(f"  {symbol} {timeframe}: {_span(frame)} [dim]({source})[/]", highlight=False)
+        out.print(
+            f"  {symbol} {timeframe}: {series_span(frame)} [dim]({source})[/]", highlight=False
+        )
     for note in data.notes:
         out.print(f"  [yellow]{note}[/]", highlight=False, markup=True)
 

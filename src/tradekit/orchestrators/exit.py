@@ -6,14 +6,22 @@ candle the stop is assumed to have hit first (the conservative reading). A
 candle that opens beyond a level fills at the open, not at the level.
 Trailing-stop moves are computed last, from the candle just closed, so they
 take effect from the next candle on.
+
+A protective close (stop, target, trailing stop, time stop, signal exit) the
+exchange rejects is sent again on the next candle, at market, until it fills:
+the level it was decided on may not be touched again. A rejected partial take
+profit is not counted (it counts when it fills), so it is decided again
+whenever its level is touched.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from tradekit.config.strategy import ExitConfig
 from tradekit.domain import (
+    Action,
     ActivateTrailing,
     Candle,
     ClosePercent,
@@ -22,6 +30,7 @@ from tradekit.domain import (
     UpdateStopLoss,
 )
 from tradekit.protocols import BarView
+from tradekit.services.positions.lifecycle import partial_take_profit_reason
 from tradekit.services.signals.analyzers import Scores
 
 ExitAction = ClosePercent | UpdateStopLoss | ActivateTrailing
@@ -34,7 +43,6 @@ _WHOLE_PCT = 100.0 * (1 - 1e-9)
 class _Positions(Protocol):
     def position(self, symbol: str) -> Position | None: ...
     def has_pending(self, symbol: str) -> bool: ...
-    def mark_partial_exit(self, symbol: str) -> None: ...
 
 
 class _Queue(Protocol):
@@ -65,6 +73,10 @@ class ExitOrchestrator:
             and config.trailing_distance_pct is not None
             else None
         )
+        # Per symbol: the protective close queued on the current candle, and those the
+        # exchange rejected, to send again on the next candle.
+        self._queued: dict[str, ClosePercent] = {}
+        self._retries: dict[str, ClosePercent] = {}
 
     def evaluate(self, view: BarView, scores: Scores) -> None:
         """Queue this candle's exit or stop change, if any, for ``view.symbol``.
@@ -73,7 +85,14 @@ class ExitOrchestrator:
         """
         symbol = view.symbol
         position = self._positions.position(symbol)
-        if position is None or self._positions.has_pending(symbol):
+        if position is None:
+            self._retries.pop(symbol, None)
+            return
+        if self._positions.has_pending(symbol):
+            return
+        retry = self._retries.pop(symbol, None)
+        if retry is not None:
+            self._close(ClosePercent(symbol, retry.percent, retry.reason))
             return
         candle = view.candle
         if self._stop_or_target_hit(position, candle):
@@ -95,12 +114,12 @@ class ExitOrchestrator:
             price = _touched_below(candle, stop) if long else _touched_above(candle, stop)
             if price is not None:
                 reason = "trailing_stop" if position.trailing_active else "stop_loss"
-                self._queue.enqueue(ClosePercent(position.symbol, 100.0, reason, price))
+                self._close(ClosePercent(position.symbol, 100.0, reason, price))
                 return True
         if target is not None:
             price = _touched_above(candle, target) if long else _touched_below(candle, target)
             if price is not None:
-                self._queue.enqueue(ClosePercent(position.symbol, 100.0, "take_profit", price))
+                self._close(ClosePercent(position.symbol, 100.0, "take_profit", price))
                 return True
         return False
 
@@ -121,15 +140,14 @@ class ExitOrchestrator:
         if share >= _WHOLE_PCT:
             share = 100.0
         self._queue.enqueue(
-            ClosePercent(position.symbol, share, f"partial_take_profit_{done + 1}", price)
+            ClosePercent(position.symbol, share, partial_take_profit_reason(done + 1), price)
         )
-        self._positions.mark_partial_exit(position.symbol)
         return share
 
     def _time_or_signal_exit(self, position: Position, candle: Candle, scores: Scores) -> bool:
         config = self._config
         if config.time_stop_bars is not None and position.bars_held >= config.time_stop_bars:
-            self._queue.enqueue(ClosePercent(position.symbol, 100.0, "time_stop"))
+            self._close(ClosePercent(position.symbol, 100.0, "time_stop"))
             return True
         if not config.exit_on_opposite_signal:
             return False
@@ -139,7 +157,7 @@ class ExitOrchestrator:
         minimum = config.min_profit_pct_for_signal_exit
         if minimum is not None and position.profit_pct(candle.close) < minimum:
             return False
-        self._queue.enqueue(ClosePercent(position.symbol, 100.0, "signal_exit"))
+        self._close(ClosePercent(position.symbol, 100.0, "signal_exit"))
         return True
 
     def _manage_trailing(self, position: Position, trailing: tuple[float, float]) -> None:
@@ -158,3 +176,31 @@ class ExitOrchestrator:
         )
         if improves:
             self._queue.enqueue(UpdateStopLoss(position.symbol, trailed, "trailing"))
+
+    def _close(self, action: ClosePercent) -> None:
+        self._queued[action.symbol] = action
+        self._queue.enqueue(action)
+
+    def failed(self, action: Action) -> None:
+        """Told that ``action`` was rejected: a protective close queued here is sent again."""
+        if isinstance(action, ClosePercent) and self._queued.get(action.symbol) is action:
+            self._retries[action.symbol] = action
+
+    def has_retries(self) -> bool:
+        """True while a rejected protective close waits to be sent again."""
+        return bool(self._retries)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What must survive a restart: the rejected closes still to send again."""
+        return {
+            "retries": {
+                symbol: {"percent": action.percent, "reason": action.reason}
+                for symbol, action in self._retries.items()
+            }
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._retries = {
+            symbol: ClosePercent(symbol, float(retry["percent"]), str(retry["reason"]))
+            for symbol, retry in state.get("retries", {}).items()
+        }

@@ -5,6 +5,12 @@ positions, update the higher-timeframe gate and risk day, score the candle,
 manage exits and carry out their actions, and only then consider entries, whose
 actions run last.
 
+What runs also depends on the strategy's state (``tradekit.strategy_state``), which
+the engine passes in as ``Permissions``: without signals the analyzers are not
+asked (so no signal exits), without entries nothing is opened or added; stops,
+targets, trailing and time stops always run. A strategy without signals and
+without anything open or pending processes nothing at all.
+
 A backtest may pass over the candles on which a strategy can only do its
 bookkeeping (``signal_bars``, ``needs_next_bar``, ``pass_quiet_bars``).
 """
@@ -24,14 +30,16 @@ from tradekit.orchestrators.exit import ExitOrchestrator
 from tradekit.orchestrators.mtf_gate import MTFSnapshotGate
 from tradekit.protocols import Exchange
 from tradekit.services.bus import StrategyPublisher
-from tradekit.services.execution.actions import ActionQueue
+from tradekit.services.execution.actions import ActionQueue, FailedAction
 from tradekit.services.indicators.cache import IndicatorRegistry
 from tradekit.services.positions.lifecycle import PositionLifecycleService
 from tradekit.services.risk.limits import StrategyRiskManager
 from tradekit.services.signals.analyzers import NO_SCORES, AnalyzerRegistry
 from tradekit.services.signals.fire_masks import BoolArray, RegistryColumns
+from tradekit.strategy_state import Permissions
 
 SNAPSHOT_VERSION = 1
+NO_FAILURES: tuple[FailedAction, ...] = ()
 
 
 class _CandleStore(Protocol):
@@ -77,8 +85,9 @@ class CandleView:
 class TradingOrchestrator:
     """The per-strategy root: routes each closed candle through the strategy's services.
 
-    One per strategy, discarded on unload. ``entries_enabled`` is switched off
-    when the strategy is quarantined: exits and stops keep being managed.
+    One per strategy, discarded on unload. ``signals_enabled`` and
+    ``entries_enabled`` follow the strategy's state (see ``permit``): exits and
+    stops keep being managed whatever they say.
     """
 
     def __init__(
@@ -116,6 +125,7 @@ class TradingOrchestrator:
         # After ``restore``: per symbol, the last candle processed before the snapshot.
         # Candles up to it are replayed only into the higher-timeframe gate.
         self._resume_ts: dict[str, datetime] = {}
+        self.signals_enabled = True
         self.entries_enabled = True
         self.candles_processed = 0
         self.orders_handled = 0
@@ -132,25 +142,44 @@ class TradingOrchestrator:
             or config.dca is not None
         )
 
-    def on_candle(self, candle: Candle) -> None:
+    def permit(self, permissions: Permissions) -> None:
+        """Apply what the strategy's state allows from the next candle on."""
+        self.signals_enabled = permissions.signals
+        self.entries_enabled = permissions.entries
+
+    def idle(self) -> bool:
+        """True when the strategy takes no signals and has nothing open, opening or queued."""
+        return (
+            not self.signals_enabled
+            and not self._positions.open_or_opening_count()
+            and not self._queue.pending()
+        )
+
+    def on_candle(self, candle: Candle) -> tuple[FailedAction, ...]:
         """Process one closed candle: append it to the shared history, then run the pipeline."""
         self._check(candle)
-        self.on_bar(candle, self._store.append(candle))
+        return self.on_bar(candle, self._store.append(candle))
 
-    def on_bar(self, candle: Candle, bar: int) -> None:
-        """Run the pipeline for ``candle``, already at index ``bar`` of its shared series."""
+    def on_bar(self, candle: Candle, bar: int) -> tuple[FailedAction, ...]:
+        """Run the pipeline for ``candle``, already at index ``bar`` of its shared series.
+
+        Returns the actions that failed on it (an order the exchange rejected, ...):
+        a rejected protective close is sent again on the next candle.
+        """
         symbol = candle.symbol
         view = self._views.get(symbol)
         if view is None or candle.timeframe != self._timeframe:
             self._check(candle)
-            return
+            return NO_FAILURES
+        if not self.signals_enabled and self.idle():
+            return NO_FAILURES
         stamp = candle.ts
         if self._resume_ts and self._catching_up(candle, bar):
-            return
+            return NO_FAILURES
         last = self._last_ts.get(symbol)
         if last is not None and stamp <= last:
             if stamp == last:
-                return  # the same candle delivered twice: already processed
+                return NO_FAILURES  # the same candle delivered twice: already processed
             raise DataError(
                 f"strategy '{self.strategy_id}': candle {candle.symbol} {candle.ts.isoformat()} "
                 "is older than the last one processed; candles must arrive in time order"
@@ -166,8 +195,9 @@ class TradingOrchestrator:
             self._gate.update(candle)
         view._move_to(candle, bar)
         queue = self._queue
+        ran = False
         try:
-            scores = self._analyzers.evaluate(view)
+            scores = self._analyzers.evaluate(view) if self.signals_enabled else NO_SCORES
         except Exception:
             # A failing analyzer must not leave positions unprotected: stops, targets and
             # time stops still run on this candle before the failure is reported.
@@ -175,6 +205,7 @@ class TradingOrchestrator:
             if queue.pending():
                 self.orders_handled += 1
                 queue.run(candle)
+                self._settle_failures()
             raise
         if scores.signals:
             self._publish_signals(candle, scores.signals)
@@ -184,12 +215,22 @@ class TradingOrchestrator:
         if queue.pending():
             self.orders_handled += 1
             queue.run(candle)
+            ran = True
         if self.entries_enabled:
             self._entry.evaluate(view, scores)
             if queue.pending():
                 self.orders_handled += 1
                 queue.run(candle)
+                ran = True
         self.candles_processed += 1
+        return self._settle_failures() if ran else NO_FAILURES
+
+    def _settle_failures(self) -> tuple[FailedAction, ...]:
+        """The actions that failed on this candle; the exit side retries its own."""
+        failures = self._queue.take_failures()
+        for failure in failures:
+            self._exit.failed(failure.action)
+        return failures
 
     # -- passing over quiet candles (backtests) ----------------------------------------------
 
@@ -227,7 +268,7 @@ class TradingOrchestrator:
         """
         symbol = self.config.symbols[0]
         positions = self._positions
-        if self._queue.pending() or positions.has_pending(symbol):
+        if self._queue.pending() or positions.has_pending(symbol) or self._exit.has_retries():
             return True
         position = positions.position(symbol)
         if position is None:
@@ -254,8 +295,8 @@ class TradingOrchestrator:
         it, and a strategy with one never passes over a candle (``signal_bars``).
         Refused for a strategy that needs the next candle (``needs_next_bar``).
         """
-        if not times:
-            return
+        if not times or self.idle():
+            return  # (an idle strategy processes nothing, see ``on_bar``)
         symbol = self.config.symbols[0]
         last = self._last_ts.get(symbol)
         if not self._may_pass_over_candles() or self.needs_next_bar():
@@ -301,6 +342,7 @@ class TradingOrchestrator:
             "positions": self._positions.snapshot(),
             "risk": self._risk.snapshot(),
             "entry": self._entry.snapshot(),
+            "exit": self._exit.snapshot(),
             "exchange_pending": self._exchange.export_pending(self.strategy_id),
         }
 
@@ -316,6 +358,7 @@ class TradingOrchestrator:
         self._positions.restore(state["positions"])
         self._risk.restore(state["risk"])
         self._entry.restore(state["entry"])
+        self._exit.restore(state.get("exit", {}))
         pending = state.get("exchange_pending") or []
         if pending:
             self._exchange.import_pending(self.strategy_id, pending)

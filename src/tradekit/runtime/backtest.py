@@ -13,7 +13,7 @@ import dataclasses
 import gc
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -24,6 +24,7 @@ import pandas as pd
 from tradekit.config.settings import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
 from tradekit.containers.factory import TradingOrchestratorFactory
+from tradekit.data.sources import series_sort_key
 from tradekit.errors import DataError
 from tradekit.events import Event
 from tradekit.runtime.bootstrap import RunMode, bootstrap
@@ -92,6 +93,54 @@ def _frames(source: FrameProvider | Mapping[SeriesKey, pd.DataFrame]) -> Mapping
     return frames
 
 
+def needed_series(configs: Iterable[StrategyConfig]) -> dict[SeriesKey, list[str]]:
+    """Each (symbol, timeframe) the enabled strategies trade, with the ids of those trading it.
+
+    A disabled strategy is not built by a backtest (nothing to manage), so it needs nothing.
+    """
+    needed: dict[SeriesKey, list[str]] = {}
+    for config in configs:
+        if config.enabled:
+            for symbol in config.symbols:
+                needed.setdefault((symbol, config.timeframe), []).append(config.strategy_id)
+    return {key: needed[key] for key in sorted(needed, key=series_sort_key)}
+
+
+def series_span(frame: pd.DataFrame) -> str:
+    """How many candles a frame holds and from when to when."""
+    if frame.empty:
+        return "no candles"
+    return f"{len(frame)} candles, {frame.index[0].isoformat()} to {frame.index[-1].isoformat()}"
+
+
+def check_series(
+    configs: Iterable[StrategyConfig],
+    frames: Mapping[SeriesKey, pd.DataFrame],
+    *,
+    held: Mapping[SeriesKey, pd.DataFrame] | None = None,
+    why: str = "the data has none",
+    advice: str = "add the candles, or leave the strategy out",
+) -> None:
+    """``DataError`` naming each enabled strategy and every series it trades that ``frames``
+    lack; without the check such a strategy would sit idle and drag the portfolio down.
+
+    The message lists what the data holds (``held``, by default ``frames``) and
+    ``advice``; ``why`` says why a series is missing (``{symbol}`` is its symbol).
+    """
+    missing = [
+        f"strategy '{strategy_id}' needs {symbol} {timeframe} candles; " + why.format(symbol=symbol)
+        for (symbol, timeframe), strategy_ids in needed_series(configs).items()
+        if (symbol, timeframe) not in frames
+        for strategy_id in strategy_ids
+    ]
+    if missing:
+        shown = frames if held is None else held
+        holds = "; ".join(
+            f"{name} {tf} ({series_span(frame)})" for (name, tf), frame in shown.items()
+        )
+        raise DataError("\n".join(missing) + f"\nthe data holds: {holds}\n{advice}")
+
+
 def backtest(
     settings: TradekitSettings,
     configs: Sequence[StrategyConfig],
@@ -105,14 +154,19 @@ def backtest(
     ``progress``, when given, is called with (candles replayed, candles in all) about
     100 times during the replay, the last time when it is complete.
 
+    Every series an enabled strategy trades must be in ``source`` (else ``DataError``,
+    naming each strategy and the series it lacks; see ``check_series``).
+
     ``skip_quiet_bars`` (the default) runs a candle through a strategy only when
     something could happen on it and does the bookkeeping of the others in bulk;
     ``False`` runs every candle through every strategy. Both give the same event
     log, trades, equity curves and statistics (see ``tradekit.runtime.replay``).
     """
+    frames = _frames(source)
+    check_series(configs, frames)
     loaded = [
         CandleSeries.from_frame(symbol, timeframe, frame, capacity=None)
-        for (symbol, timeframe), frame in sorted(_frames(source).items())
+        for (symbol, timeframe), frame in sorted(frames.items())
     ]
     # Replay time, not wall time, stamps lifecycle events: the same run, the same log.
     clock = ManualClock(min(series.candle_at(series.first_kept_bar).ts for series in loaded))

@@ -1,11 +1,21 @@
-"""``Engine``: routes every closed candle to every active strategy on its symbol and timeframe.
+"""``Engine``: routes every closed candle to every strategy on its symbol and timeframe.
 
 Candles are processed in arrival order and strategies in load order on one
-thread, so a run is repeatable. An exception inside one strategy is caught,
-logged with its id, counted and published as ``StrategyFailed``; after
+thread, so a run is repeatable. An exception inside one strategy, or an action
+of it that fails (an order the exchange rejects), is logged with its id,
+counted and published as ``StrategyFailed``; after
 ``engine.failures_before_quarantine`` consecutive failures the strategy is
-quarantined (no new entries; its open positions keep being managed). The
-others never notice.
+quarantined. The others never notice.
+
+Each strategy's state (``tradekit.strategy_state``) is kept here, and every
+change of it (load, reload, ``disable``, ``enable``, ``resume``, quarantine,
+``halt_entries``) goes through ``_apply``, which hands the strategy what the one
+rule allows. A disabled or quarantined strategy keeps its protective exits and
+processes nothing once flat.
+
+A strategy loaded disabled is built only when the journal holds a snapshot of
+it (it may hold positions, whose stops must keep being managed); otherwise it
+stays dormant, tracked but not built, until ``enable`` or an enabled load.
 
 Load, unload and reload may come from other threads. Each holds the lock of the
 strategy it changes, and a candle runs through a strategy under that lock and
@@ -18,28 +28,26 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, NamedTuple
 
 from tradekit.config.settings import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
 from tradekit.containers.factory import Container, TradingOrchestratorFactory
 from tradekit.domain import Candle
-from tradekit.errors import StrategyError
-from tradekit.events import StrategyFailed, StrategyLoaded, StrategyQuarantined
+from tradekit.errors import StrategyConflictError, StrategyError
+from tradekit.events import StrategyFailed, StrategyLoaded, StrategyQuarantined, StrategyResumed
 from tradekit.logs import log
 from tradekit.protocols import Journal
 from tradekit.runtime.journaling import EngineJournal
+from tradekit.strategy_state import (
+    StrategyState,
+    permissions,
+    state_after_enable,
+    state_after_resume,
+    state_for_config,
+)
 
 LAST_ERRORS_KEPT = 5
-
-
-class StrategyState(StrEnum):
-    """Where a strategy stands in the engine."""
-
-    ACTIVE = "active"
-    QUARANTINED = "quarantined"
-    DISABLED = "disabled"
 
 
 @dataclass
@@ -87,48 +95,73 @@ class Engine:
         self._routed: dict[str, RouteEntry] = {}  # strategy id -> its entry in the routes
         self._routing_lock = threading.Lock()
         self._health: dict[str, StrategyHealth] = {}
+        self._dormant: dict[str, StrategyConfig] = {}  # disabled and not built: id -> config
         factory.on_routing_stop(self._forget)
 
     # -- loading ----------------------------------------------------------------------------
 
     def load(self, configs: Iterable[StrategyConfig]) -> list[str]:
-        """Load strategies in order; disabled ones stay dormant. Returns the ids loaded.
+        """Load strategies in order; returns the ids built and started.
 
         A strategy already running with the same config is left as it is (and not
-        announced again); a different config for it is refused (use ``reload``).
+        announced again); one whose config differs only in ``enabled`` is reloaded
+        with it (disabled, or active again unless quarantined); any other config
+        for it is refused (use ``reload``). A disabled strategy is built only when
+        the journal holds state of it; otherwise it stays dormant.
         """
         configs = list(configs)
-        active = sum(
-            1 for config in configs if config.enabled and config.strategy_id not in self._routed
-        )
+        building = sum(1 for config in configs if self._builds(config))
         room = self._max_strategies - len(self.factory)
-        if active > room:
+        if building > room:
             raise StrategyError(
-                f"loading {active} enabled strategies would exceed "
+                f"loading {building} strategies would exceed "
                 f"engine.max_concurrent_strategies = {self._max_strategies} "
                 f"({len(self.factory)} already loaded); raise the limit or disable some"
             )
         loaded = []
         for config in configs:
-            if not config.enabled:
-                self._health[config.strategy_id] = StrategyHealth(
-                    config.strategy_id, StrategyState.DISABLED
-                )
-                continue
-            with self.factory.lock(config.strategy_id):
-                container = self.factory.get_or_create(config)
-                if config.strategy_id in self._routed:
+            strategy_id = config.strategy_id
+            with self.factory.lock(strategy_id):
+                if strategy_id in self._routed:
+                    self._load_running(config)
                     continue
-                self._start(container, config)
-            loaded.append(config.strategy_id)
+                if not self._builds(config):
+                    self._dormant[strategy_id] = config
+                    self._health[strategy_id] = StrategyHealth(strategy_id, StrategyState.DISABLED)
+                    continue
+                container = self.factory.get_or_create(config)
+                self._dormant.pop(strategy_id, None)
+                self._start(container, config, state_for_config(None, config.enabled))
+            loaded.append(strategy_id)
         return loaded
 
-    def _start(self, container: Container, config: StrategyConfig) -> None:
-        self._health[config.strategy_id] = StrategyHealth(config.strategy_id, StrategyState.ACTIVE)
+    def _builds(self, config: StrategyConfig) -> bool:
+        """True when loading ``config`` builds a strategy not running yet."""
+        strategy_id = config.strategy_id
+        if strategy_id in self._routed:
+            return False
+        if config.enabled or strategy_id in self.factory:
+            return True
+        # It may hold positions from an earlier run, whose stops must keep being managed.
+        journal = self._journal
+        return journal is not None and journal.journal.latest_snapshot(strategy_id) is not None
+
+    def _load_running(self, config: StrategyConfig) -> None:
+        running: StrategyConfig = self.factory.get(config.strategy_id).config()
+        if running == config:
+            return
+        if running.model_copy(update={"enabled": config.enabled}) != config:
+            raise StrategyConflictError(
+                f"strategy '{config.strategy_id}' is loaded with a different config; "
+                "use reload(config) to replace it"
+            )
+        self.reload(config, "enabled" if config.enabled else "disabled")
+
+    def _start(self, container: Container, config: StrategyConfig, state: StrategyState) -> None:
+        self._health[config.strategy_id] = StrategyHealth(config.strategy_id, state)
         orchestrator = container.trading_orchestrator()
+        orchestrator.permit(permissions(state, self.entries_halted is not None))
         self._route(config, orchestrator)
-        if self.entries_halted is not None:
-            orchestrator.entries_enabled = False
         if self._journal is not None:
             self._journal.register(config)
             if self._journal.resume(container):
@@ -143,18 +176,81 @@ class Engine:
         )
 
     def reload(self, config: StrategyConfig, reason: str = "") -> None:
-        """Swap in a new config for a loaded strategy, keeping its positions and state."""
+        """Swap in a new config for a loaded strategy, keeping its positions and state.
+
+        ``enabled = false`` disables it; ``true`` makes it active unless it is
+        quarantined (``resume`` lifts that). Halted entries stay halted. A dormant
+        strategy is loaded with the new config instead.
+        """
+        strategy_id = config.strategy_id
         # Held across the swap, so no candle reaches the old services once they are shut down.
-        with self.factory.lock(config.strategy_id):
+        with self.factory.lock(strategy_id):
+            if strategy_id in self._dormant and strategy_id not in self.factory:
+                self.load([config])
+                return
             container = self.factory.reload(config, reason)
-            self._stop_routing(config.strategy_id)
+            self._stop_routing(strategy_id)
             orchestrator = container.trading_orchestrator()
-            health = self._health[config.strategy_id]
-            orchestrator.entries_enabled = health.state is not StrategyState.QUARANTINED
+            health = self._health[strategy_id]
+            health.state = state_for_config(health.state, config.enabled)
+            orchestrator.permit(permissions(health.state, self.entries_halted is not None))
             self._route(config, orchestrator)
+
+    # -- states -----------------------------------------------------------------------------
+
+    def disable(self, strategy_id: str, reason: str = "") -> None:
+        """No more signals or entries; its protective exits keep managing what it holds."""
+        with self.factory.lock(strategy_id):
+            self._tracked(strategy_id)
+            self._apply(strategy_id, StrategyState.DISABLED)
+        log.bind(strategy_id=strategy_id).info("strategy disabled: {}", reason or "no reason given")
+
+    def enable(self, strategy_id: str, reason: str = "") -> None:
+        """Make a disabled strategy active again (a dormant one is built); see ``resume``."""
+        with self.factory.lock(strategy_id):
+            state = state_after_enable(strategy_id, self._tracked(strategy_id).state)
+            dormant = self._dormant.get(strategy_id)
+            if dormant is not None:
+                self.load([dormant.model_copy(update={"enabled": True})])
+            else:
+                self._apply(strategy_id, state)
+        log.bind(strategy_id=strategy_id).info("strategy enabled: {}", reason or "no reason given")
+
+    def resume(self, strategy_id: str, *, by: str, reason: str) -> None:
+        """Lift a quarantine: the strategy is active again with its failure streak cleared.
+
+        ``by`` (who) and ``reason`` (why) are published as ``StrategyResumed``.
+        """
+        with self.factory.lock(strategy_id):
+            health = self._tracked(strategy_id)
+            state = state_after_resume(strategy_id, health.state)
+            health.consecutive_failures = 0
+            self._apply(strategy_id, state)
+            self.factory.get(strategy_id).publisher().publish(
+                StrategyResumed(ts=self.factory.shared.clock().now(), by=by, reason=reason)
+            )
+        log.bind(strategy_id=strategy_id).warning("quarantine lifted by {}: {}", by, reason)
+
+    def _tracked(self, strategy_id: str) -> StrategyHealth:
+        health = self._health.get(strategy_id)
+        if health is None:
+            self.factory.get(strategy_id)  # raises with a suggestion
+            raise StrategyError(f"strategy '{strategy_id}' is not tracked by this engine")
+        return health
+
+    def _apply(self, strategy_id: str, state: StrategyState) -> None:
+        """Put the strategy in ``state`` and hand it what that state allows."""
+        self._health[strategy_id].state = state
+        entry = self._routed.get(strategy_id)
+        if entry is not None:
+            entry.orchestrator.permit(permissions(state, self.entries_halted is not None))
 
     def unload(self, strategy_id: str, close_positions: bool = False) -> None:
         """Unload one strategy (the factory stops its routing and health tracking first)."""
+        with self.factory.lock(strategy_id):
+            if self._dormant.pop(strategy_id, None) is not None:
+                del self._health[strategy_id]
+                return
         self.factory.unload(strategy_id, close_positions=close_positions)
 
     def _route(self, config: StrategyConfig, orchestrator: Any) -> None:
@@ -207,7 +303,9 @@ class Engine:
             log.error("engine: new entries stopped: {}", reason)
         self.entries_halted = reason
         for entry in list(self._routed.values()):
-            entry.orchestrator.entries_enabled = False
+            health = self._health.get(entry.strategy_id)
+            if health is not None:
+                entry.orchestrator.permit(permissions(health.state, entries_halted=True))
 
     def route(self, symbol: str, timeframe: str) -> tuple[RouteEntry, ...]:
         """The strategies ``symbol``'s ``timeframe`` candles go to, in load order (a copy)."""
@@ -229,38 +327,57 @@ class Engine:
 
         Under the strategy's lock, and only while ``entry`` is still how it is
         routed. A failure is counted, published and may quarantine the strategy;
-        a success clears the consecutive failures. True when it ran and did not fail.
+        a success clears the consecutive failures. True when it ran and did not fail (a
+        disabled or quarantined strategy with nothing open does not run).
         """
         strategy_id = entry.strategy_id
         with entry.lock:
             if self._routed.get(strategy_id) is not entry:
                 return False  # unloaded or reloaded on another thread since the route was read
+            orchestrator = entry.orchestrator
+            if not orchestrator.signals_enabled and orchestrator.idle():
+                return False  # disabled or quarantined, and flat: nothing to process
             try:
-                entry.orchestrator.on_bar(candle, bar)
+                failed_actions = orchestrator.on_bar(candle, bar)
             except Exception as exc:  # one strategy's failure must not reach the others
-                self._failed(strategy_id, candle, exc)
+                log.bind(strategy_id=strategy_id).opt(exception=exc).error(
+                    "strategy failed on {} {} {}: {}: {}",
+                    candle.symbol,
+                    candle.timeframe,
+                    candle.ts,
+                    type(exc).__name__,
+                    exc,
+                )
+                self._failed(strategy_id, candle, type(exc).__name__, str(exc))
+                return False
+            if failed_actions:
+                error = "; ".join(failure.describe() for failure in failed_actions)
+                log.bind(strategy_id=strategy_id).error(
+                    "actions failed on {} {} {}: {}",
+                    candle.symbol,
+                    candle.timeframe,
+                    candle.ts,
+                    error,
+                )
+                self._failed(strategy_id, candle, "ActionFailed", error)
                 return False
             health = self._health[strategy_id]
             if health.consecutive_failures:
                 health.consecutive_failures = 0
         return True
 
-    def _failed(self, strategy_id: str, candle: Candle, exc: Exception) -> None:
+    def _failed(self, strategy_id: str, candle: Candle, error_type: str, error: str) -> None:
         health = self._health[strategy_id]
         health.errors += 1
         health.consecutive_failures += 1
-        message = f"{type(exc).__name__}: {exc}"
+        message = f"{error_type}: {error}"
         health.last_errors.append(message)
-        log.bind(strategy_id=strategy_id).opt(exception=exc).error(
-            "strategy failed on {} {} {}: {}", candle.symbol, candle.timeframe, candle.ts, message
-        )
-        container = self.factory.get(strategy_id)
-        publisher = container.publisher()
+        publisher = self.factory.get(strategy_id).publisher()
         publisher.publish(
             StrategyFailed(
                 ts=candle.close_ts,
-                error_type=type(exc).__name__,
-                error=str(exc),
+                error_type=error_type,
+                error=error,
                 consecutive_failures=health.consecutive_failures,
             )
         )
@@ -268,27 +385,23 @@ class Engine:
             health.state is StrategyState.ACTIVE
             and health.consecutive_failures >= self._quarantine_after
         ):
-            health.state = StrategyState.QUARANTINED
-            container.trading_orchestrator().entries_enabled = False
+            self._apply(strategy_id, StrategyState.QUARANTINED)
             publisher.publish(
                 StrategyQuarantined(
                     ts=candle.close_ts, failures=health.consecutive_failures, last_error=message
                 )
             )
             log.bind(strategy_id=strategy_id).warning(
-                "strategy quarantined after {} consecutive failures: no new entries, "
-                "open positions still managed",
+                "strategy quarantined after {} consecutive failures: no signals, no new "
+                "entries, open positions still managed",
                 health.consecutive_failures,
             )
 
     # -- reporting --------------------------------------------------------------------------
 
     def state(self, strategy_id: str) -> StrategyState:
-        health = self._health.get(strategy_id)
-        if health is None:
-            self.factory.get(strategy_id)  # raises with a suggestion
-            raise StrategyError(f"strategy '{strategy_id}' is not tracked by this engine")
-        return health.state
+        """The state of a loaded or dormant strategy."""
+        return self._tracked(strategy_id).state
 
     def health(self) -> dict[str, dict[str, Any]]:
         """Per strategy: state, error counts and last errors, candles processed, positions, P&L."""
@@ -336,3 +449,4 @@ class Engine:
             self._routes.clear()
             self._routed.clear()
         self._health.clear()
+        self._dormant.clear()

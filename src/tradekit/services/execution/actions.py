@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from loguru import logger
 
@@ -249,16 +249,27 @@ def action_handlers(
     }
 
 
+class FailedAction(NamedTuple):
+    """An action that could not be carried out (published as ``ActionFailed``), and why."""
+
+    action: Action
+    error: str
+
+    def describe(self) -> str:
+        return f"{type(self.action).__name__} {self.action.symbol}: {self.error}"
+
+
 class ActionQueue:
     """Holds one strategy's actions until its candle's turn, then runs them in order.
 
     One per strategy, discarded on unload (flush it first). Routing is the
     explicit ``handlers`` table keyed by action type. Every success is published
     as ``ActionExecuted``; every failure, an action without a handler included,
-    as ``ActionFailed``, and the remaining actions still run.
+    as ``ActionFailed``, and the remaining actions still run. Failures are also
+    kept until ``take_failures``, so the strategy can count and retry them.
     """
 
-    __slots__ = ("_handlers", "_last_ts", "_publisher", "_queue")
+    __slots__ = ("_failures", "_handlers", "_last_ts", "_publisher", "_queue")
 
     def __init__(
         self, publisher: StrategyPublisher, handlers: Mapping[type[Any], ActionHandler[Any]]
@@ -267,6 +278,7 @@ class ActionQueue:
         self._handlers = dict(handlers)
         self._queue: deque[Action] = deque()
         self._last_ts: datetime | None = None
+        self._failures: list[FailedAction] = []
 
     def enqueue(self, action: Action) -> None:
         self._queue.append(action)
@@ -274,6 +286,14 @@ class ActionQueue:
     def pending(self) -> int:
         """How many actions wait for the next ``run``."""
         return len(self._queue)
+
+    def take_failures(self) -> tuple[FailedAction, ...]:
+        """The actions that failed since the last call, in order; forgets them."""
+        if not self._failures:
+            return ()
+        failures = tuple(self._failures)
+        self._failures.clear()
+        return failures
 
     def run(self, candle: Candle) -> int:
         """Run queued actions (and any they enqueue) on ``candle``; return how many succeeded."""
@@ -321,6 +341,7 @@ class ActionQueue:
         return 0
 
     def _failed(self, action: Action, ts: datetime, error: str) -> None:
+        self._failures.append(FailedAction(action, error))
         self._publisher.publish(
             ActionFailed(ts=ts, action=type(action).__name__, symbol=action.symbol, error=error)
         )
@@ -332,6 +353,7 @@ __all__ = [
     "ActivateTrailingHandler",
     "AddToPositionHandler",
     "ClosePercentHandler",
+    "FailedAction",
     "OpenPositionHandler",
     "UpdateStopLossHandler",
     "action_handlers",

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -55,17 +54,13 @@ from tradekit.services.journal.tables import (
     to_json,
     upsert,
 )
+from tradekit.strategy_state import StrategyState
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 
-class StrategyStatus(StrEnum):
-    """Where a registered strategy stands; ``removed`` keeps its journal."""
-
-    ACTIVE = "active"
-    DISABLED = "disabled"
-    REMOVED = "removed"
-    QUARANTINED = "quarantined"
+StrategyStatus = StrategyState
+"""Where a registered strategy stands (``removed`` keeps its journal): the engine's states."""
 
 
 @dataclass(frozen=True, slots=True)

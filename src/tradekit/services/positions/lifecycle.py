@@ -43,9 +43,23 @@ _LONG = Side.LONG
 _TOLERANCE = 1e-9
 
 
+_PARTIAL_TAKE_PROFIT = "partial_take_profit_"
+
+
 def entry_side(side: Side) -> OrderSide:
     """The order side that opens or adds to a position on ``side``."""
     return OrderSide.BUY if side is Side.LONG else OrderSide.SELL
+
+
+def partial_take_profit_reason(level: int) -> str:
+    """The reason of the close taking the ``level``-th partial take profit (from 1)."""
+    return f"{_PARTIAL_TAKE_PROFIT}{level}"
+
+
+def partial_take_profit_level(reason: str) -> int | None:
+    """The level a ``partial_take_profit_reason`` names; ``None`` for any other reason."""
+    level = reason.removeprefix(_PARTIAL_TAKE_PROFIT)
+    return int(level) if level != reason and level.isdecimal() else None
 
 
 class PositionLifecycleService:
@@ -470,6 +484,10 @@ class PositionLifecycleService:
         if full:
             self._record_trade(position, book, fill.ts, intent.reason)
             return
+        # A partial take profit counts once it fills, so a rejected one is decided again.
+        level = partial_take_profit_level(intent.reason)
+        if level is not None:
+            position.partial_exits_done = max(position.partial_exits_done, level)
         self._publisher.publish(
             PositionReduced(
                 ts=fill.ts,
@@ -541,10 +559,6 @@ class PositionLifecycleService:
             )
         )
 
-    def mark_partial_exit(self, symbol: str) -> None:
-        """Count one more partial take-profit taken on the open position in ``symbol``."""
-        self._require_position(symbol, "mark_partial_exit").partial_exits_done += 1
-
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to resume this strategy's book, JSON-ready (equity curve excluded)."""
         return dump_state(
@@ -586,4 +600,6 @@ __all__ = [
     "PositionLifecycleService",
     "Trade",
     "entry_side",
+    "partial_take_profit_level",
+    "partial_take_profit_reason",
 ]
