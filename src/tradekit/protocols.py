@@ -126,8 +126,9 @@ class Journal(Protocol):
 
     One per process, shared by all strategies. Writes are buffered and reach the
     database together at ``commit`` (once per candle batch); a failed commit raises
-    ``StorageError`` and keeps the buffer for a retry. An event already stored under
-    the same ``(strategy_id, seq)`` is skipped, so recording twice is harmless.
+    ``StorageError`` and keeps the buffer for a retry. Recording the same event twice
+    is harmless; a different event under a ``(strategy_id, seq)`` already used makes
+    the commit raise ``JournalConflictError`` (a ``StorageError``) and store nothing.
     Reads see committed data only. Registry calls write at once.
     """
 

@@ -24,7 +24,7 @@ import pytest
 
 from tradekit.config import StrategyConfig
 from tradekit.domain import Direction, Fill, Order, OrderSide, Position, Side
-from tradekit.errors import EventError, StorageError
+from tradekit.errors import EventError, JournalConflictError, StorageError
 from tradekit.events import EVENT_TYPES, Event, PositionOpened, StrategyFailed
 from tradekit.protocols import Journal
 from tradekit.services import journal_tables
@@ -252,27 +252,27 @@ class TestEventRoundTrip:
 
 
 class TestIdempotence:
-    def test_recording_a_stored_seq_again_is_skipped_and_the_first_copy_kept(
+    def test_recording_the_same_stored_event_again_is_harmless(
         self, journal: SqlJournal, write_path: str
     ) -> None:
-        journal.record([failed(1, error="first"), failed(2)])
+        journal.record([failed(1), failed(2)])
         journal.commit()
-        journal.record([failed(1, error="replayed"), failed(3)])
+        journal.record([failed(1), failed(3)])
         journal.commit()
         assert [(e.seq, error_of(e)) for e in journal.events("rsi-btc")] == [
-            (1, "first"),
+            (1, "boom"),
             (2, "boom"),
             (3, "boom"),
         ]
 
-    def test_the_same_seq_twice_in_one_batch_is_written_once(
+    def test_the_same_event_twice_in_one_batch_is_written_once(
         self, journal: SqlJournal, write_path: str
     ) -> None:
-        journal.record([failed(1, error="first")])
-        journal.record([failed(1, error="again")])
+        journal.record([failed(1)])
+        journal.record([failed(1)])
         assert journal.pending == 1
         journal.commit()
-        assert [error_of(e) for e in journal.events("rsi-btc")] == ["first"]
+        assert [error_of(e) for e in journal.events("rsi-btc")] == ["boom"]
 
     def test_an_order_with_several_fills_is_stored_once(
         self, journal: SqlJournal, write_path: str
@@ -284,6 +284,95 @@ class TestIdempotence:
         journal.commit()
         assert journal.orders("rsi-btc") == [order]
         assert [f.quantity for f in journal.fills("rsi-btc")] == [0.4, 0.6]
+
+
+class TestSeqCollisions:
+    def test_a_different_event_under_a_stored_seq_is_refused_naming_both(
+        self, journal: SqlJournal, write_path: str
+    ) -> None:
+        journal.record([make_event(PositionOpened, 1), failed(2)])
+        journal.commit()
+        journal.record([failed(3), failed(1, error="reused seq")])
+        with pytest.raises(JournalConflictError) as caught:
+            journal.commit()
+        message = str(caught.value)
+        assert "'rsi-btc'" in message
+        assert "seq 1" in message
+        assert "PositionOpened" in message
+        assert "StrategyFailed" in message
+        assert [(e.seq, e.event_type) for e in journal.events("rsi-btc")] == [
+            (1, "PositionOpened"),
+            (2, "StrategyFailed"),
+        ]
+        with pytest.raises(JournalConflictError):
+            journal.close()
+
+    def test_nothing_of_a_colliding_batch_is_stored(
+        self, journal: SqlJournal, write_path: str
+    ) -> None:
+        journal.record([failed(1)])
+        journal.commit()
+        order, fill = order_and_fills()
+        journal.record([failed(1, error="other"), failed(2)])
+        journal.record_fill(order, fill)
+        journal.upsert_positions("rsi-btc", [position()])
+        journal.save_snapshot("rsi-btc", 2, T0, {"cash": 1.0})
+        with pytest.raises(JournalConflictError):
+            journal.commit()
+        assert journal.last_seq("rsi-btc") == 1
+        assert journal.fills("rsi-btc") == []
+        assert journal.orders("rsi-btc") == []
+        assert journal.open_positions("rsi-btc") == []
+        assert journal.latest_snapshot("rsi-btc") is None
+        with pytest.raises(JournalConflictError):
+            journal.close()
+
+    def test_a_collision_fails_every_retry_and_is_a_storage_error(
+        self, journal: SqlJournal
+    ) -> None:
+        journal.record([failed(1)])
+        journal.commit()
+        journal.record([failed(1, error="other")])
+        for _ in range(2):
+            with pytest.raises(StorageError, match="seq 1"):
+                journal.commit()
+        assert [error_of(e) for e in journal.events("rsi-btc")] == ["boom"]
+        with pytest.raises(JournalConflictError):
+            journal.close()
+
+    def test_two_different_events_with_one_key_in_one_batch_are_refused(
+        self, journal: SqlJournal
+    ) -> None:
+        journal.record([make_event(PositionOpened, 1), failed(2)])
+        journal.record([failed(1, error="second")])
+        with pytest.raises(JournalConflictError) as caught:
+            journal.commit()
+        message = str(caught.value)
+        assert "'rsi-btc'" in message
+        assert "seq 1" in message
+        assert "PositionOpened" in message
+        assert "StrategyFailed" in message
+        assert journal.last_seq("rsi-btc") == 0
+        with pytest.raises(JournalConflictError):
+            journal.close()
+
+    def test_closing_with_a_collision_raises_yet_closes_and_stores_nothing(
+        self, journal: SqlJournal, db_path: Path
+    ) -> None:
+        journal.record([failed(1), failed(1, error="other"), failed(2)])
+        with pytest.raises(JournalConflictError, match="seq 1"):
+            journal.close()
+        with pytest.raises(StorageError, match="is closed"):
+            journal.record([failed(3)])
+        with SqlJournal(url_of(db_path)) as reopened:
+            assert reopened.last_seq("rsi-btc") == 0
+
+    def test_the_same_seq_in_another_strategy_is_no_collision(self, journal: SqlJournal) -> None:
+        journal.record([failed(1, "a")])
+        journal.commit()
+        journal.record([failed(1, "b", error="other")])
+        journal.commit()
+        assert journal.strategy_ids() == ["a", "b"]
 
 
 class TestBatching:

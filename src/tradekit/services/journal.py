@@ -26,10 +26,9 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, col, func, select
 
 from tradekit.domain import Fill, Order, Position
-from tradekit.errors import EventError, StorageError
+from tradekit.errors import EventError, JournalConflictError, StorageError
 from tradekit.events import Event, event_from_dict
 from tradekit.services.journal_tables import (
-    EVENTS,
     FILLS,
     JOURNAL_TABLES,
     ORDERS,
@@ -42,15 +41,18 @@ from tradekit.services.journal_tables import (
     PositionRecord,
     SnapshotRecord,
     StrategyRecord,
+    event_conflict,
     event_row,
     fill_from,
     fill_row,
+    insert_events,
     insert_new,
     order_from,
     order_row,
     position_from,
     position_row,
     require_aware,
+    same_event,
     table_of,
     to_json,
     upsert,
@@ -97,6 +99,8 @@ class _Buffer:
     fills: list[dict[str, Any]] = field(default_factory=list)
     positions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)
+    """Different events recorded under one key: the commit refuses the whole buffer."""
 
     def __len__(self) -> int:
         return (
@@ -244,12 +248,20 @@ class SqlJournal:
     # -- buffered writes ----------------------------------------------------------------
 
     def record(self, events: Sequence[Event]) -> None:
-        """Buffer stamped events; one already stored (same strategy_id and seq) is skipped."""
+        """Buffer stamped events; the same event recorded again (or stored) is written once.
+
+        A different event under a ``(strategy_id, seq)`` already recorded makes the
+        next ``commit`` raise ``JournalConflictError``.
+        """
         rows = [event_row(item) for item in events]
         with self._lock:
             self._require_open()
             for row in rows:
-                self._buffer.events.setdefault((row["strategy_id"], row["seq"]), row)
+                held = self._buffer.events.setdefault((row["strategy_id"], row["seq"]), row)
+                if held is not row and not same_event(row, held["event_type"], held["payload"]):
+                    self._buffer.conflicts.append(
+                        event_conflict(row, held["event_type"], held["payload"])
+                    )
 
     def record_fill(self, order: Order, fill: Fill) -> None:
         """Buffer ``fill`` and, unless already stored, the ``order`` it executes."""
@@ -315,14 +327,22 @@ class SqlJournal:
                 self._buffer.snapshots[strategy_id] = row
 
     def commit(self) -> None:
-        """Write everything buffered in one transaction; on failure keep it all for a retry."""
+        """Write everything buffered in one transaction; on failure keep it all for a retry.
+
+        ``JournalConflictError`` when an event collides with a different one under the
+        same ``(strategy_id, seq)``: nothing is stored, and retrying cannot help.
+        """
         with self._lock:
             self._require_open()
             if not self._buffer:
                 return
+            if self._buffer.conflicts:
+                raise self._conflict(self._buffer.conflicts)
             try:
                 with self._writer.begin() as connection:
-                    _write(connection, self._buffer)
+                    conflicts = _write(connection, self._buffer)
+                    if conflicts:
+                        raise self._conflict(conflicts)
             except SQLAlchemyError as exc:
                 # A pooled connection may be stuck in its failed state (opened read-only,
                 # a vanished file): drop them so a retry reconnects.
@@ -333,6 +353,13 @@ class SqlJournal:
                     f"failed and stored nothing ({_reason(exc)}); they stay buffered for a retry"
                 ) from exc
             self._buffer = _Buffer()
+
+    def _conflict(self, conflicts: list[str]) -> JournalConflictError:
+        return JournalConflictError(
+            f"journal {self.url}: {'; '.join(conflicts)} (a seq used twice: a strategy "
+            f"restarted its numbering, or a second process writes this journal); the commit "
+            f"of {len(self._buffer)} buffered write(s) stored nothing"
+        )
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -484,14 +511,23 @@ class SqlJournal:
     def close(self) -> None:
         """Commit what is buffered, then release every connection; closing again does nothing.
 
-        If that last commit fails, ``StorageError`` is raised and the journal stays open.
+        If that last commit fails, ``StorageError`` is raised and the journal stays open,
+        unless it is a ``JournalConflictError``: no retry can store that buffer, so the
+        journal closes without it and raises.
         """
         with self._lock:
             if self._closed:
                 return
-            self.commit()
-            self._closed = True
-            self._engine.dispose()
+            try:
+                self.commit()
+            except JournalConflictError:
+                self._release()
+                raise
+            self._release()
+
+    def _release(self) -> None:
+        self._closed = True
+        self._engine.dispose()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -526,10 +562,15 @@ class SqlJournal:
             raise StorageError(f"journal {self.url}: cannot {what} ({_reason(exc)})") from exc
 
 
-def _write(connection: Connection, buffer: _Buffer) -> None:
-    """Every buffered row, in an order that satisfies the fills -> orders foreign key."""
+def _write(connection: Connection, buffer: _Buffer) -> list[str]:
+    """Every buffered row, in an order that satisfies the fills -> orders foreign key.
+
+    Returns the event collisions found, before writing anything else; the caller rolls back.
+    """
     if buffer.events:
-        insert_new(connection, EVENTS, list(buffer.events.values()))
+        conflicts = insert_events(connection, list(buffer.events.values()))
+        if conflicts:
+            return conflicts
     if buffer.orders:
         insert_new(connection, ORDERS, list(buffer.orders.values()))
     if buffer.fills:
@@ -545,6 +586,7 @@ def _write(connection: Connection, buffer: _Buffer) -> None:
             upsert(connection, POSITIONS, rows)
     if buffer.snapshots:
         upsert(connection, SNAPSHOTS, list(buffer.snapshots.values()), newer="seq")
+    return []
 
 
 _WRITE_OPTION = "tradekit_journal_write"
