@@ -75,6 +75,8 @@ def run_live(
     if journal is not None:
         shared.journal.override(providers.Object(journal))
     active_journal: Journal | None = shared.journal() if persist or journal is not None else None
+    if active_journal is not None:
+        active_journal.acquire_writer()
     clock: ManualClock | None = None
     candles = iter(source)
     first = next(candles, None)

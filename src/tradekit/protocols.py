@@ -132,6 +132,10 @@ class Journal(Protocol):
     Reads see committed data only. Registry calls write at once.
     """
 
+    def acquire_writer(self) -> None:
+        """Become the database's only writer until ``close``; ``StorageError`` names the holder."""
+        ...
+
     def record(self, events: Sequence[Event]) -> None:
         """Buffer stamped events for the next commit."""
         ...
@@ -191,7 +195,7 @@ class Journal(Protocol):
         ...
 
     def close(self) -> None:
-        """Commit what is buffered and release the database."""
+        """Commit what is buffered and release the database and the writer lock."""
         ...
 
 
