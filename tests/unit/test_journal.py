@@ -6,6 +6,7 @@ locks held by another connection, a trigger that aborts the transaction.
 
 from __future__ import annotations
 
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -626,6 +627,129 @@ class TestOpening:
 
     def test_it_satisfies_the_journal_protocol(self, journal: SqlJournal) -> None:
         assert isinstance(journal, Journal)
+
+
+def written_journal(path: Path) -> Path:
+    """A journal as a run leaves it: registry, events of three strategies, orders, positions."""
+    with SqlJournal(url_of(path)) as journal:
+        for strategy in ("a", "b", "c"):
+            journal.register_strategy(strategy, strategy.upper(), "rsi", "{}")
+            journal.record([failed(seq, strategy, error="x" * 200) for seq in range(1, 151)])
+            order, fill = order_and_fills(f"{strategy}-o-1", strategy)
+            journal.record_fill(order, fill)
+            journal.upsert_positions(strategy, [position(strategy_id=strategy)])
+            journal.save_snapshot(strategy, 150, T0, {"cash": 1.0})
+            journal.commit()
+    return path
+
+
+PAGE = 4096
+
+
+def with_random_page(source: Path, target: Path, seed: int = 7) -> Path:
+    """A copy of ``source`` with one page in its middle overwritten by random bytes."""
+    data = bytearray(source.read_bytes())
+    middle = len(data) // PAGE // 2
+    data[middle * PAGE : (middle + 1) * PAGE] = random.Random(seed).randbytes(PAGE)
+    target.write_bytes(bytes(data))
+    return target
+
+
+def files_in(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {item.name: (item.read_bytes(), item.stat().st_mtime_ns) for item in folder.iterdir()}
+
+
+class TestIntegrity:
+    @pytest.mark.parametrize("read_only", [False, True], ids=["writer", "reader"])
+    def test_random_bytes_in_the_middle_are_refused_at_open(
+        self, tmp_path: Path, read_only: bool
+    ) -> None:
+        sound = written_journal(tmp_path / "sound.db")
+        damaged = with_random_page(sound, tmp_path / "damaged.db")
+        before = damaged.read_bytes()
+        with pytest.raises(StorageError, match="the file is damaged") as caught:
+            SqlJournal(url_of(damaged), read_only=read_only)
+        assert str(damaged) in str(caught.value)
+        assert "\n" not in str(caught.value)
+        assert damaged.read_bytes() == before
+
+    def test_a_damaged_header_is_refused_as_not_a_journal(self, tmp_path: Path) -> None:
+        damaged = tmp_path / "damaged.db"
+        data = bytearray(written_journal(tmp_path / "sound.db").read_bytes())
+        data[:100] = random.Random(3).randbytes(100)
+        damaged.write_bytes(bytes(data))
+        with pytest.raises(StorageError) as caught:
+            SqlJournal(url_of(damaged))
+        assert "damaged or is not a tradekit journal (file is not a database)" in str(caught.value)
+
+    def test_a_sound_journal_opens_with_everything_in_it(self, tmp_path: Path) -> None:
+        with SqlJournal(url_of(written_journal(tmp_path / "sound.db"))) as journal:
+            assert journal.last_seq("b") == 150
+
+    def test_another_programs_database_read_only_is_not_a_journal(self, tmp_path: Path) -> None:
+        path = tmp_path / "other.db"
+        with sqlite3.connect(path) as raw:
+            raw.execute("CREATE TABLE notes (body TEXT)")
+        raw.close()
+        with pytest.raises(StorageError, match="not a tradekit journal; it has no table"):
+            SqlJournal(url_of(path), read_only=True)
+        assert journal_tables_in(path) == {"notes"}
+
+
+class TestReadOnly:
+    def test_reading_creates_and_changes_no_file(self, tmp_path: Path) -> None:
+        path = written_journal(tmp_path / "journal.db")
+        before = files_in(tmp_path)
+        with SqlJournal(url_of(path), read_only=True) as journal:
+            assert [info.strategy_id for info in journal.strategies()] == ["a", "b", "c"]
+            assert len(journal.events("a")) == 150
+            assert journal.open_positions("c") == [position(strategy_id="c")]
+        assert files_in(tmp_path) == before
+
+    def test_a_copy_in_a_read_only_folder_is_read_as_an_immutable_file(
+        self, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "archive"
+        folder.mkdir()
+        path = folder / "journal.db"
+        shutil.copy(written_journal(tmp_path / "journal.db"), path)
+        # Copied along with the journal: outside a read-only folder it would mean a writer.
+        (folder / "journal.db.lock").write_text("{}")
+        path.chmod(0o444)
+        folder.chmod(0o555)
+        try:
+            before = files_in(folder)
+            with SqlJournal(url_of(path), read_only=True) as journal:
+                assert journal.last_seq("c") == 150
+            assert files_in(folder) == before
+        finally:
+            folder.chmod(0o755)
+            path.chmod(0o644)
+
+    def test_writes_are_refused(self, tmp_path: Path) -> None:
+        path = written_journal(tmp_path / "journal.db")
+        with SqlJournal(url_of(path), read_only=True) as journal:
+            with pytest.raises(StorageError, match="read-only"):
+                journal.record([failed(151, "a")])
+            with pytest.raises(StorageError, match="read-only"):
+                journal.set_status("a", "disabled")
+            with pytest.raises(StorageError, match="read-only"):
+                journal.save_snapshot("a", 151, T0, {})
+            assert journal.pending == 0
+            assert [info.status.value for info in journal.strategies()] == ["active"] * 3
+            assert journal.last_seq("a") == 150
+
+    def test_a_journal_being_written_is_read_with_its_latest_commits(
+        self, journal: SqlJournal, db_path: Path
+    ) -> None:
+        journal.acquire_writer()
+        journal.record([failed(1), failed(2)])
+        journal.commit()
+        with SqlJournal(url_of(db_path), read_only=True) as reader:
+            assert reader.last_seq("rsi-btc") == 2
+            journal.record([failed(3)])
+            journal.commit()
+            assert reader.last_seq("rsi-btc") == 3
 
 
 class TestFailedCommits:

@@ -110,9 +110,17 @@ def _folder_writable(folder: Path) -> bool:
 
 
 def integrity_problems(connection: Connection) -> list[str]:
-    """What ``PRAGMA quick_check`` finds wrong in the database; empty when it is sound."""
+    """What ``PRAGMA quick_check`` finds wrong in the database's structure; empty when sound.
+
+    SQLite keeps no checksums: bytes changed inside a stored value go unseen here, and
+    surface as a ``StorageError`` when that value is read.
+    """
     rows = connection.execute(text(f"PRAGMA quick_check({_PROBLEMS_SHOWN})")).scalars().all()
-    return [] if rows == ["ok"] else [str(row) for row in rows]
+    if rows == ["ok"]:
+        return []
+    # Each finding may span lines, under a "*** in database main ***" heading.
+    lines = (line.strip() for row in rows for line in str(row).splitlines())
+    return [line for line in lines if line and not line.startswith("***")]
 
 
 def is_damage(exc: BaseException) -> bool:
