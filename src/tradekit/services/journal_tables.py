@@ -25,7 +25,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    tuple_,
     update,
 )
 from sqlalchemy import select as core_select
@@ -217,10 +216,6 @@ def insert_new(connection: Connection, table: Table, rows: list[dict[str, Any]])
             connection.execute(table.insert(), row)
 
 
-# Rows per ``IN`` lookup: well under SQLite's and PostgreSQL's limits on bound parameters.
-_LOOKUP_CHUNK = 500
-
-
 def insert_events(connection: Connection, rows: list[dict[str, Any]]) -> list[str]:
     """Insert event rows; one already stored identically is skipped.
 
@@ -234,22 +229,21 @@ def insert_events(connection: Connection, rows: list[dict[str, Any]]) -> list[st
     if inserted == len(rows):
         return []
     # Some keys were stored already (or the driver cannot count): compare what is stored
-    # under every key of the batch, the rows just inserted matching themselves.
+    # under every key of the batch, the rows just inserted matching themselves. A
+    # strategy's seqs in one batch are near each other: one primary-key range each.
+    by_strategy: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in rows:
+        by_strategy.setdefault(row["strategy_id"], {})[row["seq"]] = row
     conflicts: list[str] = []
-    for start in range(0, len(rows), _LOOKUP_CHUNK):
-        chunk = rows[start : start + _LOOKUP_CHUNK]
-        keys = [(row["strategy_id"], row["seq"]) for row in chunk]
-        statement = core_select(
-            EVENTS.c.strategy_id, EVENTS.c.seq, EVENTS.c.event_type, EVENTS.c.payload
-        ).where(tuple_(EVENTS.c.strategy_id, EVENTS.c.seq).in_(keys))
-        stored = {
-            (r.strategy_id, r.seq): (r.event_type, r.payload) for r in connection.execute(statement)
-        }
-        conflicts.extend(
-            event_conflict(row, *stored[key])
-            for key, row in zip(keys, chunk, strict=True)
-            if key in stored and not same_event(row, *stored[key])
+    for strategy_id, batch in by_strategy.items():
+        statement = core_select(EVENTS.c.seq, EVENTS.c.event_type, EVENTS.c.payload).where(
+            EVENTS.c.strategy_id == strategy_id,
+            EVENTS.c.seq.between(min(batch), max(batch)),
         )
+        for seq, event_type, payload in connection.execute(statement):
+            row = batch.get(seq)
+            if row is not None and not same_event(row, event_type, payload):
+                conflicts.append(event_conflict(row, event_type, payload))
     return conflicts
 
 
