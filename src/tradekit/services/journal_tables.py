@@ -241,9 +241,9 @@ def insert_events(connection: Connection, rows: list[dict[str, Any]]) -> list[st
             EVENTS.c.seq.between(min(batch), max(batch)),
         )
         for seq, event_type, payload in connection.execute(statement):
-            row = batch.get(seq)
-            if row is not None and not same_event(row, event_type, payload):
-                conflicts.append(event_conflict(row, event_type, payload))
+            written = batch.get(seq)
+            if written is not None and not same_event(written, event_type, payload):
+                conflicts.append(event_conflict(written, event_type, payload))
     return conflicts
 
 
