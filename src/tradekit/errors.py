@@ -88,6 +88,10 @@ class StorageError(TradekitError):
     """Raised when the journal or database cannot be opened, read or written."""
 
 
+class JournalConflictError(StorageError):
+    """Raised when a write would store a different event under a (strategy_id, seq) already used."""
+
+
 __all__ = [
     "ActionError",
     "ConfigError",
@@ -95,6 +99,7 @@ __all__ = [
     "DataError",
     "EventError",
     "ExchangeError",
+    "JournalConflictError",
     "LiveOrdersDisabledError",
     "PositionError",
     "RiskError",

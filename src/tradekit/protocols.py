@@ -134,10 +134,15 @@ class Journal(Protocol):
 
     One per process, shared by all strategies. Writes are buffered and reach the
     database together at ``commit`` (once per candle batch); a failed commit raises
-    ``StorageError`` and keeps the buffer for a retry. An event already stored under
-    the same ``(strategy_id, seq)`` is skipped, so recording twice is harmless.
+    ``StorageError`` and keeps the buffer for a retry. Recording the same event twice
+    is harmless; a different event under a ``(strategy_id, seq)`` already used makes
+    the commit raise ``JournalConflictError`` (a ``StorageError``) and store nothing.
     Reads see committed data only. Registry calls write at once.
     """
+
+    def acquire_writer(self) -> None:
+        """Become the database's only writer until ``close``; ``StorageError`` names the holder."""
+        ...
 
     def record(self, events: Sequence[Event]) -> None:
         """Buffer stamped events for the next commit."""
@@ -198,7 +203,7 @@ class Journal(Protocol):
         ...
 
     def close(self) -> None:
-        """Commit what is buffered and release the database."""
+        """Commit what is buffered and release the database and the writer lock."""
         ...
 
 

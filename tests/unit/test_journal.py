@@ -6,6 +6,7 @@ locks held by another connection, a trigger that aborts the transaction.
 
 from __future__ import annotations
 
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -24,7 +25,7 @@ import pytest
 
 from tradekit.config import StrategyConfig
 from tradekit.domain import Direction, Fill, Order, OrderSide, Position, Side
-from tradekit.errors import EventError, StorageError
+from tradekit.errors import EventError, JournalConflictError, StorageError
 from tradekit.events import EVENT_TYPES, Event, PositionOpened, StrategyFailed
 from tradekit.protocols import Journal
 from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
@@ -253,27 +254,27 @@ class TestEventRoundTrip:
 
 
 class TestIdempotence:
-    def test_recording_a_stored_seq_again_is_skipped_and_the_first_copy_kept(
+    def test_recording_the_same_stored_event_again_is_harmless(
         self, journal: SqlJournal, write_path: str
     ) -> None:
-        journal.record([failed(1, error="first"), failed(2)])
+        journal.record([failed(1), failed(2)])
         journal.commit()
-        journal.record([failed(1, error="replayed"), failed(3)])
+        journal.record([failed(1), failed(3)])
         journal.commit()
         assert [(e.seq, error_of(e)) for e in journal.events("rsi-btc")] == [
-            (1, "first"),
+            (1, "boom"),
             (2, "boom"),
             (3, "boom"),
         ]
 
-    def test_the_same_seq_twice_in_one_batch_is_written_once(
+    def test_the_same_event_twice_in_one_batch_is_written_once(
         self, journal: SqlJournal, write_path: str
     ) -> None:
-        journal.record([failed(1, error="first")])
-        journal.record([failed(1, error="again")])
+        journal.record([failed(1)])
+        journal.record([failed(1)])
         assert journal.pending == 1
         journal.commit()
-        assert [error_of(e) for e in journal.events("rsi-btc")] == ["first"]
+        assert [error_of(e) for e in journal.events("rsi-btc")] == ["boom"]
 
     def test_an_order_with_several_fills_is_stored_once(
         self, journal: SqlJournal, write_path: str
@@ -285,6 +286,95 @@ class TestIdempotence:
         journal.commit()
         assert journal.orders("rsi-btc") == [order]
         assert [f.quantity for f in journal.fills("rsi-btc")] == [0.4, 0.6]
+
+
+class TestSeqCollisions:
+    def test_a_different_event_under_a_stored_seq_is_refused_naming_both(
+        self, journal: SqlJournal, write_path: str
+    ) -> None:
+        journal.record([make_event(PositionOpened, 1), failed(2)])
+        journal.commit()
+        journal.record([failed(3), failed(1, error="reused seq")])
+        with pytest.raises(JournalConflictError) as caught:
+            journal.commit()
+        message = str(caught.value)
+        assert "'rsi-btc'" in message
+        assert "seq 1" in message
+        assert "PositionOpened" in message
+        assert "StrategyFailed" in message
+        assert [(e.seq, e.event_type) for e in journal.events("rsi-btc")] == [
+            (1, "PositionOpened"),
+            (2, "StrategyFailed"),
+        ]
+        with pytest.raises(JournalConflictError):
+            journal.close()
+
+    def test_nothing_of_a_colliding_batch_is_stored(
+        self, journal: SqlJournal, write_path: str
+    ) -> None:
+        journal.record([failed(1)])
+        journal.commit()
+        order, fill = order_and_fills()
+        journal.record([failed(1, error="other"), failed(2)])
+        journal.record_fill(order, fill)
+        journal.upsert_positions("rsi-btc", [position()])
+        journal.save_snapshot("rsi-btc", 2, T0, {"cash": 1.0})
+        with pytest.raises(JournalConflictError):
+            journal.commit()
+        assert journal.last_seq("rsi-btc") == 1
+        assert journal.fills("rsi-btc") == []
+        assert journal.orders("rsi-btc") == []
+        assert journal.open_positions("rsi-btc") == []
+        assert journal.latest_snapshot("rsi-btc") is None
+        with pytest.raises(JournalConflictError):
+            journal.close()
+
+    def test_a_collision_fails_every_retry_and_is_a_storage_error(
+        self, journal: SqlJournal
+    ) -> None:
+        journal.record([failed(1)])
+        journal.commit()
+        journal.record([failed(1, error="other")])
+        for _ in range(2):
+            with pytest.raises(StorageError, match="seq 1"):
+                journal.commit()
+        assert [error_of(e) for e in journal.events("rsi-btc")] == ["boom"]
+        with pytest.raises(JournalConflictError):
+            journal.close()
+
+    def test_two_different_events_with_one_key_in_one_batch_are_refused(
+        self, journal: SqlJournal
+    ) -> None:
+        journal.record([make_event(PositionOpened, 1), failed(2)])
+        journal.record([failed(1, error="second")])
+        with pytest.raises(JournalConflictError) as caught:
+            journal.commit()
+        message = str(caught.value)
+        assert "'rsi-btc'" in message
+        assert "seq 1" in message
+        assert "PositionOpened" in message
+        assert "StrategyFailed" in message
+        assert journal.last_seq("rsi-btc") == 0
+        with pytest.raises(JournalConflictError):
+            journal.close()
+
+    def test_closing_with_a_collision_raises_yet_closes_and_stores_nothing(
+        self, journal: SqlJournal, db_path: Path
+    ) -> None:
+        journal.record([failed(1), failed(1, error="other"), failed(2)])
+        with pytest.raises(JournalConflictError, match="seq 1"):
+            journal.close()
+        with pytest.raises(StorageError, match="is closed"):
+            journal.record([failed(3)])
+        with SqlJournal(url_of(db_path)) as reopened:
+            assert reopened.last_seq("rsi-btc") == 0
+
+    def test_the_same_seq_in_another_strategy_is_no_collision(self, journal: SqlJournal) -> None:
+        journal.record([failed(1, "a")])
+        journal.commit()
+        journal.record([failed(1, "b", error="other")])
+        journal.commit()
+        assert journal.strategy_ids() == ["a", "b"]
 
 
 class TestBatching:
@@ -538,6 +628,129 @@ class TestOpening:
 
     def test_it_satisfies_the_journal_protocol(self, journal: SqlJournal) -> None:
         assert isinstance(journal, Journal)
+
+
+def written_journal(path: Path) -> Path:
+    """A journal as a run leaves it: registry, events of three strategies, orders, positions."""
+    with SqlJournal(url_of(path)) as journal:
+        for strategy in ("a", "b", "c"):
+            journal.register_strategy(strategy, strategy.upper(), "rsi", "{}")
+            journal.record([failed(seq, strategy, error="x" * 200) for seq in range(1, 151)])
+            order, fill = order_and_fills(f"{strategy}-o-1", strategy)
+            journal.record_fill(order, fill)
+            journal.upsert_positions(strategy, [position(strategy_id=strategy)])
+            journal.save_snapshot(strategy, 150, T0, {"cash": 1.0})
+            journal.commit()
+    return path
+
+
+PAGE = 4096
+
+
+def with_random_page(source: Path, target: Path, seed: int = 7) -> Path:
+    """A copy of ``source`` with one page in its middle overwritten by random bytes."""
+    data = bytearray(source.read_bytes())
+    middle = len(data) // PAGE // 2
+    data[middle * PAGE : (middle + 1) * PAGE] = random.Random(seed).randbytes(PAGE)
+    target.write_bytes(bytes(data))
+    return target
+
+
+def files_in(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {item.name: (item.read_bytes(), item.stat().st_mtime_ns) for item in folder.iterdir()}
+
+
+class TestIntegrity:
+    @pytest.mark.parametrize("read_only", [False, True], ids=["writer", "reader"])
+    def test_random_bytes_in_the_middle_are_refused_at_open(
+        self, tmp_path: Path, read_only: bool
+    ) -> None:
+        sound = written_journal(tmp_path / "sound.db")
+        damaged = with_random_page(sound, tmp_path / "damaged.db")
+        before = damaged.read_bytes()
+        with pytest.raises(StorageError, match="the file is damaged") as caught:
+            SqlJournal(url_of(damaged), read_only=read_only)
+        assert str(damaged) in str(caught.value)
+        assert "\n" not in str(caught.value)
+        assert damaged.read_bytes() == before
+
+    def test_a_damaged_header_is_refused_as_not_a_journal(self, tmp_path: Path) -> None:
+        damaged = tmp_path / "damaged.db"
+        data = bytearray(written_journal(tmp_path / "sound.db").read_bytes())
+        data[:100] = random.Random(3).randbytes(100)
+        damaged.write_bytes(bytes(data))
+        with pytest.raises(StorageError) as caught:
+            SqlJournal(url_of(damaged))
+        assert "damaged or is not a tradekit journal (file is not a database)" in str(caught.value)
+
+    def test_a_sound_journal_opens_with_everything_in_it(self, tmp_path: Path) -> None:
+        with SqlJournal(url_of(written_journal(tmp_path / "sound.db"))) as journal:
+            assert journal.last_seq("b") == 150
+
+    def test_another_programs_database_read_only_is_not_a_journal(self, tmp_path: Path) -> None:
+        path = tmp_path / "other.db"
+        with sqlite3.connect(path) as raw:
+            raw.execute("CREATE TABLE notes (body TEXT)")
+        raw.close()
+        with pytest.raises(StorageError, match="not a tradekit journal; it has no table"):
+            SqlJournal(url_of(path), read_only=True)
+        assert journal_tables_in(path) == {"notes"}
+
+
+class TestReadOnly:
+    def test_reading_creates_and_changes_no_file(self, tmp_path: Path) -> None:
+        path = written_journal(tmp_path / "journal.db")
+        before = files_in(tmp_path)
+        with SqlJournal(url_of(path), read_only=True) as journal:
+            assert [info.strategy_id for info in journal.strategies()] == ["a", "b", "c"]
+            assert len(journal.events("a")) == 150
+            assert journal.open_positions("c") == [position(strategy_id="c")]
+        assert files_in(tmp_path) == before
+
+    def test_a_copy_in_a_read_only_folder_is_read_as_an_immutable_file(
+        self, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "archive"
+        folder.mkdir()
+        path = folder / "journal.db"
+        shutil.copy(written_journal(tmp_path / "journal.db"), path)
+        # Copied along with the journal: outside a read-only folder it would mean a writer.
+        (folder / "journal.db.lock").write_text("{}")
+        path.chmod(0o444)
+        folder.chmod(0o555)
+        try:
+            before = files_in(folder)
+            with SqlJournal(url_of(path), read_only=True) as journal:
+                assert journal.last_seq("c") == 150
+            assert files_in(folder) == before
+        finally:
+            folder.chmod(0o755)
+            path.chmod(0o644)
+
+    def test_writes_are_refused(self, tmp_path: Path) -> None:
+        path = written_journal(tmp_path / "journal.db")
+        with SqlJournal(url_of(path), read_only=True) as journal:
+            with pytest.raises(StorageError, match="read-only"):
+                journal.record([failed(151, "a")])
+            with pytest.raises(StorageError, match="read-only"):
+                journal.set_status("a", "disabled")
+            with pytest.raises(StorageError, match="read-only"):
+                journal.save_snapshot("a", 151, T0, {})
+            assert journal.pending == 0
+            assert [info.status.value for info in journal.strategies()] == ["active"] * 3
+            assert journal.last_seq("a") == 150
+
+    def test_a_journal_being_written_is_read_with_its_latest_commits(
+        self, journal: SqlJournal, db_path: Path
+    ) -> None:
+        journal.acquire_writer()
+        journal.record([failed(1), failed(2)])
+        journal.commit()
+        with SqlJournal(url_of(db_path), read_only=True) as reader:
+            assert reader.last_seq("rsi-btc") == 2
+            journal.record([failed(3)])
+            journal.commit()
+            assert reader.last_seq("rsi-btc") == 3
 
 
 class TestFailedCommits:

@@ -2,7 +2,9 @@
 
 Every command takes ``--db URL``, by default the config's ``storage.database_url``.
 Only ``strategies add`` creates a database; the others refuse a SQLite file that
-does not exist rather than leave an empty one behind.
+does not exist rather than leave an empty one behind. ``report`` and ``strategies
+list`` open the journal read-only, so they work on a copy on read-only storage and
+never change the file. None of them takes the writer lock: they work beside a run.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
-def open_journal(url: str, *, create: bool = False) -> SqlJournal:
+def open_journal(url: str, *, create: bool = False, read_only: bool = False) -> SqlJournal:
     """The journal at ``url``; unless ``create``, a missing SQLite file is a ``StorageError``."""
     path = sqlite_file(url)
     if not create and path is not None and not path.exists():
@@ -67,7 +69,7 @@ def open_journal(url: str, *, create: bool = False) -> SqlJournal:
             f"cannot open journal {url}: no database file at {path.resolve()}; pass the "
             "right one with --db, or create it with 'tradekit strategies add' or a run"
         )
-    return SqlJournal(url)
+    return SqlJournal(url, read_only=read_only)
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ def report(database: DatabaseOption = None, config: ConfigOption = None) -> None
     """Per-strategy results recorded in a journal database: events, trades, P&L, positions."""
 
     def read() -> tuple[str, list[StrategyReport]]:
-        with open_journal(_database_url(database, config)) as journal:
+        with open_journal(_database_url(database, config), read_only=True) as journal:
             registry = {info.strategy_id: info for info in journal.strategies()}
             reports = [
                 strategy_report(journal, strategy_id, registry.get(strategy_id))
@@ -191,7 +193,7 @@ def list_strategies(database: DatabaseOption = None, config: ConfigOption = None
     """Print every registered strategy with its status."""
 
     def read() -> tuple[str, list[StrategyInfo]]:
-        with open_journal(_database_url(database, config)) as journal:
+        with open_journal(_database_url(database, config), read_only=True) as journal:
             return journal.url, journal.strategies()
 
     url, registered = run_guarded(read)

@@ -116,6 +116,14 @@ def bootstrap(
     if journal is not None:
         shared.journal.override(providers.Object(journal))
     active_journal: Journal | None = shared.journal() if journal is not None or persist else None
+    if active_journal is not None:
+        # One writer per database: a second runtime writing it is refused, naming the holder.
+        try:
+            active_journal.acquire_writer()
+        except BaseException:
+            if journal is None:
+                active_journal.close()
+            raise
     factory = TradingOrchestratorFactory(shared)
     engine = Engine(factory, journal=active_journal)
     return Runtime(mode, shared, factory, engine, active_journal, journal is None and persist)

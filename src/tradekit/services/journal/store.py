@@ -25,10 +25,22 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, col, func, select
 
 from tradekit.domain import Fill, Order, Position
-from tradekit.errors import EventError, StorageError
+from tradekit.errors import EventError, JournalConflictError, StorageError
 from tradekit.events import Event, event_from_dict
+from tradekit.logs import log
+from tradekit.services.journal.lock import AdvisoryWriterLock, FileWriterLock, WriterLock
+from tradekit.services.journal.sqlite import (
+    WRITE_OPTION,
+    begin_transaction,
+    connection_setup,
+    database_file,
+    integrity_problems,
+    is_damage,
+    is_in_memory,
+    read_only_url,
+    writer_lock_file,
+)
 from tradekit.services.journal.tables import (
-    EVENTS,
     FILLS,
     JOURNAL_TABLES,
     ORDERS,
@@ -41,15 +53,18 @@ from tradekit.services.journal.tables import (
     PositionRecord,
     SnapshotRecord,
     StrategyRecord,
+    event_conflict,
     event_row,
     fill_from,
     fill_row,
+    insert_events,
     insert_new,
     order_from,
     order_row,
     position_from,
     position_row,
     require_aware,
+    same_event,
     table_of,
     to_json,
     upsert,
@@ -92,6 +107,8 @@ class _Buffer:
     fills: list[dict[str, Any]] = field(default_factory=list)
     positions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)
+    """Different events recorded under one key: the commit refuses the whole buffer."""
 
     def __len__(self) -> int:
         return (
@@ -111,6 +128,11 @@ class SqlJournal:
     raises ``StorageError`` and keeps the buffer for a retry, so nothing recorded is
     lost. Registry calls (``register_strategy``, ``set_status``, ``remove_strategy``)
     write at once. Thread-safe; reads never see buffered writes.
+
+    A process that runs strategies calls ``acquire_writer`` to be the database's only
+    writer until ``close``. ``read_only=True`` opens a journal for reading only: it
+    creates, converts and writes nothing, so a copy on read-only storage can be read.
+    A SQLite file is checked for damage when opened.
     """
 
     def __init__(
@@ -119,6 +141,7 @@ class SqlJournal:
         *,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         now: Callable[[], datetime] | None = None,
+        read_only: bool = False,
     ) -> None:
         if busy_timeout_ms < 0:
             raise ValueError(f"busy_timeout_ms must be >= 0, got {busy_timeout_ms!r}")
@@ -126,6 +149,8 @@ class SqlJournal:
         self._lock = threading.RLock()
         self._buffer = _Buffer()
         self._closed = False
+        self.read_only = read_only
+        self._writer_lock: WriterLock | None = None
         try:
             url = make_url(database_url)
         except ArgumentError as exc:
@@ -137,9 +162,13 @@ class SqlJournal:
         sqlite = url.get_backend_name() == "sqlite"
         # An in-memory database lives in one connection: share it between threads, one
         # caller at a time, and never drop it (that would drop the data).
-        self._in_memory = sqlite and _is_in_memory(url)
-        if sqlite and not self._in_memory:
-            self._prepare_sqlite_file(url)
+        self._in_memory = sqlite and is_in_memory(url)
+        self._database_file = database_file(url) if sqlite else None
+        if self._database_file is not None:
+            if read_only:
+                url = read_only_url(url, self._database_file)
+            else:
+                self._prepare_sqlite_file(url)
         options: dict[str, Any] = {}
         if self._in_memory:
             options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
@@ -152,32 +181,51 @@ class SqlJournal:
                 f"cannot open journal {self.url}: its database driver is not installed ({exc})"
             ) from exc
         if sqlite:
-            event.listen(self._engine, "connect", _sqlite_pragmas(busy_timeout_ms))
-            event.listen(self._engine, "begin", _sqlite_begin)
+            setup = connection_setup(busy_timeout_ms, read_only=read_only)
+            event.listen(self._engine, "connect", setup)
+            event.listen(self._engine, "begin", begin_transaction)
         # Transactions that write take the write lock up front (BEGIN IMMEDIATE on SQLite),
         # so they wait out busy_timeout instead of failing when a read would become a write.
-        self._writer = self._engine.execution_options(**{_WRITE_OPTION: True})
+        self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
         try:
             self._open_schema()
         except SQLAlchemyError as exc:
             self._engine.dispose()
+            if is_damage(exc):
+                raise self._damaged(_reason(exc)) from exc
             raise StorageError(f"cannot open journal {self.url}: {_reason(exc)}") from exc
         except StorageError:
             self._engine.dispose()
             raise
 
     def _open_schema(self) -> None:
-        """Create missing tables in one transaction, so a half-made schema is never left."""
+        """Check the file, then create missing tables in one transaction (never half a schema)."""
         tables = [table_of(model) for model in JOURNAL_TABLES]
         with self._engine.connect() as connection:
+            if self._database_file is not None:
+                problems = integrity_problems(connection)
+                if problems:
+                    raise self._damaged(f"integrity check: {'; '.join(problems)}")
             stored = set(inspect(connection).get_table_names())
             if {table.name for table in tables} <= stored:
                 # Nothing to create: a read-only database opens, and fails only on commit.
                 self._check_schema(connection)
                 return
+        if self.read_only:
+            missing = ", ".join(table.name for table in tables if table.name not in stored)
+            raise StorageError(
+                f"cannot open journal {self.url}: not a tradekit journal; it has no "
+                f"table(s) {missing}"
+            )
         with self._writer.begin() as connection:
             JournalModel.metadata.create_all(connection, tables=tables)
             self._check_schema(connection)
+
+    def _damaged(self, reason: str) -> StorageError:
+        return StorageError(
+            f"cannot open journal {self.url}: the file is damaged or is not a tradekit "
+            f"journal ({reason}); restore it from a backup, or move it aside to start a new one"
+        )
 
     def _prepare_sqlite_file(self, url: URL) -> None:
         database = url.database or ""
@@ -236,15 +284,49 @@ class SqlJournal:
         """How many buffered writes the next ``commit`` will make (rows, or position sets)."""
         return len(self._buffer)
 
+    # -- the writer lock -------------------------------------------------------------------
+
+    def acquire_writer(self) -> None:
+        """Become the only process writing this database, until ``close``.
+
+        ``StorageError`` naming the holder (pid, host, start, command) when another
+        writer holds it. A lock left by a process that died is taken over, with a
+        warning naming it. In-memory databases need no lock; databases other than
+        SQLite files and PostgreSQL have none. Acquiring again does nothing.
+        """
+        with self._lock:
+            self._require_writable()
+            if self._writer_lock is not None or self._in_memory:
+                return
+            if self._database_file is not None:
+                lock_file = writer_lock_file(self._database_file)
+                self._writer_lock = FileWriterLock.acquire(lock_file, self.url)
+            elif self._engine.dialect.name == "postgresql":
+                self._writer_lock = AdvisoryWriterLock.acquire(self._engine, self.url)
+            else:
+                log.warning(
+                    "journal {}: no writer lock for {} databases; make sure one process writes it",
+                    self.url,
+                    self._engine.dialect.name,
+                )
+
     # -- buffered writes ----------------------------------------------------------------
 
     def record(self, events: Sequence[Event]) -> None:
-        """Buffer stamped events; one already stored (same strategy_id and seq) is skipped."""
+        """Buffer stamped events; the same event recorded again (or stored) is written once.
+
+        A different event under a ``(strategy_id, seq)`` already recorded makes the
+        next ``commit`` raise ``JournalConflictError``.
+        """
         rows = [event_row(item) for item in events]
         with self._lock:
-            self._require_open()
+            self._require_writable()
             for row in rows:
-                self._buffer.events.setdefault((row["strategy_id"], row["seq"]), row)
+                held = self._buffer.events.setdefault((row["strategy_id"], row["seq"]), row)
+                if held is not row and not same_event(row, held["event_type"], held["payload"]):
+                    self._buffer.conflicts.append(
+                        event_conflict(row, held["event_type"], held["payload"])
+                    )
 
     def record_fill(self, order: Order, fill: Fill) -> None:
         """Buffer ``fill`` and, unless already stored, the ``order`` it executes."""
@@ -257,7 +339,7 @@ class SqlJournal:
         order_values = order_row(order)
         fill_values = fill_row(fill)
         with self._lock:
-            self._require_open()
+            self._require_writable()
             self._buffer.orders.setdefault((order.strategy_id, order.order_id), order_values)
             self._buffer.fills.append(fill_values)
 
@@ -280,7 +362,7 @@ class SqlJournal:
             if position.is_open:
                 rows[position.symbol] = position_row(position)
         with self._lock:
-            self._require_open()
+            self._require_writable()
             self._buffer.positions[strategy_id] = list(rows.values())
 
     def save_snapshot(
@@ -304,20 +386,28 @@ class SqlJournal:
             "state": document,
         }
         with self._lock:
-            self._require_open()
+            self._require_writable()
             held = self._buffer.snapshots.get(strategy_id)
             if held is None or held["seq"] <= seq:
                 self._buffer.snapshots[strategy_id] = row
 
     def commit(self) -> None:
-        """Write everything buffered in one transaction; on failure keep it all for a retry."""
+        """Write everything buffered in one transaction; on failure keep it all for a retry.
+
+        ``JournalConflictError`` when an event collides with a different one under the
+        same ``(strategy_id, seq)``: nothing is stored, and retrying cannot help.
+        """
         with self._lock:
             self._require_open()
             if not self._buffer:
                 return
+            if self._buffer.conflicts:
+                raise self._conflict(self._buffer.conflicts)
             try:
                 with self._writer.begin() as connection:
-                    _write(connection, self._buffer)
+                    conflicts = _write(connection, self._buffer)
+                    if conflicts:
+                        raise self._conflict(conflicts)
             except SQLAlchemyError as exc:
                 # A pooled connection may be stuck in its failed state (opened read-only,
                 # a vanished file): drop them so a retry reconnects.
@@ -328,6 +418,13 @@ class SqlJournal:
                     f"failed and stored nothing ({_reason(exc)}); they stay buffered for a retry"
                 ) from exc
             self._buffer = _Buffer()
+
+    def _conflict(self, conflicts: list[str]) -> JournalConflictError:
+        return JournalConflictError(
+            f"journal {self.url}: {'; '.join(conflicts)} (a seq used twice: a strategy "
+            f"restarted its numbering, or a second process writes this journal); the commit "
+            f"of {len(self._buffer)} buffered write(s) stored nothing"
+        )
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -479,20 +576,37 @@ class SqlJournal:
     def close(self) -> None:
         """Commit what is buffered, then release every connection; closing again does nothing.
 
-        If that last commit fails, ``StorageError`` is raised and the journal stays open.
+        If that last commit fails, ``StorageError`` is raised and the journal stays open,
+        unless it is a ``JournalConflictError``: no retry can store that buffer, so the
+        journal closes without it and raises.
         """
         with self._lock:
             if self._closed:
                 return
-            self.commit()
-            self._closed = True
-            self._engine.dispose()
+            try:
+                self.commit()
+            except JournalConflictError:
+                self._release()
+                raise
+            self._release()
+
+    def _release(self) -> None:
+        self._closed = True
+        if self._writer_lock is not None:
+            self._writer_lock.release()
+            self._writer_lock = None
+        self._engine.dispose()
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _require_open(self) -> None:
         if self._closed:
             raise StorageError(f"journal {self.url} is closed")
+
+    def _require_writable(self) -> None:
+        self._require_open()
+        if self.read_only:
+            raise StorageError(f"journal {self.url} is opened read-only; it cannot be written")
 
     def _exclusive(self) -> AbstractContextManager[object]:
         """The lock for a single shared connection; separate pooled connections need none."""
@@ -509,7 +623,7 @@ class SqlJournal:
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[Session]:
-        self._require_open()
+        self._require_writable()
         try:
             with (
                 self._exclusive(),
@@ -521,10 +635,15 @@ class SqlJournal:
             raise StorageError(f"journal {self.url}: cannot {what} ({_reason(exc)})") from exc
 
 
-def _write(connection: Connection, buffer: _Buffer) -> None:
-    """Every buffered row, in an order that satisfies the fills -> orders foreign key."""
+def _write(connection: Connection, buffer: _Buffer) -> list[str]:
+    """Every buffered row, in an order that satisfies the fills -> orders foreign key.
+
+    Returns the event collisions found, before writing anything else; the caller rolls back.
+    """
     if buffer.events:
-        insert_new(connection, EVENTS, list(buffer.events.values()))
+        conflicts = insert_events(connection, list(buffer.events.values()))
+        if conflicts:
+            return conflicts
     if buffer.orders:
         insert_new(connection, ORDERS, list(buffer.orders.values()))
     if buffer.fills:
@@ -540,45 +659,7 @@ def _write(connection: Connection, buffer: _Buffer) -> None:
             upsert(connection, POSITIONS, rows)
     if buffer.snapshots:
         upsert(connection, SNAPSHOTS, list(buffer.snapshots.values()), newer="seq")
-
-
-_WRITE_OPTION = "tradekit_journal_write"
-
-
-def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
-    """A ``connect`` listener setting each new SQLite connection up for many readers, one writer."""
-
-    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            # busy_timeout first, so switching to WAL waits for a lock instead of failing.
-            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL is durable across application crashes, fsyncs far less than FULL.
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-        finally:
-            cursor.close()
-        # The driver's own transaction handling skips BEGIN before DDL, which would make
-        # schema creation non-transactional; ``_sqlite_begin`` emits every BEGIN instead.
-        dbapi_connection.isolation_level = None
-
-    return on_connect
-
-
-def _sqlite_begin(connection: Connection) -> None:
-    """Start each SQLite transaction: IMMEDIATE for writers, deferred for readers."""
-    immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _is_in_memory(url: URL) -> bool:
-    database = url.database or ""
-    return (
-        database in ("", ":memory:")
-        or database.startswith("file::memory:")
-        or url.query.get("mode") == "memory"
-    )
+    return []
 
 
 def _reason(exc: BaseException) -> str:

@@ -216,6 +216,68 @@ def insert_new(connection: Connection, table: Table, rows: list[dict[str, Any]])
             connection.execute(table.insert(), row)
 
 
+def insert_events(connection: Connection, rows: list[dict[str, Any]]) -> list[str]:
+    """Insert event rows; one already stored identically is skipped.
+
+    Returns a description of each row whose ``(strategy_id, seq)`` holds a different
+    stored event, and leaves the caller to roll back: such a write can never succeed.
+    """
+    native = NATIVE_INSERTS.get(connection.dialect.name)
+    if native is None:
+        return _insert_events_one_by_one(connection, rows)
+    inserted = connection.execute(native(EVENTS).on_conflict_do_nothing(), rows).rowcount
+    if inserted == len(rows):
+        return []
+    # Some keys were stored already (or the driver cannot count): compare what is stored
+    # under every key of the batch, the rows just inserted matching themselves. A
+    # strategy's seqs in one batch are near each other: one primary-key range each.
+    by_strategy: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in rows:
+        by_strategy.setdefault(row["strategy_id"], {})[row["seq"]] = row
+    conflicts: list[str] = []
+    for strategy_id, batch in by_strategy.items():
+        statement = core_select(EVENTS.c.seq, EVENTS.c.event_type, EVENTS.c.payload).where(
+            EVENTS.c.strategy_id == strategy_id,
+            EVENTS.c.seq.between(min(batch), max(batch)),
+        )
+        for seq, event_type, payload in connection.execute(statement):
+            written = batch.get(seq)
+            if written is not None and not same_event(written, event_type, payload):
+                conflicts.append(event_conflict(written, event_type, payload))
+    return conflicts
+
+
+def _insert_events_one_by_one(connection: Connection, rows: list[dict[str, Any]]) -> list[str]:
+    conflicts = []
+    for row in rows:
+        statement = core_select(EVENTS.c.event_type, EVENTS.c.payload).where(
+            _key_clause(EVENTS, row)
+        )
+        stored = connection.execute(statement).first()
+        if stored is None:
+            connection.execute(EVENTS.insert(), row)
+        elif not same_event(row, stored.event_type, stored.payload):
+            conflicts.append(event_conflict(row, stored.event_type, stored.payload))
+    return conflicts
+
+
+def same_event(row: Mapping[str, Any], event_type: str, payload: str) -> bool:
+    """Whether ``row`` is the event stored as ``event_type`` / ``payload`` (a harmless re-write)."""
+    if row["event_type"] != event_type:
+        return False
+    # Equal text is the usual case; parsing tolerates another version's key order.
+    return bool(row["payload"] == payload or json.loads(row["payload"]) == json.loads(payload))
+
+
+def event_conflict(row: Mapping[str, Any], event_type: str, payload: str) -> str:
+    """How ``row`` collides with the event already held under its key."""
+    held = event_type if event_type != row["event_type"] else f"another {event_type}"
+    return (
+        f"strategy {row['strategy_id']!r} seq {row['seq']} holds {held}; a different "
+        f"{row['event_type']} cannot take its place"
+    )
+
+
 def upsert(
     connection: Connection, table: Table, rows: list[dict[str, Any]], newer: str | None = None
 ) -> None:
@@ -386,15 +448,18 @@ __all__ = [
     "SnapshotRecord",
     "StrategyRecord",
     "UtcDateTime",
+    "event_conflict",
     "event_row",
     "fill_from",
     "fill_row",
+    "insert_events",
     "insert_new",
     "order_from",
     "order_row",
     "position_from",
     "position_row",
     "require_aware",
+    "same_event",
     "table_of",
     "to_json",
     "upsert",
