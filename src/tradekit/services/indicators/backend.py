@@ -1,20 +1,24 @@
 """The one place that calls pandas-ta: plain functions returning arrays under our own names.
 
-``pandas_ta`` needs Python >= 3.12; on older Pythons the maintained fork
-``pandas_ta_classic`` (same API) is installed instead. Every function takes
+The library is ``pandas_ta_classic`` (the maintained pandas-ta, same API) on
+every supported Python, pinned to one minor version in ``pyproject.toml``, so a
+backtest gives the same numbers whichever Python runs it. Every function takes
 numpy arrays (or anything array-like), returns ``dict[str, ndarray]`` of the
 input's length, and maps the library's column names (``MACDs_12_26_9``,
 ``BBP_20_2.0``, ...) to stable output names, so strategy files never depend on
 how a library version names its columns. Single-output indicators return one
 array under ``VALUE``. When the input is shorter than the library accepts,
-every output is all NaN. TA-Lib is never used, even when installed, so values
-do not change with the environment.
+every output is all NaN.
+
+Values follow TA-Lib's definitions, seeding included (an SMA seeds EMAs and
+Wilder's smoothing); where the library's own definition differs (MACD) the
+function here computes TA-Lib's. ``tests/unit/test_indicator_reference.py``
+checks them against TA-Lib. TA-Lib itself is never called, even when
+installed, so values do not change with the environment.
 """
 
 from __future__ import annotations
 
-import inspect
-import sys
 import warnings
 from collections.abc import Mapping
 
@@ -28,10 +32,7 @@ with warnings.catch_warnings():
     # The library builds a default strategy at import time through a pandas API that
     # pandas 3 deprecates; the warning concerns its code, not anything we call.
     warnings.simplefilter("ignore", DeprecationWarning)
-    if sys.version_info >= (3, 12):
-        import pandas_ta
-    else:
-        import pandas_ta_classic as pandas_ta
+    import pandas_ta_classic as pandas_ta
 
 FloatArray = npt.NDArray[np.float64]
 Outputs = dict[str, FloatArray]
@@ -40,10 +41,7 @@ VALUE = "value"
 """The output name of a single-output indicator."""
 
 LIBRARY = pandas_ta.__name__
-"""Which pandas-ta distribution is in use: ``pandas_ta`` or ``pandas_ta_classic``."""
-
-# pandas-ta 0.4 split Bollinger's ``std`` into ``lower_std`` and ``upper_std``.
-_BBANDS_SPLIT_STD = "lower_std" in inspect.signature(pandas_ta.bbands).parameters
+"""The pandas-ta distribution in use (``pandas_ta_classic``)."""
 
 
 def _series(values: npt.ArrayLike) -> pd.Series:
@@ -137,23 +135,36 @@ def adx(
     return _named(frame, np.size(close), prefixes, "adx")
 
 
+def _ema_from(values: FloatArray, start: int, length: int) -> FloatArray:
+    """EMA of ``values[start:]`` seeded with the mean of its first ``length`` values; NaN
+    before ``start`` and wherever the data is too short for a seed."""
+    result = _nan(values.size)
+    tail = pandas_ta.ema(_series(values[start:]), length=length, talib=False)
+    if tail is not None:
+        result[start:] = tail.to_numpy(dtype=np.float64)
+    return result
+
+
 def macd(close: npt.ArrayLike, fast: int, slow: int, signal: int) -> Outputs:
-    """MACD line (``macd``), its ``signal`` line and the histogram ``hist``."""
-    series = _series(close)
-    frame = pandas_ta.macd(series, fast=fast, slow=slow, signal=signal, talib=False)
-    prefixes = {"macd": "MACD_", "signal": "MACDs_", "hist": "MACDh_"}
-    return _named(frame, series.size, prefixes, "macd")
+    """MACD line (``macd``), its ``signal`` line and the histogram ``hist``, as TA-Lib has them.
+
+    TA-Lib starts both EMAs at bar ``slow - 1``: the fast one is seeded with the
+    mean of the ``fast`` closes ending there, where pandas-ta seeds it with the
+    first ``fast`` closes (the two differ visibly for about a hundred bars). The
+    signal EMA is seeded with the mean of the first ``signal`` MACD values, and
+    every output starts at bar ``slow + signal - 2``.
+    """
+    values = np.asarray(close, dtype=np.float64)
+    line = _ema_from(values, slow - fast, fast) - _ema_from(values, 0, slow)
+    signal_line = _ema_from(line, slow - 1, signal)
+    line[: slow + signal - 2] = np.nan
+    return {"macd": line, "signal": signal_line, "hist": line - signal_line}
 
 
 def bbands(close: npt.ArrayLike, length: int, std: float) -> Outputs:
     """Bollinger bands: ``lower``, ``mid``, ``upper``, ``percent_b`` and ``bandwidth`` (%)."""
     series = _series(close)
-    if _BBANDS_SPLIT_STD:
-        frame = pandas_ta.bbands(
-            series, length=length, lower_std=std, upper_std=std, ddof=0, talib=False
-        )
-    else:
-        frame = pandas_ta.bbands(series, length=length, std=std, ddof=0, talib=False)
+    frame = pandas_ta.bbands(series, length=length, std=std, ddof=0, talib=False)
     prefixes = {
         "lower": "BBL_",
         "mid": "BBM_",
@@ -179,6 +190,10 @@ def stoch(
     return _named(frame, np.size(close), {"k": "STOCHk_", "d": "STOCHd_"}, "stoch")
 
 
+_FLAT_TOLERANCE = 1e-14
+"""A typical-price change within this fraction of the two prices is no change (TA-Lib's rule)."""
+
+
 def mfi(
     high: npt.ArrayLike,
     low: npt.ArrayLike,
@@ -186,11 +201,28 @@ def mfi(
     volume: npt.ArrayLike,
     length: int,
 ) -> Outputs:
-    """Money flow index, 0..100."""
-    result = pandas_ta.mfi(
-        _series(high), _series(low), _series(close), _series(volume), length=length, talib=False
-    )
-    return _single(result, np.size(close))
+    """Money flow index, 0..100, as TA-Lib has it; NaN while the window holds no flow.
+
+    A bar's money flow (typical price x volume) counts as positive or negative
+    by the change of the typical price. On tick-rounded prices that change is
+    often rounding noise of 1e-14 where pandas-ta sees a rise or a fall and
+    TA-Lib sees none (values then differ by tens of points); like TA-Lib, a
+    change within ``_FLAT_TOLERANCE`` of the two prices counts as none.
+    """
+    size = np.size(close)
+    typical = pandas_ta.hlc3(_series(high), _series(low), _series(close), talib=False)
+    if typical is None or size <= length:
+        return {VALUE: _nan(size)}
+    price = typical.to_numpy(dtype=np.float64)
+    change = np.diff(price, prepend=np.nan)
+    previous = np.roll(price, 1)
+    moved = np.abs(change) > _FLAT_TOLERANCE * (np.abs(price) + np.abs(previous))
+    flow = price * np.asarray(volume, dtype=np.float64)
+    rising = pd.Series(np.where(moved & (change > 0), flow, 0.0)).rolling(length).sum()
+    falling = pd.Series(np.where(moved & (change < 0), flow, 0.0)).rolling(length).sum()
+    values = (100.0 * rising / (rising + falling)).to_numpy(dtype=np.float64, copy=True)
+    values[:length] = np.nan
+    return {VALUE: values}
 
 
 def obv(close: npt.ArrayLike, volume: npt.ArrayLike) -> Outputs:

@@ -5,6 +5,15 @@ turns an ``IndicatorConfig`` into normalized parameters (defaults filled in,
 types fixed, bounds checked), so ``rsi`` and ``rsi {"length": 14}`` are the same
 cache key. ``register_indicator`` adds a user-defined indicator after probing
 it for look-ahead.
+
+Warm-up: an indicator's first value is at bar ``lookback`` (``IndicatorSpec``),
+the bar where TA-Lib's first value is, and from there on the built-in values
+equal TA-Lib's to 1e-9 relative, seeding included: EMAs and Wilder's smoothing
+(RSI, ATR, ADX) start from an SMA of their first ``length`` inputs, MACD's fast
+EMA starts at the slow one's first bar (``tests/unit/test_indicator_reference.py``).
+Supertrend, which TA-Lib lacks, uses Wilder's ATR the same way. A live update
+computes over ``window`` bars: the warm-up plus ``settle`` bars after which a
+recursive indicator's seed weighs less than ``SEED_TOLERANCE``.
 """
 
 from __future__ import annotations
