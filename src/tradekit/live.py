@@ -28,6 +28,11 @@ from tradekit.orchestrators.engine import Engine
 from tradekit.protocols import Journal
 from tradekit.services.clock import ManualClock
 
+LIVE_EQUITY_POINTS = 1_000
+"""Equity points each strategy keeps in memory in a live run: its memory stays flat."""
+LIVE_TRADES_KEPT = 100
+"""Closed trades each strategy keeps in memory in a live run (the journal has them all)."""
+
 
 @dataclass
 class LiveRunSummary:
@@ -81,7 +86,10 @@ def run_live(
     if replay_clock and first is not None:
         clock = ManualClock(first.ts)
         shared.clock.override(clock)
-    engine = Engine(TradingOrchestratorFactory(shared), journal=active_journal)
+    factory = TradingOrchestratorFactory(
+        shared, max_equity_points=LIVE_EQUITY_POINTS, max_trades_kept=LIVE_TRADES_KEPT
+    )
+    engine = Engine(factory, journal=active_journal)
     engine.load(configs)
     interval = 1.0 / candles_per_second if candles_per_second > 0 else 0.0
     processed = 0
