@@ -147,6 +147,10 @@ class TradingOrchestratorFactory:
             raise StrategyNotFoundError(self._not_found(strategy_id))
         return container
 
+    def find(self, strategy_id: str) -> Container | None:
+        """The container of a loaded strategy, or ``None``."""
+        return self._containers.get(strategy_id)
+
     def _not_found(self, strategy_id: str) -> str:
         known = sorted(self._containers)
         close = difflib.get_close_matches(strategy_id, known, n=1)

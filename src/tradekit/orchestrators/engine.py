@@ -194,12 +194,7 @@ class Engine:
             return 0
         processed = self.on_bar(candle, bar, route)
         if self._journal is not None:
-            loaded = [
-                (entry.strategy_id, self.factory.get(entry.strategy_id))
-                for entry in route
-                if entry.strategy_id in self.factory
-            ]
-            self._journal.after_candle(candle, loaded)
+            self._journal.after_candle(candle, self.factory)
         return processed
 
     def halt_entries(self, reason: str) -> None:

@@ -1,8 +1,8 @@
 """``EngineJournal``: writes what the engine does to the journal, and resumes from it.
 
 Every event is recorded as it is published; after each candle the strategies
-that published events are snapshotted and everything is committed in one
-transaction. A snapshot holds state, so a strategy that only marks its open
+that published events since their last snapshot are snapshotted and everything
+is committed in one transaction. A snapshot holds state, so a strategy that only marks its open
 positions to market is not snapshotted again: on resume, the candles after its
 snapshot run through it again and rebuild exactly what they changed (bars held,
 best price, last prices), the way they did the first time. An unload snapshots
@@ -20,13 +20,13 @@ keeps the batch and retries on the next candle).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from tradekit.config.strategy import StrategyConfig
-from tradekit.containers.factory import Container
+from tradekit.containers.factory import Container, TradingOrchestratorFactory
 from tradekit.domain import Candle, Fill, Order
 from tradekit.errors import StorageError
 from tradekit.events import Event, OrderFilled, StrategyUnloaded
@@ -107,16 +107,15 @@ class EngineJournal:
         last = self.journal.events(strategy_id, after_seq=last_seq - 1)
         return bool(last) and isinstance(last[-1], StrategyUnloaded)
 
-    def after_candle(self, candle: Candle, containers: Sequence[tuple[str, Container]]) -> None:
-        """Snapshot the strategies of ``containers`` that published, then commit the batch.
-
-        A touched strategy not among them is snapshotted after its own next candle.
-        """
+    def after_candle(self, candle: Candle, factory: TradingOrchestratorFactory) -> None:
+        """Snapshot the loaded strategies that published since their last snapshot; commit."""
         touched = self._touched
-        for strategy_id, container in containers:
-            if strategy_id in touched:
-                touched.discard(strategy_id)
-                self._save(strategy_id, container, candle.close_ts)
+        for strategy_id in touched:
+            with factory.lock(strategy_id):
+                container = factory.find(strategy_id)
+                if container is not None:
+                    self._save(strategy_id, container, candle.close_ts)
+        touched.clear()
         self.commit()
 
     def after_unload(self, container: Container, unloaded: StrategyUnloaded) -> None:
