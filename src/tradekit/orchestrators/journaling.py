@@ -1,12 +1,14 @@
 """``EngineJournal``: writes what the engine does to the journal, and resumes from it.
 
 Every event is recorded as it is published; after each candle the strategies
-that published events since their last snapshot are snapshotted and everything
-is committed in one transaction. A snapshot holds state, so a strategy that only marks its open
-positions to market is not snapshotted again: on resume, the candles after its
-snapshot run through it again and rebuild exactly what they changed (bars held,
-best price, last prices), the way they did the first time. An unload snapshots
-the strategy's final state (its closed positions gone) and commits at once.
+that published since their last snapshot are snapshotted, and everything is
+committed in one transaction. A snapshot holds state, so a strategy that only
+marks its open positions to market is not snapshotted again: on resume, the
+candles after its snapshot (which the source delivers again) run through it once
+more and rebuild what they changed (bars held, best price, last prices) exactly
+as the first time. The positions table is written with the snapshot, so those
+mark-to-market fields there are as of the strategy's last event. An unload
+snapshots the strategy's final state (positions it closed are gone) and commits.
 
 On load, a strategy with a journal resumes: its positions, pending orders, risk
 day come back from the snapshot, and its ``seq`` continues after the last event
@@ -109,13 +111,13 @@ class EngineJournal:
 
     def after_candle(self, candle: Candle, factory: TradingOrchestratorFactory) -> None:
         """Snapshot the loaded strategies that published since their last snapshot; commit."""
-        touched = self._touched
+        # Swapped, not cleared after: a lifecycle call on another thread may publish meanwhile.
+        touched, self._touched = self._touched, set()
         for strategy_id in touched:
             with factory.lock(strategy_id):
                 container = factory.find(strategy_id)
                 if container is not None:
                     self._save(strategy_id, container, candle.close_ts)
-        touched.clear()
         self.commit()
 
     def after_unload(self, container: Container, unloaded: StrategyUnloaded) -> None:
