@@ -256,15 +256,6 @@ class TestStoppedCleanly:
 
 
 class TestStoppedBeforeSomeStrategiesPublished:
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "a strategy whose only journaled event is StrategyLoaded has no snapshot (the "
-            "commit after the first candle forgets strategies not on that candle's route), so "
-            "the restart starts it again at seq 1 and the journal silently drops its events "
-            "that collide with the StrategyUnloaded of the stop"
-        ),
-    )
     def test_the_restart_loses_no_event_and_trades_as_the_uninterrupted_run(
         self, tmp_path: Path, uninterrupted: Outcome
     ) -> None:

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from tradekit.config.strategy import IndicatorConfig
-from tradekit.services.indicator_catalog import INDICATORS, validate_indicator
-from tradekit.services.indicator_probe import random_walk
+from tradekit.services.indicators.catalog import INDICATORS, validate_indicator
+from tradekit.services.indicators.probe import random_walk
 
 talib = pytest.importorskip("talib", reason="TA-Lib (the dev extra) is the reference")
 

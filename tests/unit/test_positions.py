@@ -37,6 +37,7 @@ from tradekit.services.positions.state import (
     OpenIntent,
     OrderIntent,
     Trade,
+    encode_record,
 )
 
 BTC = "BTC/USDT"
@@ -483,6 +484,29 @@ class TestMark:
         assert [p.symbol for p in book.service.open_positions()] == [BTC, ETH]
 
 
+class TestBoundedHistory:
+    def test_only_the_latest_equity_points_are_kept(self) -> None:
+        book = Book()
+        book.service.bound_history(max_equity_points=3, max_trades=None)
+        for hour in range(5):
+            book.service.mark(candle(100.0 + hour, hour))
+        book.service.mark_quiet(BTC, [at(5), at(6)], [1.0, 2.0], [1.0, 2.0], [1.0, 2.0])
+        assert [ts for ts, _ in book.service.equity_curve] == [at(4), at(5), at(6)]
+
+    def test_only_the_latest_trades_are_kept_and_all_are_counted(self) -> None:
+        book = Book()
+        book.service.bound_history(max_equity_points=None, max_trades=1)
+        for hour in range(3):
+            book.trade(BUY, 1.0, LONG, 100.0, 0.0, hour=hour)
+            book.trade(SELL, 1.0, CloseIntent(100, "exit"), 101.0 + hour, 0.0, hour=hour)
+        assert [trade.avg_exit_price for trade in book.service.trades] == [103.0]
+        assert book.service.trade_count == 3
+
+    def test_a_bound_below_one_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="max_trades must be >= 1 or None, got 0"):
+            Book().service.bound_history(max_equity_points=None, max_trades=0)
+
+
 class TestStops:
     def test_set_stop_emits_the_old_and_new_stop(self) -> None:
         book = Book(make_config(exit={"stop_loss_pct": 10}))
@@ -602,8 +626,27 @@ class TestSnapshot:
         restored.service.restore(json.loads(json.dumps(snapshot)))
         assert restored.service.snapshot() == snapshot
         assert restored.service.position(BTC) == book.service.position(BTC)
-        assert list(restored.service.trades) == list(book.service.trades)
+        assert restored.service.trade_count == book.service.trade_count == 1
         assert restored.service.has_pending(BTC)
+
+    def test_snapshot_holds_state_not_the_trade_history(self) -> None:
+        book, _ = self.started()
+        snapshot = book.service.snapshot()
+        assert "trades" not in snapshot
+        assert snapshot["trade_count"] == len(book.service.trades) == 1
+
+    def test_a_version_1_snapshot_with_its_trade_list_is_still_read(self) -> None:
+        book, _ = self.started()
+        snapshot = book.service.snapshot()
+        del snapshot["trade_count"]
+        old = snapshot | {
+            "version": 1,
+            "trades": [encode_record(trade) for trade in book.service.trades],
+        }
+        restored = Book(book.config)
+        restored.service.restore(json.loads(json.dumps(old)))
+        assert restored.service.trade_count == 1
+        assert restored.service.snapshot() == book.service.snapshot()
 
     def test_restored_mid_position_ends_like_the_uninterrupted_service(self) -> None:
         uninterrupted, order = self.started()
@@ -612,7 +655,9 @@ class TestSnapshot:
         run_rest(uninterrupted, order)
         run_rest(restored, order)
         assert restored.service.snapshot() == uninterrupted.service.snapshot()
-        assert list(restored.service.trades) == list(uninterrupted.service.trades)
+        # The restored service lists the trades it closed itself: the later ones.
+        assert list(restored.service.trades) == list(uninterrupted.service.trades)[1:]
+        assert restored.service.trade_count == uninterrupted.service.trade_count
         assert restored.service.equity() == uninterrupted.service.equity()
         assert restored.service.new_order_id() == uninterrupted.service.new_order_id()
         closed = list(restored.recorder.of(PositionClosed))

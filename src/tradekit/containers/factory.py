@@ -3,7 +3,8 @@
 Each strategy gets its own ``StrategyContainer`` over the one shared container,
 built eagerly under a lock and cached by strategy id. Lifecycle calls may come
 from other threads; each takes only the lock of the strategy it touches, so
-swapping one strategy never blocks another.
+swapping one strategy never blocks another. A strategy loaded again after an
+unload continues its event numbering: ``seq`` is never reused within a process.
 """
 
 from __future__ import annotations
@@ -39,11 +40,28 @@ SHARED_PROVIDERS = (
 )
 
 
-class TradingOrchestratorFactory:
-    """Owns every strategy container of the process; one per shared container."""
+UnloadListener = Callable[[Container, StrategyUnloaded], None]
+"""Called with a discarded container and its last event once an unload is complete."""
 
-    def __init__(self, shared: SharedContainer | Container) -> None:
+
+class TradingOrchestratorFactory:
+    """Owns every strategy container of the process; one per shared container.
+
+    ``max_equity_points`` and ``max_trades_kept`` bound the history each strategy
+    keeps in memory (a long-running live process); ``None`` keeps all of it, as a
+    backtest's statistics need.
+    """
+
+    def __init__(
+        self,
+        shared: SharedContainer | Container,
+        *,
+        max_equity_points: int | None = None,
+        max_trades_kept: int | None = None,
+    ) -> None:
         self.shared = shared
+        self._max_equity_points = max_equity_points
+        self._max_trades_kept = max_trades_kept
         # Resolve the shared singletons now, on one thread, before any strategy is built.
         for name in SHARED_PROVIDERS:
             getattr(shared, name)()
@@ -51,6 +69,9 @@ class TradingOrchestratorFactory:
         self._locks: dict[str, threading.RLock] = {}
         self._registry_lock = threading.Lock()
         self._routing_listeners: list[Callable[[str], None]] = []
+        self._unload_listeners: list[UnloadListener] = []
+        # The seq an unloaded strategy's next event gets, should it be loaded again.
+        self._next_seqs: dict[str, int] = {}
         self.snapshots: dict[str, dict[str, Any]] = {}
 
     # -- building -------------------------------------------------------------------------
@@ -71,7 +92,18 @@ class TradingOrchestratorFactory:
         except BaseException:
             container.shutdown_resources(StrategyResource)
             raise
+        if self._max_equity_points is not None or self._max_trades_kept is not None:
+            container.position_lifecycle().bound_history(
+                self._max_equity_points, self._max_trades_kept
+            )
         return container
+
+    def _add(self, strategy_id: str, container: Container) -> None:
+        """Cache a newly built container; it continues the seq of an earlier unloaded one."""
+        next_seq = self._next_seqs.pop(strategy_id, None)
+        if next_seq is not None:
+            container.publisher().resume_from(next_seq)
+        self._containers[strategy_id] = container
 
     def lock(self, strategy_id: str) -> threading.RLock:
         """The lock that guards one strategy's container (created on first use)."""
@@ -89,7 +121,7 @@ class TradingOrchestratorFactory:
                     f"strategy '{config.strategy_id}' is already loaded; use reload() to change it"
                 )
             container = self._build(config)
-            self._containers[config.strategy_id] = container
+            self._add(config.strategy_id, container)
             return container
 
     def get_or_create(self, config: StrategyConfig) -> Container:
@@ -115,6 +147,10 @@ class TradingOrchestratorFactory:
             raise StrategyNotFoundError(self._not_found(strategy_id))
         return container
 
+    def find(self, strategy_id: str) -> Container | None:
+        """The container of a loaded strategy, or ``None``."""
+        return self._containers.get(strategy_id)
+
     def _not_found(self, strategy_id: str) -> str:
         known = sorted(self._containers)
         close = difflib.get_close_matches(strategy_id, known, n=1)
@@ -135,6 +171,14 @@ class TradingOrchestratorFactory:
         """Register ``listener(strategy_id)``, called first when a strategy is unloaded."""
         self._routing_listeners.append(listener)
 
+    def on_unloaded(self, listener: UnloadListener) -> None:
+        """Register ``listener(container, unloaded)``, called last when a strategy is unloaded.
+
+        It sees the final state: pending orders cancelled, positions closed if asked,
+        ``StrategyUnloaded`` published (a journal snapshots and commits it then).
+        """
+        self._unload_listeners.append(listener)
+
     # -- unload and reload ------------------------------------------------------------------
 
     def unload(self, strategy_id: str, close_positions: bool = False, reason: str = "") -> None:
@@ -143,7 +187,8 @@ class TradingOrchestratorFactory:
         In order: stop routing candles to it, snapshot its state, cancel its
         pending orders, optionally close its positions, flush its action queue,
         drop its indicator claims (entries another strategy uses stay), unsubscribe
-        its listeners, forget the container, emit ``StrategyUnloaded``.
+        its listeners, forget the container, emit ``StrategyUnloaded``, remember
+        its next seq, call the ``on_unloaded`` listeners.
         """
         with self.lock(strategy_id):
             container = self.get(strategy_id)
@@ -160,9 +205,13 @@ class TradingOrchestratorFactory:
             container.shutdown_resources(StrategyResource)
             self.shared.event_bus().unsubscribe_strategy(strategy_id)
             del self._containers[strategy_id]
-            container.publisher().publish(
+            publisher = container.publisher()
+            unloaded = publisher.publish(
                 StrategyUnloaded(ts=self.shared.clock().now(), reason=reason or "unloaded")
             )
+            self._next_seqs[strategy_id] = publisher.next_seq
+            for after_unload in self._unload_listeners:
+                after_unload(container, unloaded)
             log.bind(strategy_id=strategy_id).debug("strategy unloaded")
 
     def _close_all(self, container: Container) -> None:
@@ -228,7 +277,7 @@ class TradingOrchestratorFactory:
                     f"strategy '{config.strategy_id}' is already loaded; unload it first"
                 )
             container = self._build(config, dict(overrides))
-            self._containers[config.strategy_id] = container
+            self._add(config.strategy_id, container)
         try:
             yield container
         finally:

@@ -42,6 +42,13 @@ class Clock(Protocol):
 
 _MODES_TAKING_AN_EXCHANGE = frozenset({RunMode.PAPER, RunMode.TEST, RunMode.LIVE})
 
+LIVE_EQUITY_POINTS = 1_000
+"""Equity points each strategy keeps in memory in a paper or live run: its memory stays flat."""
+LIVE_TRADES_KEPT = 100
+"""Closed trades each strategy keeps in memory in a paper or live run (the journal has them all)."""
+
+_MODES_WITH_BOUNDED_HISTORY = frozenset({RunMode.PAPER, RunMode.LIVE})
+
 
 @dataclass
 class Runtime:
@@ -124,9 +131,23 @@ def bootstrap(
             if journal is None:
                 active_journal.close()
             raise
-    factory = TradingOrchestratorFactory(shared)
+    if mode in _MODES_WITH_BOUNDED_HISTORY:
+        # A run of days keeps recent history only; a backtest keeps all of it for its statistics.
+        factory = TradingOrchestratorFactory(
+            shared, max_equity_points=LIVE_EQUITY_POINTS, max_trades_kept=LIVE_TRADES_KEPT
+        )
+    else:
+        factory = TradingOrchestratorFactory(shared)
     engine = Engine(factory, journal=active_journal)
     return Runtime(mode, shared, factory, engine, active_journal, journal is None and persist)
 
 
-__all__ = ["Clock", "RunMode", "Runtime", "bootstrap", "paper_settings"]
+__all__ = [
+    "LIVE_EQUITY_POINTS",
+    "LIVE_TRADES_KEPT",
+    "Clock",
+    "RunMode",
+    "Runtime",
+    "bootstrap",
+    "paper_settings",
+]

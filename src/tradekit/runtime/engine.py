@@ -86,6 +86,7 @@ class Engine:
         if journal is not None:
             self._journal = EngineJournal(journal, self.halt_entries)
             factory.shared.event_bus().subscribe(self._journal.record)
+            factory.on_unloaded(self._journal.after_unload)
         settings: TradekitSettings = factory.shared.settings()
         self._max_strategies = settings.engine.max_concurrent_strategies
         self._quarantine_after = settings.engine.failures_before_quarantine
@@ -289,12 +290,7 @@ class Engine:
             return 0
         processed = self.on_bar(candle, bar, route)
         if self._journal is not None:
-            loaded = [
-                (entry.strategy_id, self.factory.get(entry.strategy_id))
-                for entry in route
-                if entry.strategy_id in self.factory
-            ]
-            self._journal.after_candle(candle, loaded)
+            self._journal.after_candle(candle, self.factory)
         return processed
 
     def halt_entries(self, reason: str) -> None:
@@ -435,16 +431,16 @@ class Engine:
                 positions = self.factory.get(strategy_id).position_lifecycle()
                 entry["equity"] = positions.equity()
                 entry["fees_paid"] = positions.fees_paid
-                entry["trades"] = len(positions.trades)
+                entry["trades"] = positions.trade_count
         return report
 
     def shutdown(self) -> None:
         """Flush and unload every strategy, most recently loaded first."""
-        if self._journal is not None:
-            self._journal.commit()
-        self.factory.shutdown()
-        if self._journal is not None:
-            self._journal.commit()
+        if self._journal is None:
+            self.factory.shutdown()
+        else:
+            with self._journal.one_commit():
+                self.factory.shutdown()
         with self._routing_lock:
             self._routes.clear()
             self._routed.clear()

@@ -1,25 +1,37 @@
 """``EngineJournal``: writes what the engine does to the journal, and resumes from it.
 
 Every event is recorded as it is published; after each candle the strategies
-that changed are snapshotted and everything is committed in one transaction. On
-load, a strategy with a snapshot resumes from it: its positions, pending orders,
-risk day and next ``seq`` come back, and candles up to the snapshot are only
-replayed into its higher-timeframe gate. A failed commit stops new entries
-everywhere (nothing already journaled is lost; the journal keeps the batch and
-retries on the next candle).
+that published since their last snapshot are snapshotted, and everything is
+committed in one transaction. A snapshot holds state, so a strategy that only
+marks its open positions to market is not snapshotted again: on resume, the
+candles after its snapshot (which the source delivers again) run through it once
+more and rebuild what they changed (bars held, best price, last prices) exactly
+as the first time. The positions table is written with the snapshot, so those
+mark-to-market fields there are as of the strategy's last event. An unload
+snapshots the strategy's final state (positions it closed are gone) and commits.
+
+On load, a strategy with a journal resumes: its positions, pending orders, risk
+day come back from the snapshot, and its ``seq`` continues after the last event
+stored, snapshot or not. One whose last session ended with ``StrategyUnloaded``
+is loaded anew (it announces ``StrategyLoaded``); one that was interrupted
+continues silently, so its journal reads as if it never stopped. A failed commit
+stops new entries everywhere (nothing already journaled is lost; the journal
+keeps the batch and retries on the next candle).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from tradekit.config.strategy import StrategyConfig
-from tradekit.containers.factory import Container
+from tradekit.containers.factory import Container, TradingOrchestratorFactory
 from tradekit.domain import Candle, Fill, Order
 from tradekit.errors import StorageError
-from tradekit.events import Event, OrderFilled
+from tradekit.events import Event, OrderFilled, StrategyUnloaded
 from tradekit.logs import log
 from tradekit.protocols import Journal
 
@@ -30,7 +42,11 @@ class EngineJournal:
     def __init__(self, journal: Journal, halt_entries: Callable[[str], None]) -> None:
         self.journal = journal
         self._halt_entries = halt_entries
+        # Strategies that published since their last snapshot.
         self._touched: set[str] = set()
+        # Strategies unloaded in this process: their session ended cleanly.
+        self._unloaded: set[str] = set()
+        self._batching = False
         self.failed_commits = 0
 
     def record(self, event: Event) -> None:
@@ -65,30 +81,72 @@ class EngineJournal:
         )
 
     def resume(self, container: Container) -> bool:
-        """Restore the strategy from its latest snapshot; False when it has none."""
-        strategy_id: str = container.strategy_id()
-        stored = self.journal.latest_snapshot(strategy_id)
-        if stored is None:
-            return False
-        container.trading_orchestrator().restore(stored.state)
-        next_seq = max(stored.seq, self.journal.last_seq(strategy_id)) + 1
-        container.publisher().resume_from(next_seq)
-        log.bind(strategy_id=strategy_id).info("resumed from the journal at seq {}", next_seq)
-        return True
+        """Continue the strategy from its journal; True when it resumes an interrupted session.
 
-    def after_candle(self, candle: Candle, containers: Sequence[tuple[str, Container]]) -> None:
-        """Snapshot the strategies this candle changed, then commit the batch."""
-        for strategy_id, container in containers:
-            orchestrator = container.trading_orchestrator()
-            positions = container.position_lifecycle()
-            if strategy_id not in self._touched and not positions.open_count():
-                continue
-            state: dict[str, Any] = orchestrator.snapshot()
-            self.journal.save_snapshot(
-                strategy_id, container.publisher().next_seq - 1, candle.close_ts, state
-            )
-            self.journal.upsert_positions(strategy_id, positions.open_positions())
+        Its ``seq`` always continues after the last one stored (or published in this
+        process). False for a strategy new to the journal, and for one whose last
+        session ended with ``StrategyUnloaded``: such a load is announced again.
+        """
+        strategy_id: str = container.strategy_id()
+        publisher = container.publisher()
+        last_seq = self.journal.last_seq(strategy_id)
+        stored = self.journal.latest_snapshot(strategy_id)
+        next_seq = max(publisher.next_seq, last_seq + 1)
+        if stored is not None:
+            container.trading_orchestrator().restore(stored.state)
+            next_seq = max(next_seq, stored.seq + 1)
+        publisher.resume_from(next_seq)
+        if stored is None and last_seq == 0:
+            return False
+        log.bind(strategy_id=strategy_id).info("resumed from the journal at seq {}", next_seq)
+        return not self._ended_cleanly(strategy_id, last_seq)
+
+    def _ended_cleanly(self, strategy_id: str, last_seq: int) -> bool:
+        if strategy_id in self._unloaded:
+            return True
+        if last_seq == 0:
+            return False
+        last = self.journal.events(strategy_id, after_seq=last_seq - 1)
+        return bool(last) and isinstance(last[-1], StrategyUnloaded)
+
+    def after_candle(self, candle: Candle, factory: TradingOrchestratorFactory) -> None:
+        """Snapshot the loaded strategies that published since their last snapshot; commit."""
+        # Swapped, not cleared after: a lifecycle call on another thread may publish meanwhile.
+        touched, self._touched = self._touched, set()
+        for strategy_id in touched:
+            with factory.lock(strategy_id):
+                container = factory.find(strategy_id)
+                if container is not None:
+                    self._save(strategy_id, container, candle.close_ts)
         self.commit()
+
+    def after_unload(self, container: Container, unloaded: StrategyUnloaded) -> None:
+        """Factory listener: journal the unloaded strategy's final state and commit it.
+
+        Positions closed by the unload leave the positions table and the snapshot
+        together with the events that closed them.
+        """
+        strategy_id = unloaded.strategy_id
+        self._touched.discard(strategy_id)
+        self._unloaded.add(strategy_id)
+        self._save(strategy_id, container, unloaded.ts)
+        if not self._batching:
+            self.commit()
+
+    def _save(self, strategy_id: str, container: Container, ts: datetime) -> None:
+        state: dict[str, Any] = container.trading_orchestrator().snapshot()
+        self.journal.save_snapshot(strategy_id, container.publisher().next_seq - 1, ts, state)
+        self.journal.upsert_positions(strategy_id, container.position_lifecycle().open_positions())
+
+    @contextmanager
+    def one_commit(self) -> Iterator[None]:
+        """Unloads inside the block (a shutdown) commit once, together, when it ends."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            self.commit()
 
     def commit(self) -> bool:
         try:
@@ -99,5 +157,4 @@ class EngineJournal:
             log.error(reason)
             self._halt_entries(reason)
             return False
-        self._touched.clear()
         return True

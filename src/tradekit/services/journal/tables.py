@@ -10,6 +10,7 @@ to a mutable ``Position`` never leaks into what is written.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -205,11 +206,26 @@ def _key_clause(table: Table, row: Mapping[str, Any]) -> Any:
     return and_(*(column == row[column.name] for column in table.primary_key.columns))
 
 
+@functools.cache
+def _insert_new_statement(dialect: str, table: Table) -> Any:
+    return NATIVE_INSERTS[dialect](table).on_conflict_do_nothing()
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: Table, newer: str | None) -> Any:
+    # Built once per table: constructing one costs about a millisecond, every commit.
+    statement = NATIVE_INSERTS[dialect](table)
+    changes = {c.name: statement.excluded[c.name] for c in table.columns if not c.primary_key}
+    guard = None if newer is None else table.c[newer] <= statement.excluded[newer]
+    keys = [column.name for column in table.primary_key.columns]
+    return statement.on_conflict_do_update(index_elements=keys, set_=changes, where=guard)
+
+
 def insert_new(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert the rows whose primary key is not stored yet; stored rows stay untouched."""
-    native = NATIVE_INSERTS.get(connection.dialect.name)
-    if native is not None:
-        connection.execute(native(table).on_conflict_do_nothing(), rows)
+    dialect = connection.dialect.name
+    if dialect in NATIVE_INSERTS:
+        connection.execute(_insert_new_statement(dialect, table), rows)
         return
     for row in rows:
         if connection.execute(core_select(1).where(_key_clause(table, row))).first() is None:
@@ -282,15 +298,9 @@ def upsert(
     connection: Connection, table: Table, rows: list[dict[str, Any]], newer: str | None = None
 ) -> None:
     """Insert or update rows by primary key; with ``newer``, never replace a higher value of it."""
-    native = NATIVE_INSERTS.get(connection.dialect.name)
-    if native is not None:
-        statement = native(table)
-        changes = {c.name: statement.excluded[c.name] for c in table.columns if not c.primary_key}
-        guard = None if newer is None else table.c[newer] <= statement.excluded[newer]
-        keys = [column.name for column in table.primary_key.columns]
-        connection.execute(
-            statement.on_conflict_do_update(index_elements=keys, set_=changes, where=guard), rows
-        )
+    dialect = connection.dialect.name
+    if dialect in NATIVE_INSERTS:
+        connection.execute(_upsert_statement(dialect, table, newer), rows)
         return
     for row in rows:
         key = _key_clause(table, row)

@@ -9,7 +9,8 @@ P&L is net of all fees, and ``equity() == capital + realized_pnl + unrealized_pn
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Mapping, MutableSequence, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -90,8 +91,9 @@ class PositionLifecycleService:
         self._books: dict[str, PositionBook] = {}
         self._pending: dict[str, PendingOrder] = {}
         self._last_prices: dict[str, float] = {}
-        self._trades: list[Trade] = []
-        self._equity_curve: list[tuple[datetime, float]] = []
+        self._trades: MutableSequence[Trade] = []
+        self._trade_count = 0
+        self._equity_curve: MutableSequence[tuple[datetime, float]] = []
 
     @property
     def strategy_id(self) -> str:
@@ -118,13 +120,40 @@ class PositionLifecycleService:
 
     @property
     def equity_curve(self) -> Sequence[tuple[datetime, float]]:
-        """``(candle.ts, equity)`` per candle marked (``mark``, ``mark_quiet``); not snapshotted."""
+        """``(candle.ts, equity)`` per candle marked (``mark``, ``mark_quiet``); not snapshotted.
+
+        Every point since the service was built, or only the latest ones after
+        ``bound_history``.
+        """
         return self._equity_curve
 
     @property
     def trades(self) -> Sequence[Trade]:
-        """Closed positions, oldest first."""
+        """Positions closed since the service was built or restored, oldest first.
+
+        Not snapshotted (the journal has each as a ``PositionClosed`` event); only
+        the latest ones after ``bound_history``.
+        """
         return self._trades
+
+    @property
+    def trade_count(self) -> int:
+        """How many positions this strategy closed in its whole life, restores included."""
+        return self._trade_count
+
+    def bound_history(self, max_equity_points: int | None, max_trades: int | None) -> None:
+        """Keep only the latest ``max_equity_points`` equity points and ``max_trades`` trades.
+
+        For long-running live processes, whose memory must stay flat; ``None``
+        leaves that history unbounded. Older entries are dropped now and from then on.
+        """
+        for name, limit in (("max_equity_points", max_equity_points), ("max_trades", max_trades)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {limit!r}")
+        if max_equity_points is not None:
+            self._equity_curve = deque(self._equity_curve, maxlen=max_equity_points)
+        if max_trades is not None:
+            self._trades = deque(self._trades, maxlen=max_trades)
 
     def position(self, symbol: str) -> Position | None:
         """The open position in ``symbol``, if any."""
@@ -511,6 +540,7 @@ class PositionLifecycleService:
         del self._books[position.symbol]
         trade = book.trade(position, ts, reason)
         self._trades.append(trade)
+        self._trade_count += 1
         self._publisher.publish(
             PositionClosed(
                 ts=ts,
@@ -560,7 +590,11 @@ class PositionLifecycleService:
         )
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything needed to resume this strategy's book, JSON-ready (equity curve excluded)."""
+        """Everything needed to resume this strategy's book, JSON-ready: state, not history.
+
+        Closed trades and the equity curve are left out: the journal holds each trade
+        as an event, and a snapshot's size must not grow with the strategy's age.
+        """
         return dump_state(
             strategy_id=self._strategy_id,
             cash=self._cash,
@@ -571,13 +605,14 @@ class PositionLifecycleService:
             positions=[(position, self._books[s]) for s, position in self._positions.items()],
             pending=list(self._pending.values()),
             last_prices=self._last_prices,
-            trades=self._trades,
+            trade_count=self._trade_count,
         )
 
     def restore(self, snapshot: Mapping[str, Any]) -> None:
         """Replace the book with ``snapshot``'s; ``StrategyError`` when it is malformed or foreign.
 
-        The equity curve is kept as it is: it is a report, rebuilt from the journal.
+        The equity curve and the trades list are kept as they are: they are reports,
+        rebuilt from the journal.
         """
         state = load_state(snapshot, self._strategy_id)
         self._cash = state.cash
@@ -589,7 +624,7 @@ class PositionLifecycleService:
         self._books = {position.symbol: book for position, book in state.positions}
         self._pending = {pending.order.order_id: pending for pending in state.pending}
         self._last_prices = dict(state.last_prices)
-        self._trades = list(state.trades)
+        self._trade_count = state.trade_count
 
 
 __all__ = [

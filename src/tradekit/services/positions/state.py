@@ -13,7 +13,9 @@ from typing import Any, NamedTuple, TypeVar
 from tradekit.domain import Order, OrderSide, OrderType, Position, Side
 from tradekit.errors import StrategyError
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+# Version 1 also carried every closed trade; it is read, counting them.
+_READABLE_VERSIONS = (1, SNAPSHOT_VERSION)
 
 _T = TypeVar("_T")
 
@@ -134,7 +136,7 @@ class LifecycleState(NamedTuple):
     positions: list[tuple[Position, PositionBook]]
     pending: list[PendingOrder]
     last_prices: dict[str, float]
-    trades: list[Trade]
+    trade_count: int
 
 
 _INTENT_KINDS: dict[str, type[OpenIntent | AddIntent | CloseIntent]] = {
@@ -193,9 +195,13 @@ def dump_state(
     positions: Sequence[tuple[Position, PositionBook]],
     pending: Sequence[PendingOrder],
     last_prices: Mapping[str, float],
-    trades: Sequence[Trade],
+    trade_count: int,
 ) -> dict[str, Any]:
-    """The lifecycle's state as plain JSON types; ``load_state`` reads it back."""
+    """The lifecycle's state as plain JSON types; ``load_state`` reads it back.
+
+    State only, no history: its size depends on what is open, not on how long the
+    strategy has run.
+    """
     return {
         "version": SNAPSHOT_VERSION,
         "strategy_id": strategy_id,
@@ -220,7 +226,7 @@ def dump_state(
             for item in pending
         ],
         "last_prices": dict(last_prices),
-        "trades": [encode_record(trade) for trade in trades],
+        "trade_count": trade_count,
     }
 
 
@@ -233,10 +239,10 @@ def load_state(snapshot: Mapping[str, Any], strategy_id: str) -> LifecycleState:
             "restore it into that strategy's lifecycle"
         )
     version = snapshot.get("version")
-    if version != SNAPSHOT_VERSION:
+    if version not in _READABLE_VERSIONS:
         raise StrategyError(
             f"strategy {strategy_id!r}: snapshot version {version!r} is not supported; "
-            f"expected {SNAPSHOT_VERSION}"
+            f"expected one of {', '.join(map(str, _READABLE_VERSIONS))}"
         )
     try:
         return LifecycleState(
@@ -261,7 +267,7 @@ def load_state(snapshot: Mapping[str, Any], strategy_id: str) -> LifecycleState:
                 for entry in snapshot["pending"]
             ],
             last_prices={str(k): float(v) for k, v in snapshot["last_prices"].items()},
-            trades=[decode_record(Trade, entry) for entry in snapshot["trades"]],
+            trade_count=(len(snapshot["trades"]) if version == 1 else int(snapshot["trade_count"])),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StrategyError(
