@@ -1,4 +1,4 @@
-"""The public path of ``run_live``; the implementation lives in ``tradekit.runtime.live``."""
+"""The short import path of ``run_live``; the implementation lives in ``tradekit.runtime.live``."""
 
 from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
 
