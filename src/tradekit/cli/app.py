@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 
 from tradekit.config import TradekitSettings, load_settings
-from tradekit.errors import ConfigError, TradekitError
+from tradekit.config.provenance import source_of
+from tradekit.errors import ConfigError, ConfigProblem, TradekitError
 from tradekit.logs import configure_logging_from
 
 EXIT_CONFIG_ERROR = 2
@@ -54,7 +55,14 @@ def load_cli_settings(config: Path | None) -> TradekitSettings:
         settings = load_settings(DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     else:
         settings = load_settings(config)
-    configure_logging_from(settings.logging)
+    try:
+        configure_logging_from(settings.logging)
+    except ConfigError as exc:
+        source = source_of(settings.provenance, "logging.json_path")
+        raise ConfigError(
+            ConfigProblem(problem.message, source=source, path=problem.path)
+            for problem in exc.problems
+        ) from None
     return settings
 
 
