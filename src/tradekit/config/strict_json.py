@@ -1,7 +1,8 @@
 """Strict JSON for configuration files and variables.
 
-Python's ``json`` accepts ``NaN`` and ``Infinity``, turns ``1e999`` into infinity
-and keeps the last of two equal keys; configuration needs none of that. Values
+Python's ``json`` accepts ``NaN`` and ``Infinity``, turns ``1e999`` into infinity,
+keeps the last of two equal keys and decodes ``"\\ud800"`` into a lone surrogate;
+configuration needs none of that. Values
 are also checked for depth without recursion, so a hostile file cannot exhaust
 the stack of the code that later walks it.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -19,6 +21,10 @@ T = TypeVar("T")
 
 MAX_NESTING = 20
 """How deeply objects and lists may nest; real configuration files stay under 6 levels."""
+
+
+# A lone surrogate is no character at all: no file, terminal or database can store it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JsonValueError(ValueError):
@@ -60,7 +66,14 @@ def check_value(value: Any, path: str = "") -> None:
             raise JsonValueError(f"expected a finite number, got {item}", where)
         if isinstance(item, float) and not math.isfinite(item):
             raise JsonValueError(f"expected a finite number, got {item!r}", where)
+        if isinstance(item, str) and _LONE_SURROGATE.search(item):
+            raise JsonValueError(f"expected valid Unicode text, got {item!a}", where)
         if isinstance(item, Mapping):
+            for key in item:
+                if _LONE_SURROGATE.search(str(key)):
+                    raise JsonValueError(
+                        f"expected a key of valid Unicode text, got {key!a}", where
+                    )
             children = [(child, join_path(where, str(key))) for key, child in item.items()]
         elif isinstance(item, list | tuple):
             children = [(child, f"{where}[{index}]") for index, child in enumerate(item)]
