@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from dependency_injector import providers
@@ -21,6 +22,7 @@ from tradekit.config.settings import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.containers.shared import SharedContainer
+from tradekit.data.plausibility import DEFAULT_CLOCK_SKEW, plausible_candles
 from tradekit.data.sources import FrameSource
 from tradekit.data.synthetic import synthetic_frame
 from tradekit.domain import Candle
@@ -63,13 +65,15 @@ def run_live(
     replay_clock: bool = True,
     candles_per_second: float = 0.0,
     stop: threading.Event | None = None,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> LiveRunSummary:
     """Run ``configs`` over ``source`` until it ends or ``stop`` is set; then shut down cleanly.
 
     ``persist`` journals the run in the shared container's ``journal`` (the
     ``storage.database_url`` setting); ``journal`` supplies another one instead.
     ``replay_clock`` stamps lifecycle events with candle time (replays are then
-    repeatable); a live run passes ``False`` for the wall clock.
+    repeatable); a live run passes ``False`` for the wall clock, and candles closing
+    after it (plus ``clock_skew``) are then refused with a warning.
     """
     shared = SharedContainer(settings=settings)
     if journal is not None:
@@ -77,6 +81,8 @@ def run_live(
     active_journal: Journal | None = shared.journal() if persist or journal is not None else None
     clock: ManualClock | None = None
     candles = iter(source)
+    if not replay_clock:
+        candles = plausible_candles(candles, shared.clock(), clock_skew)
     first = next(candles, None)
     if replay_clock and first is not None:
         clock = ManualClock(first.ts)
