@@ -11,7 +11,6 @@ sinks calls ``logger.enable("tradekit")`` instead.
 
 from __future__ import annotations
 
-import atexit
 import sys
 import threading
 import time
@@ -118,7 +117,7 @@ class RepeatedMessages:
             self._report(*summary)
 
     def flush(self) -> None:
-        """Report every count still held back (at exit, or when logging is reconfigured)."""
+        """Report every count still held back (when logging is reconfigured)."""
         with self._lock:
             due = [(key, window) for key, window in self._windows.items() if window.suppressed]
             self._windows.clear()
@@ -149,7 +148,6 @@ def _not_suppressed(record: Record) -> bool:
 
 
 _repeats = RepeatedMessages()
-atexit.register(lambda: _repeats.flush())
 
 
 def configure_logging(

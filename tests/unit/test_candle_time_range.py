@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradekit import Candle, DataError, StrategyConfig, TradekitSettings, backtest
+from tradekit import Candle, DataError, StrategyConfig, TradekitSettings
+from tradekit.backtest import backtest
 from tradekit.data.files import load_candles
 from tradekit.data.sources import FrameSource
 
