@@ -59,6 +59,27 @@ class Direction(StrEnum):
     EXIT = "exit"
 
 
+EARLIEST_CANDLE_TIME = datetime(1678, 1, 1, tzinfo=UTC)
+LATEST_CANDLE_TIME = datetime(2262, 1, 1, tzinfo=UTC)
+"""Candle open times lie in [EARLIEST_CANDLE_TIME, LATEST_CANDLE_TIME).
+
+pandas counts time in 64-bit nanoseconds, from 1677-09-21 to 2262-04-11; whole
+years inside that span leave room for every close time. A candle outside it is
+bad data, refused here rather than as an overflow deep inside pandas.
+"""
+
+
+def candle_time_problem(ts: datetime) -> str | None:
+    """Why ``ts`` (aware) cannot be a candle's open time, or ``None`` when it can."""
+    if EARLIEST_CANDLE_TIME <= ts < LATEST_CANDLE_TIME:
+        return None
+    return (
+        f"open time {ts.isoformat()} is outside the supported range "
+        f"{EARLIEST_CANDLE_TIME:%Y-%m-%d} to {LATEST_CANDLE_TIME:%Y-%m-%d}; "
+        "expected a real candle time"
+    )
+
+
 def ensure_utc(ts: datetime, what: str = "timestamp") -> datetime:
     """Return ``ts`` in UTC; a naive datetime is refused because its zone is a guess."""
     if ts.tzinfo is None:
@@ -89,6 +110,9 @@ class Candle:
         if self.timeframe not in TIMEFRAME_SECONDS:
             raise DataError(f"{context}: {unknown_timeframe_message(self.timeframe)}")
         object.__setattr__(self, "ts", ensure_utc(self.ts, f"{context}: ts"))
+        out_of_range = candle_time_problem(self.ts)
+        if out_of_range is not None:
+            raise DataError(f"{context}: {out_of_range}")
         for name in ("open", "high", "low", "close"):
             _require_finite_positive(getattr(self, name), name, context)
         if not math.isfinite(self.volume) or self.volume < 0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,10 @@ from typing import Any
 import pandas as pd
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from tradekit.runtime.backtest import BacktestResult
 from tradekit.services.positions.state import Trade
@@ -221,6 +224,27 @@ def write_backtest_report(
     )
 
 
+# Characters that must not reach a terminal as they are: C0 and C1 control characters
+# (ESC starts a terminal escape sequence) and lone surrogates (no encoding can write one).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNPRINTABLE_BUT_NEWLINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def plain_text(value: object, *, keep_newlines: bool = False) -> str:
+    """``value`` as text a terminal shows as it is: unprintable characters written escaped.
+
+    ``"a\x1b[31m"`` becomes ``"a\\x1b[31m"`` and a lone surrogate ``"\\ud800"``, so
+    names from files cannot colour, move or clear the terminal, nor crash the output.
+    """
+    pattern = _UNPRINTABLE_BUT_NEWLINES if keep_newlines else _UNPRINTABLE
+    return pattern.sub(lambda match: ascii(match.group())[1:-1], str(value))
+
+
+def markup_text(value: object, *, keep_newlines: bool = False) -> str:
+    """``plain_text(value)`` with rich markup escaped, to interpolate into a markup string."""
+    return escape(plain_text(value, keep_newlines=keep_newlines))
+
+
 def format_optional(value: float | None, spec: str = ".2f", missing: str = "-") -> str:
     """``value`` formatted with ``spec``; ``missing`` for ``None``, ``inf`` for infinity."""
     if value is None or math.isnan(value):
@@ -246,13 +270,17 @@ def results_table(
     ``footer`` is a bold totals line.
     """
     table = Table(
-        title=title,
+        title=Text(plain_text(title)),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
         padding=(0, 0),
     )
+    # Cells are Text, never markup: a name such as "[/]" is shown, not parsed.
+    rows = [[plain_text(cell) for cell in row] for row in rows]
+    footer = None if footer is None else [plain_text(cell) for cell in footer]
+    headers = [plain_text(header) for header in headers]
     lines = [*rows, *([footer] if footer is not None else [])]
     for index, header in enumerate(headers):
         words = [
@@ -260,14 +288,14 @@ def results_table(
         ]
         widest = max((len(word) for word in words), default=1)
         if index < text_columns:
-            table.add_column(header, no_wrap=index == 0, min_width=widest)
+            table.add_column(Text(header), no_wrap=index == 0, min_width=widest)
         else:
-            table.add_column(header, justify="right", min_width=widest)
+            table.add_column(Text(header), justify="right", min_width=widest)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(Text, row))
     if footer is not None:
         table.add_section()
-        table.add_row(*footer, style="bold")
+        table.add_row(*map(Text, footer), style="bold")
     return table
 
 
@@ -333,6 +361,8 @@ __all__ = [
     "WrittenReport",
     "format_optional",
     "json_safe",
+    "markup_text",
+    "plain_text",
     "plot_equity",
     "portfolio_summary",
     "print_table",

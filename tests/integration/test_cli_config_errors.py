@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -75,6 +76,20 @@ EXPECTED: dict[str, list[str]] = {
     "trailing-half": [
         "strategies/trail.json: exit",
         "'trailing_distance_pct' is set but 'trailing_activation_pct' is missing",
+    ],
+    "huge-indicator-length": [
+        "strategies/len.json: parameter 'length' of rsi in indicators[0].params.length "
+        "must be an integer <= 1,000,000, got 1e+308"
+    ],
+    "deep-nesting": [
+        "strategies/deep.json: description[0][0][0]",
+        "nested more than 20 levels deep",
+    ],
+    "infinite-capital": ["strategies/inf.json: capital: expected a finite number, got Infinity"],
+    "nan-setting": ["config.json: risk.max_total_exposure: expected a finite number, got NaN"],
+    "unwritable-log-path": [
+        "config.json: logging.json_path: cannot write the JSON log file "
+        "'log-folder-is-a-file/tradekit.jsonl'"
     ],
 }
 
@@ -190,4 +205,53 @@ class TestConsoleScript:
         )
         assert result.returncode == EXIT_CONFIG_ERROR
         assert "did you mean 'stop_loss_pct'?" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def _console_script(
+    cwd: Path, env_overrides: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``tradekit validate`` in a real process; a hang fails the test when the timeout expires."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TRADEKIT_")}
+    env.update(env_overrides or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tradekit", "validate"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+class TestInputThatUsedToHang:
+    """An empty key or an empty variable-name part sent ``validate`` into an endless loop."""
+
+    def test_empty_key_in_a_strategy_file_exits_2(self, tmp_path: Path) -> None:
+        strategy = json.loads((BROKEN / "unwritable-log-path/strategies/ok.json").read_text())
+        strategy["analyzers"][0][""] = 1
+        (tmp_path / "strategies").mkdir()
+        (tmp_path / "strategies/ok.json").write_text(json.dumps(strategy), encoding="utf-8")
+
+        result = _console_script(tmp_path)
+
+        assert result.returncode == EXIT_CONFIG_ERROR
+        assert "strategies/ok.json: analyzers[0][\"\"]: unknown key ''" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    def test_empty_part_in_a_variable_name_exits_2(self) -> None:
+        result = _console_script(REPO, {"TRADEKIT_EXCHANGE____FEE_BPS": "3"})
+
+        assert result.returncode == EXIT_CONFIG_ERROR
+        assert "environment: variable TRADEKIT_EXCHANGE____FEE_BPS: " in result.stderr
+        assert "expected names like TRADEKIT_EXCHANGE__FEE_BPS" in result.stderr
+
+    def test_section_variable_that_is_not_json_exits_2(self) -> None:
+        result = _console_script(REPO, {"TRADEKIT_STRATEGY_DEFAULTS": "not json"})
+
+        assert result.returncode == EXIT_CONFIG_ERROR
+        assert "environment: variable TRADEKIT_STRATEGY_DEFAULTS: expected a JSON object" in (
+            result.stderr
+        )
         assert "Traceback" not in result.stderr

@@ -144,6 +144,7 @@ class TestWriterLock:
                 WRITERS.insert(), {"lock_key": advisory_key(DATABASE), "holder": gone.to_json()}
             )
         messages: list[str] = []
+        logger.enable("tradekit")  # a library's records are off until the application opts in
         sink = logger.add(lambda message: messages.append(str(message)), level="WARNING")
         try:
             with SqlJournal(fresh_url) as journal:
@@ -152,6 +153,7 @@ class TestWriterLock:
                     stored = connection.execute(WRITERS.select()).all()
         finally:
             logger.remove(sink)
+            logger.disable("tradekit")
             engine.dispose()
         assert len(stored) == 1
         holder = WriterHolder.from_json(stored[0].holder)

@@ -112,9 +112,11 @@ def live(client: object, fee_bps: float = 10.0) -> CcxtExchange:
 @pytest.fixture
 def warning_log() -> Iterator[list[str]]:
     messages: list[str] = []
+    logger.enable("tradekit")  # a library's records are off until the application opts in
     sink_id = logger.add(lambda message: messages.append(str(message)), level="WARNING")
     yield messages
     logger.remove(sink_id)
+    logger.disable("tradekit")
 
 
 class TestLiveOrdersSwitch:

@@ -77,11 +77,13 @@ def bus() -> InMemoryEventBus:
 @pytest.fixture
 def error_log() -> Iterator[list[str]]:
     messages: list[str] = []
+    logger.enable("tradekit")  # a library's records are off until the application opts in
     sink_id = logger.add(
         messages.append, level="ERROR", format="{extra[strategy_id]} | {message}", colorize=False
     )
     yield messages
     logger.remove(sink_id)
+    logger.disable("tradekit")
 
 
 class TestProtocols:

@@ -200,7 +200,12 @@ class TestValidation:
                 "'length' of bbands in x.params.length must be an integer >= 2",
             ),
             (cfg("bbands", std=0), "'std' of bbands in x.params.std must be a number > 0, got 0"),
-            (cfg("bbands", std=math.inf), "must be a number > 0, got inf"),
+            (
+                # The config model refuses infinity first; the catalog refuses it on its own too.
+                IndicatorConfig.model_construct(name="bbands", params={"std": math.inf}),
+                "must be a number > 0, got inf",
+            ),
+            (cfg("rsi", length=1e308), "must be an integer <= 1,000,000, got 1e+308"),
             (cfg("macd", fast=26, slow=12), "macd in x.params: fast (26) must be below slow (12)"),
         ],
     )

@@ -54,9 +54,11 @@ def writer(db_path: Path) -> Iterator[SqlJournal]:
 @pytest.fixture
 def warnings() -> Iterator[list[str]]:
     messages: list[str] = []
+    logger.enable("tradekit")  # a library's records are off until the application opts in
     sink = logger.add(lambda message: messages.append(str(message)), level="WARNING")
     yield messages
     logger.remove(sink)
+    logger.disable("tradekit")
 
 
 @contextmanager

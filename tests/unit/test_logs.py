@@ -1,9 +1,12 @@
-"""Tests for tradekit.logs: sinks, the strategy_id field, and safe reconfiguration."""
+"""Tests for tradekit.logs: sinks, the strategy_id field, safe reconfiguration, floods of one
+message summarized, and a library that stays silent until the application turns logging on."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 from loguru import logger
 
-from tradekit.logs import LEVELS, configure_logging, strategy_logger
+from tradekit.errors import ConfigError
+from tradekit.logs import LEVELS, RepeatedMessages, configure_logging, strategy_logger
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -20,10 +24,12 @@ if TYPE_CHECKING:
 
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
-    """Leave loguru as a fresh import would: one stderr sink and no default extra."""
+    """Leave loguru as a fresh import of tradekit would: one stderr sink, no default extra,
+    no patcher, tradekit's records disabled."""
     yield
     logger.remove()
-    logger.configure(extra={})
+    logger.configure(extra={}, patcher=lambda record: None)
+    logger.disable("tradekit")
     if sys.__stderr__ is not None:
         logger.add(sys.__stderr__)
 
@@ -206,3 +212,177 @@ class TestInvalidLevel:
         logger.info("still configured")
 
         assert "still configured" in stream.getvalue()
+
+
+class TestUnwritableJsonPath:
+    @pytest.mark.parametrize("json_path", ["{tmp}/a-file/log.jsonl", "{tmp}"])
+    def test_raises_config_error_naming_the_setting_and_the_path(
+        self, tmp_path: Path, json_path: str
+    ) -> None:
+        (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+        path = json_path.format(tmp=tmp_path)
+
+        with pytest.raises(ConfigError) as caught:
+            configure_logging(json_path=path, stream=io.StringIO())
+
+        (problem,) = caught.value.problems
+        assert problem.path == "logging.json_path"
+        assert f"cannot write the JSON log file {path!r}" in problem.message
+
+    def test_leaves_the_current_sinks_in_place(self, tmp_path: Path) -> None:
+        stream = io.StringIO()
+        configure_logging(stream=stream)
+
+        with pytest.raises(ConfigError):
+            configure_logging(json_path=tmp_path, stream=io.StringIO())
+        logger.info("still configured")
+
+        assert "still configured" in stream.getvalue()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+def _messages(stream: io.StringIO) -> list[str]:
+    return [line.rsplit(" | ", 1)[-1] for line in _lines(stream)]
+
+
+class TestRepeatedMessages:
+    """17,511 identical ERROR lines were written while a disk was full."""
+
+    def test_flood_of_one_message_is_cut_to_the_burst_and_one_summary_per_interval(self) -> None:
+        clock, stream = FakeClock(), io.StringIO()
+        configure_logging(stream=stream, repeats=RepeatedMessages(3, 60.0, clock))
+
+        for second in range(17_511):
+            clock.seconds = second / 100
+            logger.error("journal write failed: disk full")
+        clock.seconds = 200.0
+        logger.info("disk has room again")
+
+        assert _messages(stream) == [
+            *["journal write failed: disk full"] * 3,
+            "repeated 5997 more times in 60 s: journal write failed: disk full",
+            *["journal write failed: disk full"] * 3,
+            "repeated 5997 more times in 60 s: journal write failed: disk full",
+            *["journal write failed: disk full"] * 3,
+            "repeated 5508 more times in 55 s: journal write failed: disk full",
+            "disk has room again",
+        ]
+
+    def test_summary_keeps_level_and_strategy_id(self) -> None:
+        clock, stream = FakeClock(), io.StringIO()
+        configure_logging(stream=stream, repeats=RepeatedMessages(1, 10.0, clock))
+
+        for _ in range(3):
+            strategy_logger("rsi-btc-1h").warning("order rejected")
+        clock.seconds = 10.0
+        logger.info("later")
+
+        summary = [part.strip() for part in _lines(stream)[1].split("|")]
+        assert summary[1:] == [
+            "WARNING",
+            "rsi-btc-1h",
+            "repeated 2 more times in 0 s: order rejected",
+        ]
+
+    def test_different_messages_are_counted_apart(self) -> None:
+        stream = io.StringIO()
+        configure_logging(stream=stream, repeats=RepeatedMessages(1, 60.0, FakeClock()))
+
+        for _ in range(3):
+            logger.error("a")
+            logger.error("b")
+
+        assert _messages(stream) == ["a", "b"]
+
+    def test_counts_held_back_are_reported_when_logging_is_reconfigured(self) -> None:
+        stream = io.StringIO()
+        configure_logging(stream=stream, repeats=RepeatedMessages(2, 60.0, FakeClock()))
+
+        for _ in range(5):
+            logger.error("same")
+        configure_logging(stream=io.StringIO())
+
+        assert _messages(stream) == ["same", "same", "repeated 3 more times in 0 s: same"]
+
+    def test_json_sink_gets_the_same_summary(self, tmp_path: Path) -> None:
+        clock, json_path = FakeClock(), tmp_path / "log.jsonl"
+        configure_logging(
+            json_path=json_path, stream=io.StringIO(), repeats=RepeatedMessages(1, 5.0, clock)
+        )
+
+        for second in range(4):
+            clock.seconds = second
+            logger.error("full")
+        clock.seconds = 5.0
+        logger.info("next")
+        configure_logging(stream=io.StringIO())
+
+        entries = [json.loads(line) for line in json_path.read_text("utf-8").splitlines()]
+        assert [entry["record"]["message"] for entry in entries] == [
+            "full",
+            "repeated 3 more times in 3 s: full",
+            "next",
+        ]
+
+
+LIBRARY_USE = """
+import sys
+from pathlib import Path
+import tradekit
+from tradekit.data.sources import SyntheticSource
+settings = tradekit.TradekitSettings()
+configs = tradekit.load_strategy_configs(Path(sys.argv[1]) / "strategies", settings)
+if sys.argv[2] == "configure":
+    tradekit.configure_logging("DEBUG")
+frames = SyntheticSource(["BTC/USDT"], "1h", 300).frames()
+configs = [config for config in configs if config.symbols == ("BTC/USDT",)]
+configs = [config for config in configs if config.timeframe == "1h"]
+result = tradekit.backtest(settings, configs, frames)
+assert result.candles_processed == 300, result.candles_processed
+"""
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TRADEKIT_")}
+    env["TRADEKIT_LOGGING__LEVEL"] = "DEBUG"
+    return subprocess.run(
+        [sys.executable, *arguments],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+class TestLibraryQuietness:
+    """Used as a library, tradekit's DEBUG lines leaked to stderr."""
+
+    def test_library_use_writes_nothing_to_stderr(self, tmp_path: Path) -> None:
+        result = _run(["-c", LIBRARY_USE, str(REPO_ROOT), "quiet"], tmp_path)
+
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+
+    def test_library_logs_once_the_application_configures_logging(self, tmp_path: Path) -> None:
+        result = _run(["-c", LIBRARY_USE, str(REPO_ROOT), "configure"], tmp_path)
+
+        assert result.returncode == 0, result.stderr
+        assert "DEBUG" in result.stderr
+        assert "strategy unloaded" in result.stderr
+
+    def test_command_line_still_logs(self) -> None:
+        result = _run(["-m", "tradekit", "validate"], REPO_ROOT)
+
+        assert result.returncode == 0, result.stderr
+        assert "strategy unloaded" in result.stderr

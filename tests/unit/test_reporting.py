@@ -224,3 +224,20 @@ class TestTables:
         buffer = io.StringIO()
         print_table(Console(file=buffer), table)
         assert buffer.getvalue().rstrip().splitlines()[-1].split() == ["all", "1"]
+
+
+class TestHostileText:
+    def test_table_shows_markup_escape_codes_and_surrogates_as_text(self) -> None:
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=200)
+        rows = [["a[/]b", "x\ud800y", "red\x1b[31mRED"]]
+
+        print_table(console, results_table("t[/]", ["[bold]", "h", "c"], rows, text_columns=3))
+
+        text = buffer.getvalue()
+        assert "a[/]b" in text
+        assert "x\\ud800y" in text
+        assert "red\\x1b[31mRED" in text
+        assert "\x1b" not in text
+        assert "[bold]" in text
+        text.encode("utf-8")

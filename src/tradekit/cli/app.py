@@ -1,5 +1,9 @@
 """The launcher's ``typer`` app and what every command shares: option types, loading
 settings, and turning errors into a readable message with exit code 2.
+
+Text from files and the environment is printed through ``plain_text`` or
+``markup_text`` (tables through ``results_table``), so names cannot inject markup
+or terminal escape codes, nor crash the output with a lone surrogate.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import typer
 from rich.console import Console
 
 from tradekit.config import TradekitSettings, load_settings
-from tradekit.errors import ConfigError, TradekitError
+from tradekit.config.provenance import source_of
+from tradekit.errors import ConfigError, ConfigProblem, TradekitError
 from tradekit.logs import configure_logging_from
+from tradekit.reporting import markup_text, plain_text
 
 EXIT_CONFIG_ERROR = 2
 DEFAULT_CONFIG = Path("config.json")
@@ -54,7 +60,14 @@ def load_cli_settings(config: Path | None) -> TradekitSettings:
         settings = load_settings(DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     else:
         settings = load_settings(config)
-    configure_logging_from(settings.logging)
+    try:
+        configure_logging_from(settings.logging)
+    except ConfigError as exc:
+        source = source_of(settings.provenance, "logging.json_path")
+        raise ConfigError(
+            ConfigProblem(problem.message, source=source, path=problem.path)
+            for problem in exc.problems
+        ) from None
     return settings
 
 
@@ -64,8 +77,8 @@ def run_guarded(action: Callable[[], T]) -> T:
         return action()
     except ConfigError as exc:
         err.print("[bold red]configuration error[/]", highlight=False)
-        err.print(str(exc), markup=False, highlight=False)
+        err.print(plain_text(exc, keep_newlines=True), markup=False, highlight=False)
         raise typer.Exit(EXIT_CONFIG_ERROR) from None
     except TradekitError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {markup_text(exc, keep_newlines=True)}", highlight=False)
         raise typer.Exit(EXIT_CONFIG_ERROR) from None

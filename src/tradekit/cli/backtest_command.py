@@ -45,7 +45,13 @@ from tradekit.config import LoadedStrategy, TradekitSettings, load_strategies
 from tradekit.data import FileSource, resample, synthetic_frame
 from tradekit.data.sources import SeriesKey, series_sort_key
 from tradekit.errors import ConfigError, DataError, TradekitError
-from tradekit.reporting import WrittenReport, print_table, summary_table, write_backtest_report
+from tradekit.reporting import (
+    WrittenReport,
+    markup_text,
+    print_table,
+    summary_table,
+    write_backtest_report,
+)
 from tradekit.runtime.backtest import BacktestResult, backtest, check_series, series_span
 from tradekit.runtime.backtest import needed_series as needed_by_configs
 from tradekit.runtime.validation import check_strategies_build
@@ -319,14 +325,13 @@ def backtest_command(
 
 
 def _print_data(data: PreparedData) -> None:
-    out.print(f"data: {_describe(data.description)}", highlight=False)
+    out.print(f"data: {markup_text(_describe(data.description))}", highlight=False)
     for (symbol, timeframe), frame in data.frames.items():
-        source = data.sources.get((symbol, timeframe), "")
-        out.print(
-            f"  {symbol} {timeframe}: {series_span(frame)} [dim]({source})[/]", highlight=False
-        )
+        series = markup_text(f"{symbol} {timeframe}: {series_span(frame)}")
+        source = markup_text(data.sources.get((symbol, timeframe), ""))
+        out.print(f"  {series} [dim]({source})[/]", highlight=False)
     for note in data.notes:
-        out.print(f"  [yellow]{note}[/]", highlight=False, markup=True)
+        out.print(f"  [yellow]{markup_text(note)}[/]", highlight=False)
 
 
 def _describe(description: Mapping[str, Any]) -> str:

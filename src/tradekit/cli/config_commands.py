@@ -22,6 +22,7 @@ from tradekit.cli.app import (
 from tradekit.config import LoadedStrategy, StrategyConfig, TradekitSettings, load_strategies
 from tradekit.config.provenance import DEFAULT_SOURCE, source_of
 from tradekit.errors import ConfigError
+from tradekit.reporting import markup_text, plain_text
 from tradekit.runtime.validation import check_strategies_build
 
 
@@ -42,10 +43,11 @@ def validate(
     for strategy in loaded:
         cfg = strategy.config
         state = "ok" if cfg.enabled else "ok (disabled)"
+        shown = markup_text(
+            f"{cfg.strategy_id}  {cfg.timeframe}  {','.join(cfg.symbols)}  {cfg.name}"
+        )
         out.print(
-            f"[green]{state}[/]  {cfg.strategy_id}  {cfg.timeframe}  {','.join(cfg.symbols)}  "
-            f"{cfg.name}  [dim]({strategy.path})[/]",
-            highlight=False,
+            f"[green]{state}[/]  {shown}  [dim]({markup_text(strategy.path)})[/]", highlight=False
         )
     out.print(f"{len(loaded)} strategies valid", highlight=False)
 
@@ -93,13 +95,12 @@ def config_show(
         return by_id[strategy_id]
 
     strategy = run_guarded(find)
-    out.print(f"# {strategy_id}, merged from {strategy.path}", highlight=False)
+    out.print(
+        plain_text(f"# {strategy_id}, merged from {strategy.path}"), markup=False, highlight=False
+    )
     rows = _display_rows(strategy.config.model_dump(mode="json"))
     width = max(len(path) for path, _ in rows)
     for path, value in rows:
         source = source_of(strategy.provenance, path) or DEFAULT_SOURCE
-        out.print(
-            f"{path:<{width}}  {json.dumps(value)}  [dim]# {source}[/]",
-            highlight=False,
-            markup=True,
-        )
+        line = markup_text(f"{path:<{width}}  {json.dumps(value)}")
+        out.print(f"{line}  [dim]# {markup_text(source)}[/]", highlight=False)

@@ -23,7 +23,7 @@ from tradekit.cli.app import ConfigOption, app, load_cli_settings, out, run_guar
 from tradekit.config import load_strategy
 from tradekit.errors import StorageError
 from tradekit.events import PositionClosed
-from tradekit.reporting import print_table, results_table
+from tradekit.reporting import plain_text, print_table, results_table
 from tradekit.runtime.validation import check_strategies_build
 from tradekit.services.journal.store import SqlJournal, StrategyInfo, StrategyStatus
 
@@ -180,12 +180,16 @@ def report(database: DatabaseOption = None, config: ConfigOption = None) -> None
 
     url, reports = run_guarded(read)
     if not reports:
-        out.print(f"journal {url} holds no strategies yet", highlight=False)
+        out.print(
+            plain_text(f"journal {url} holds no strategies yet"), markup=False, highlight=False
+        )
         return
     print_table(out, _report_table(url, reports))
     for item in reports:
         for position in item.open_positions:
-            out.print(f"open  {item.strategy_id}  {position}", highlight=False)
+            out.print(
+                plain_text(f"open  {item.strategy_id}  {position}"), markup=False, highlight=False
+            )
 
 
 @strategies_app.command("list")
@@ -198,7 +202,7 @@ def list_strategies(database: DatabaseOption = None, config: ConfigOption = None
 
     url, registered = run_guarded(read)
     if not registered:
-        out.print(f"no strategies registered in {url}", highlight=False)
+        out.print(plain_text(f"no strategies registered in {url}"), markup=False, highlight=False)
         return
     rows = [
         [
@@ -253,7 +257,9 @@ def add_strategy(
             return journal.url, f"{verb} {strategy.strategy_id} ({strategy.name})", status
 
     url, done, status = run_guarded(register)
-    out.print(f"{done} from {file} in {url}; status {status}", highlight=False)
+    out.print(
+        plain_text(f"{done} from {file} in {url}; status {status}"), markup=False, highlight=False
+    )
 
 
 def _change_status(
@@ -269,7 +275,7 @@ def _change_status(
             return journal.url
 
     url = run_guarded(apply)
-    out.print(f"{strategy_id}: {done} in {url}", highlight=False)
+    out.print(plain_text(f"{strategy_id}: {done} in {url}"), markup=False, highlight=False)
 
 
 @strategies_app.command("enable")

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from tradekit.config.live_safety import base_file_problems, strategy_file_problems
 from tradekit.config.problems import problems_from_validation
@@ -26,7 +25,6 @@ from tradekit.config.provenance import (
     overlay_mapping,
     settings_provenance,
     source_of,
-    unknown_variables,
 )
 from tradekit.config.settings import (
     ENV_NESTED_DELIMITER,
@@ -35,6 +33,8 @@ from tradekit.config.settings import (
     _base_file_data,
 )
 from tradekit.config.strategy import StrategyConfig
+from tradekit.config.strict_json import JsonValueError, parse_json
+from tradekit.config.variables import variable_layers, variable_problems
 from tradekit.errors import ConfigError, ConfigProblem
 
 DEFAULTS_KEY = "strategy_defaults"
@@ -54,17 +54,12 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"key '{key}' appears twice in the same object")
-        seen[key] = value
-    return seen
-
-
 def read_json_object(path: Path) -> dict[str, Any]:
-    """Parse a JSON file that must hold one object; ``ConfigError`` names file, line and column."""
+    """Parse a JSON file that must hold one object; ``ConfigError`` names file, line and column.
+
+    The parse is strict (see ``strict_json``): no NaN or Infinity, no number too
+    large for a float, no key twice in one object, no absurd nesting.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -82,12 +77,14 @@ def read_json_object(path: Path) -> dict[str, Any]:
             [ConfigProblem(f"cannot read file: {exc.strerror}", source=str(path))]
         ) from None
     try:
-        data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         message = f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         raise ConfigError([ConfigProblem(message, source=str(path))]) from None
-    except ValueError as exc:
-        raise ConfigError([ConfigProblem(f"malformed JSON: {exc}", source=str(path))]) from None
+    except JsonValueError as exc:
+        raise ConfigError(
+            [ConfigProblem(exc.message, source=str(path), path=exc.path or None)]
+        ) from None
     if not isinstance(data, dict):
         kind = type(data).__name__
         raise ConfigError(
@@ -118,14 +115,18 @@ def load_settings(
         delimiter=ENV_NESTED_DELIMITER,
         top_level_keys=TradekitSettings.model_fields,
     )
-    problems = base_file_problems(file_data, label or "config") + _unknown_variable_problems(
-        dotenv_path
+    problems = base_file_problems(file_data, label or "config") + variable_problems(
+        variable_layers(dotenv_path), ENV_PREFIX, ENV_NESTED_DELIMITER, TradekitSettings
     )
     if problems:
         raise ConfigError(problems)
     token = _base_file_data.set(file_data)
     try:
         settings = TradekitSettings(_env_file=dotenv_path)
+    except SettingsError as exc:
+        # The checks above catch the variables known to break pydantic-settings; this
+        # keeps anything they miss a readable error rather than a traceback.
+        raise ConfigError([ConfigProblem(str(exc), source="environment")]) from None
     except ValidationError as exc:
         source = label or "settings"
         problems = problems_from_validation(
@@ -144,23 +145,6 @@ def load_settings(
             for problem, path in zip(defaults, paths, strict=True)
         )
     return settings
-
-
-def _unknown_variable_problems(dotenv_path: Path | None) -> list[ConfigProblem]:
-    """A ``TRADEKIT_*`` variable that names no setting is a typo, wherever it is set."""
-    layers: list[tuple[str, Mapping[str, str | None]]] = [("environment", os.environ)]
-    if dotenv_path is not None and dotenv_path.is_file():
-        layers.insert(0, (str(dotenv_path), dotenv_values(dotenv_path)))
-    problems = []
-    for where, variables in layers:
-        for name, close in unknown_variables(
-            variables, ENV_PREFIX, ENV_NESTED_DELIMITER, TradekitSettings.model_fields
-        ):
-            hint = f"; did you mean {close}?" if close else ""
-            problems.append(
-                ConfigProblem(f"unknown variable {name}: it names no setting{hint}", source=where)
-            )
-    return problems
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from tradekit.config.provenance import join_path
 from tradekit.errors import ConfigProblem
 
 # Pattern constraints described in words, so messages do not show regular expressions.
@@ -25,11 +26,11 @@ PATTERN_MEANINGS: dict[str, str] = {
 SourceLookup = Callable[[str], str | None]
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
+def model_in(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for argument in get_args(annotation):
-        found = _model_in(argument)
+        found = model_in(argument)
         if found is not None:
             return found
     return None
@@ -42,7 +43,7 @@ def allowed_keys(model: type[BaseModel], path: Sequence[str]) -> list[str]:
         if current is None:
             return []
         field = current.model_fields.get(key)
-        current = _model_in(field.annotation) if field is not None else None
+        current = model_in(field.annotation) if field is not None else None
     return list(current.model_fields) if current is not None else []
 
 
@@ -67,7 +68,7 @@ def _resolve_loc(
             continue
         fields = current_model.model_fields if current_model is not None else {}
         if part in fields:
-            current_model = _model_in(fields[part].annotation)
+            current_model = model_in(fields[part].annotation)
         elif current_model is None and isinstance(current, Mapping) and part in current:
             pass  # a key of a free-form mapping such as an indicator's params
         elif position == len(loc) - 1 and kind in ("extra_forbidden", "missing"):
@@ -81,10 +82,10 @@ def _resolve_loc(
 
 
 def format_path(parts: Sequence[int | str]) -> str:
-    """``['indicators', 0, 'name']`` -> ``indicators[0].name``."""
+    """``['indicators', 0, 'name']`` -> ``indicators[0].name``; odd keys quoted: ``exit[""]``."""
     text = ""
     for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        text = f"{text}[{part}]" if isinstance(part, int) else join_path(text, part)
     return text
 
 

@@ -2,11 +2,14 @@
 
 Keys are dotted paths (``exit.stop_loss_pct``); dicts are walked into, lists and
 scalars are leaves, because a list from a higher layer replaces the whole list.
+A key that cannot be written plainly after a dot (empty, or holding ``.``, ``[``,
+``]``, ``"`` or an unprintable character) is written quoted: ``exit[""]``.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import re
@@ -21,11 +24,21 @@ Provenance = dict[str, str]
 
 DEFAULT_SOURCE = "default"
 
-# The last segment of a dotted path: ".key" or "[index]" (or the whole path when it has one).
-_LAST_SEGMENT = re.compile(r"(?:^|\.)[^.\[]+$|\[\d+\]$")
+# The last segment of a path: ".key", "[index]" or '["quoted key"]' (or the whole path
+# when it has a single plain key).
+_LAST_SEGMENT = re.compile(r'(?:^|\.)[^.\[\]"]+$|\[\d+\]$|\["(?:[^"\\]|\\.)*"\]$')
+_SPECIAL_CHARACTERS = frozenset('.[]"')
+
+
+def is_plain_key(key: str) -> bool:
+    """True when ``key`` can follow a dot in a path without being misread."""
+    return bool(key) and key.isprintable() and not _SPECIAL_CHARACTERS.intersection(key)
 
 
 def join_path(prefix: str, key: str) -> str:
+    """``prefix`` extended by ``key``: ``a.b``, or ``a["odd key"]`` for a key that is not plain."""
+    if not is_plain_key(key):
+        return f"{prefix}[{json.dumps(key)}]"
     return f"{prefix}.{key}" if prefix else key
 
 
@@ -59,7 +72,11 @@ def source_of(provenance: Mapping[str, str], path: str) -> str | None:
     while candidate:
         if candidate in provenance:
             return provenance[candidate]
-        candidate = _LAST_SEGMENT.sub("", candidate)
+        parent = _LAST_SEGMENT.sub("", candidate)
+        if parent == candidate:
+            # Not a path this module writes (a stray "." or "["): nothing encloses it.
+            return None
+        candidate = parent
     return None
 
 
@@ -79,7 +96,7 @@ def _env_layer(
         parts = name[len(prefix) :].lower().split(delimiter)
         if not parts or parts[0] not in known:
             continue
-        path = ".".join(parts)
+        path = functools.reduce(join_path, parts, "")
         source = f"{label} {name}"
         value = variables[name]
         try:
@@ -87,7 +104,7 @@ def _env_layer(
         except ValueError:
             parsed = None
         if isinstance(parsed, dict) and parsed:
-            found.extend((join_path(path, leaf), source) for leaf in leaf_paths(parsed))
+            found.extend((leaf, source) for leaf in leaf_paths(parsed, path))
         else:
             found.append((path, source))
     return found

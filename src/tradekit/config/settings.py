@@ -21,16 +21,19 @@ from pydantic import (
     PositiveInt,
     PrivateAttr,
     SecretStr,
+    field_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tradekit.config.strict_json import checked_json_value
 
 ENV_PREFIX = "TRADEKIT_"
 ENV_NESTED_DELIMITER = "__"
 
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
-_SECTION = ConfigDict(frozen=True, extra="forbid")
+_SECTION = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class EngineSettings(BaseModel):
@@ -140,6 +143,7 @@ class TradekitSettings(BaseSettings):
         env_file=".env",
         extra="forbid",
         frozen=True,
+        allow_inf_nan=False,
     )
 
     engine: EngineSettings = EngineSettings()
@@ -149,6 +153,8 @@ class TradekitSettings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     live_orders_enabled: bool = False
     strategy_defaults: dict[str, Any] = Field(default_factory=dict)
+
+    _defaults_are_finite = field_validator("strategy_defaults")(checked_json_value)
 
     _provenance: dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from tradekit.config.strict_json import checked_json_value
 from tradekit.timeframes import TIMEFRAME_SECONDS, is_higher_timeframe, unknown_timeframe_message
 
 Percent = Annotated[float, Field(gt=0, le=100)]
@@ -51,7 +52,8 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 ParamValue = float | int | bool | str
 
-_MODEL = ConfigDict(frozen=True, extra="forbid")
+# Infinity and NaN are never a meaningful setting: ``capital = inf`` would give infinite equity.
+_MODEL = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -84,6 +86,10 @@ class AnalyzerConfig(BaseModel):
     type: str = Field(min_length=1)
     weight: float = Field(default=1.0, gt=0, le=100)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    # Parameters are free-form until the analyzer checks them, so the model's own
+    # refusal of non-finite numbers does not reach them.
+    _params_are_finite = field_validator("params")(checked_json_value)
 
 
 class SizingConfig(BaseModel):
@@ -267,7 +273,9 @@ class DCAConfig(BaseModel):
 class StrategyConfig(BaseModel):
     """One strategy, merged over ``strategy_defaults`` and validated; frozen."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", title="tradekit strategy")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, title="tradekit strategy"
+    )
 
     strategy_id: StrategyId
     name: str = Field(default="", validate_default=True)

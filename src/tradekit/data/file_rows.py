@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tradekit.domain import EARLIEST_CANDLE_TIME, LATEST_CANDLE_TIME
 from tradekit.errors import DataError
 from tradekit.services.market.candles import PRICE_COLUMNS
 from tradekit.timeframes import TIMEFRAME_SECONDS
@@ -26,6 +27,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_LIMITS = np.array([1e11, 1e14, 1e17])
 _EPOCH_UNITS = ("seconds", "milliseconds", "microseconds", "nanoseconds")
 _EPOCH_TO_US = (1e6, 1e3, 1.0, 1e-3)
+
+_EARLIEST_US = (EARLIEST_CANDLE_TIME - EPOCH) // timedelta(microseconds=1)
+_LATEST_US = (LATEST_CANDLE_TIME - EPOCH) // timedelta(microseconds=1)
 
 Mask = npt.NDArray[np.bool_]
 Labels = npt.NDArray[np.object_]
@@ -114,7 +118,8 @@ def parse_timestamps(
         index = index.as_unit("us")
         has = np.asarray(index.notna(), dtype=np.bool_)
         problems.rows(~has, label, lambda row: "the timestamp is empty")
-        return np.where(has, index.asi8, 0), has
+        stamps = np.where(has, index.asi8, 0)
+        return stamps, _within_supported_range(stamps, has, label, problems, index.astype(str))
     if "time" in columns:
         values = text(values) + " " + text(raw[columns["time"]])
     numbers, empty, shown = _cells(values)
@@ -149,7 +154,29 @@ def parse_timestamps(
         label,
         lambda row: f"cannot read timestamp {shown(row)!r}; expected {expected}",
     )
-    return stamps, has
+    return stamps, _within_supported_range(stamps, has, label, problems, values)
+
+
+def _within_supported_range(
+    stamps: npt.NDArray[np.int64],
+    has: Mask,
+    label: str,
+    problems: RowProblems,
+    cells: pd.Series[Any] | pd.Index,
+) -> Mask:
+    """``has`` without the rows whose time is outside ``EARLIEST/LATEST_CANDLE_TIME``."""
+    outside = has & ((stamps < _EARLIEST_US) | (stamps >= _LATEST_US))
+    texts = np.asarray(cells, dtype=object)
+    problems.rows(
+        outside,
+        label,
+        lambda row: (
+            f"timestamp {str(texts[row]).strip()!r} is outside the supported range "
+            f"{EARLIEST_CANDLE_TIME:%Y-%m-%d} to {LATEST_CANDLE_TIME:%Y-%m-%d}; "
+            "expected a real candle time"
+        ),
+    )
+    return has & ~outside
 
 
 def _number_column(

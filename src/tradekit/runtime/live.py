@@ -19,10 +19,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from tradekit.config.settings import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
+from tradekit.data.plausibility import DEFAULT_CLOCK_SKEW, plausible_candles
 from tradekit.data.sources import FrameSource
 from tradekit.data.synthetic import synthetic_frame
 from tradekit.domain import Candle
@@ -99,6 +101,7 @@ def run_live(
     candles_per_second: float = 0.0,
     stop: threading.Event | None = None,
     announce: Callable[[str], object] = _print_to_stderr,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> LiveRunSummary:
     """Run ``configs`` over ``source`` until it ends or ``stop`` is set; then shut down cleanly.
 
@@ -111,7 +114,8 @@ def run_live(
     ``persist`` journals the run in the settings' database (``storage.database_url``);
     ``journal`` supplies another one instead. ``replay_clock`` stamps lifecycle
     events with candle time (replays are then repeatable); it is the default
-    except in live mode, which always runs on the wall clock.
+    except in live mode, which always runs on the wall clock. On the wall clock,
+    a candle closing after now plus ``clock_skew`` is refused with a warning.
     """
     mode = RunMode(mode)
     if mode not in _LOOP_MODES:
@@ -143,6 +147,7 @@ def run_live(
         log.warning("{banner}", banner=banner)
         announce(banner)
     if not replaying:
+        candles = plausible_candles(candles, runtime.shared.clock(), clock_skew)
         first = next(candles, None)
     interval = 1.0 / candles_per_second if candles_per_second > 0 else 0.0
     processed = 0

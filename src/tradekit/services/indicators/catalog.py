@@ -45,6 +45,9 @@ SEED_TOLERANCE = 1e-10
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
+MAX_INTEGER_PARAM = 1_000_000
+"""The largest integer parameter (a window length): larger ones overflow the warm-up arithmetic."""
+
 
 def decay_bars(alpha: float) -> int:
     """Bars until an exponential smoother of factor ``alpha`` keeps < SEED_TOLERANCE of its seed.
@@ -77,7 +80,10 @@ class ParamSpec:
     strict_minimum: bool = False
     default_from: str | None = None
 
-    def expected(self) -> str:
+    def expected(self, value: object = None) -> str:
+        """What the parameter takes, phrased for the ``value`` it was given."""
+        if self.kind is int and isinstance(value, int | float) and abs(value) > MAX_INTEGER_PARAM:
+            return f"an integer <= {MAX_INTEGER_PARAM:,}"
         what = "an integer" if self.kind is int else "a number"
         if self.minimum is None:
             return what
@@ -90,6 +96,8 @@ class ParamSpec:
             return None
         if self.kind is int:
             if isinstance(value, float) and not value.is_integer():
+                return None
+            if abs(value) > MAX_INTEGER_PARAM:
                 return None
             number = int(value)
         elif math.isfinite(value):
@@ -347,7 +355,7 @@ def indicator_problems(
         if number is None:
             problems.append(
                 f"parameter '{param.name}' of {spec.name} in {where}.params.{param.name} "
-                f"must be {param.expected()}, got {raw!r}"
+                f"must be {param.expected(raw)}, got {raw!r}"
             )
         else:
             values[param.name] = number

@@ -16,7 +16,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradekit.domain import Candle
+from tradekit.domain import (
+    EARLIEST_CANDLE_TIME,
+    LATEST_CANDLE_TIME,
+    Candle,
+    candle_time_problem,
+)
 from tradekit.errors import DataError
 from tradekit.timeframes import TIMEFRAME_SECONDS, floor_timestamp, unknown_timeframe_message
 
@@ -356,6 +361,13 @@ class CandleSeries:
         if problem is not None:
             raise DataError(f"series {symbol} {timeframe}: {problem}")
         index = pd.DatetimeIndex(frame.index)
+        outside = (index < pd.Timestamp(EARLIEST_CANDLE_TIME)) | (
+            index >= pd.Timestamp(LATEST_CANDLE_TIME)
+        )
+        if outside.any():
+            row = int(np.argmax(outside))
+            problem = candle_time_problem(index[row])
+            raise DataError(f"series {symbol} {timeframe}: row {row}: {problem}")
         nanoseconds = index.as_unit("ns").asi8
         if (nanoseconds % 1_000_000_000).any():
             raise DataError(f"series {symbol} {timeframe}: open times must be whole seconds")
