@@ -29,8 +29,8 @@ from tradekit.domain import (
     Side,
     UpdateStopLoss,
 )
+from tradekit.exit_reasons import ExitReason, partial_take_profit_reason
 from tradekit.protocols import BarView
-from tradekit.services.positions.lifecycle import partial_take_profit_reason
 from tradekit.services.signals.analyzers import Scores
 
 ExitAction = ClosePercent | UpdateStopLoss | ActivateTrailing
@@ -113,13 +113,15 @@ class ExitOrchestrator:
         if stop is not None:
             price = _touched_below(candle, stop) if long else _touched_above(candle, stop)
             if price is not None:
-                reason = "trailing_stop" if position.trailing_active else "stop_loss"
+                reason = (
+                    ExitReason.TRAILING_STOP if position.trailing_active else ExitReason.STOP_LOSS
+                )
                 self._close(ClosePercent(position.symbol, 100.0, reason, price))
                 return True
         if target is not None:
             price = _touched_above(candle, target) if long else _touched_below(candle, target)
             if price is not None:
-                self._close(ClosePercent(position.symbol, 100.0, "take_profit", price))
+                self._close(ClosePercent(position.symbol, 100.0, ExitReason.TAKE_PROFIT, price))
                 return True
         return False
 
@@ -147,7 +149,7 @@ class ExitOrchestrator:
     def _time_or_signal_exit(self, position: Position, candle: Candle, scores: Scores) -> bool:
         config = self._config
         if config.time_stop_bars is not None and position.bars_held >= config.time_stop_bars:
-            self._close(ClosePercent(position.symbol, 100.0, "time_stop"))
+            self._close(ClosePercent(position.symbol, 100.0, ExitReason.TIME_STOP))
             return True
         if not config.exit_on_opposite_signal:
             return False
@@ -157,7 +159,7 @@ class ExitOrchestrator:
         minimum = config.min_profit_pct_for_signal_exit
         if minimum is not None and position.profit_pct(candle.close) < minimum:
             return False
-        self._close(ClosePercent(position.symbol, 100.0, "signal_exit"))
+        self._close(ClosePercent(position.symbol, 100.0, ExitReason.SIGNAL_EXIT))
         return True
 
     def _manage_trailing(self, position: Position, trailing: tuple[float, float]) -> None:
