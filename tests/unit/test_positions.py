@@ -128,7 +128,7 @@ class Book:
             "ts": at(hour),
         }
         values.update(over)
-        self.service.apply_fill(Fill(**values))
+        self.service.apply_fills([Fill(**values)])
 
     def trade(
         self,

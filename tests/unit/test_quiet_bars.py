@@ -104,8 +104,8 @@ def open_position(
         created_at=datetime(2024, 1, 1, tzinfo=UTC),
     )
     service.register_intent(order, OpenIntent(side))
-    service.apply_fill(
-        Fill(order.order_id, "quiet", symbol, order_side, quantity, price, 0.37, order.created_at)
+    service.apply_fills(
+        [Fill(order.order_id, "quiet", symbol, order_side, quantity, price, 0.37, order.created_at)]
     )
 
 

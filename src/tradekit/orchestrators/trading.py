@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tradekit.config.strategy import StrategyConfig
-from tradekit.domain import Candle, Fill, Signal
+from tradekit.domain import Candle, Signal
 from tradekit.errors import DataError, StrategyError
 from tradekit.events import SignalGenerated
 from tradekit.orchestrators.entry import EntryOrchestrator
@@ -188,7 +188,7 @@ class TradingOrchestrator:
         positions = self._positions
         if positions.has_pending(symbol):
             self.orders_handled += 1
-            self._apply(self._exchange.fill_pending(self.strategy_id, candle))
+            positions.apply_fills(self._exchange.fill_pending(self.strategy_id, candle))
         positions.mark(candle)
         self._risk.on_candle(candle)
         if self._gate_active:
@@ -381,10 +381,6 @@ class TradingOrchestrator:
                 f"strategy '{self.strategy_id}' runs on {self.config.timeframe} candles, "
                 f"got a {candle.timeframe} candle for {candle.symbol}"
             )
-
-    def _apply(self, fills: list[Fill]) -> None:
-        for fill in fills:
-            self._positions.apply_fill(fill)
 
     def _publish_signals(self, candle: Candle, signals: tuple[Signal, ...]) -> None:
         for signal in signals:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Mapping, MutableSequence, Sequence
+from collections.abc import Iterable, Mapping, MutableSequence, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -319,13 +319,20 @@ class PositionLifecycleService:
             self._pending = {k: p for k, p in self._pending.items() if p.order.symbol != symbol}
         return before - len(self._pending)
 
-    def apply_fill(self, fill: Fill) -> None:
-        """Change cash and the position the fill's order was registered for; emit events.
+    def apply_fills(self, fills: Iterable[Fill]) -> None:
+        """Apply fills of this strategy's orders in order: the one way fills reach its positions.
 
-        Every check runs before any state changes: a refused fill (unknown order,
-        wrong strategy, symbol or side, more than ordered, closing more than is
-        open) raises ``PositionError`` and leaves the service untouched.
+        Fills an exchange returns on submission and fills of orders left pending
+        both come here. Each changes cash and the position its order was registered
+        for, and emits events. Every check of a fill runs before it changes
+        anything: a refused fill (unknown order, wrong strategy, symbol or side,
+        more than ordered, closing more than is open) raises ``PositionError``,
+        leaving the service as the fills before it left it.
         """
+        for fill in fills:
+            self._apply_fill(fill)
+
+    def _apply_fill(self, fill: Fill) -> None:
         pending = self._pending.get(fill.order_id)
         where = f"fill of order {fill.order_id}"
         if pending is None:
