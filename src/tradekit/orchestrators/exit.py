@@ -73,6 +73,13 @@ class ExitOrchestrator:
             and config.trailing_distance_pct is not None
             else None
         )
+        # With any of these, an open position is managed on every candle, whatever its levels.
+        self._watches_every_bar = bool(
+            config.trailing_activation_pct is not None
+            or config.trailing_distance_pct is not None
+            or config.time_stop_bars is not None
+            or self._partials
+        )
         # Per symbol: the protective close queued on the current candle, and those the
         # exchange rejected, to send again on the next candle.
         self._queued: dict[str, ClosePercent] = {}
@@ -191,6 +198,23 @@ class ExitOrchestrator:
     def has_retries(self) -> bool:
         """True while a rejected protective close waits to be sent again."""
         return bool(self._retries)
+
+    def needs_next_bar(self, symbol: str) -> bool:
+        """True when the next candle of ``symbol`` may bring an exit even if no signal fires.
+
+        So while a rejected close waits to be sent again, and while a position is
+        open in ``symbol`` with a stop loss or take profit (touched inside a
+        candle), or under trailing, a time stop or partial take profits (each
+        follows the position candle by candle).
+        """
+        if self.has_retries():
+            return True
+        position = self._positions.position(symbol)
+        return position is not None and (
+            self._watches_every_bar
+            or position.stop_loss is not None
+            or position.take_profit is not None
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """What must survive a restart: the rejected closes still to send again."""
