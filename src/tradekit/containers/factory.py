@@ -164,10 +164,6 @@ class TradingOrchestratorFactory:
         """The typed handle of a loaded strategy, or ``None``."""
         return self._handles.get(strategy_id)
 
-    def find(self, strategy_id: str) -> Container | None:
-        """The container of a loaded strategy, or ``None``."""
-        return self._containers.get(strategy_id)
-
     def _not_found(self, strategy_id: str) -> str:
         known = sorted(self._containers)
         close = difflib.get_close_matches(strategy_id, known, n=1)

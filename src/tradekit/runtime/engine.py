@@ -240,7 +240,7 @@ class Engine:
     def _tracked(self, strategy_id: str) -> StrategyHealth:
         health = self._health.get(strategy_id)
         if health is None:
-            self.factory.get(strategy_id)  # raises with a suggestion
+            self.factory.handle(strategy_id)  # raises with a suggestion
             raise StrategyError(f"strategy '{strategy_id}' is not tracked by this engine")
         return health
 
