@@ -79,6 +79,8 @@ from tradekit.events import (
     TrailingActivated,
     event_from_dict,
 )
+from tradekit.exit_reasons import ExitReason
+from tradekit.ids import ClientOrderId, PositionId
 from tradekit.logs import configure_logging, configure_logging_from, strategy_logger
 from tradekit.protocols import EventBus, Subscription
 from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
@@ -86,6 +88,7 @@ from tradekit.strategy_state import StrategyState
 
 if TYPE_CHECKING:
     from tradekit.containers.factory import TradingOrchestratorFactory
+    from tradekit.containers.handle import StrategyHandle
     from tradekit.containers.shared import SharedContainer
     from tradekit.containers.strategy import StrategyContainer, StrategyResource
     from tradekit.runtime import RunMode, Runtime, bootstrap
@@ -102,6 +105,7 @@ _LAZY = {
     "StrategyContainer": "tradekit.containers.strategy",
     "StrategyResource": "tradekit.containers.strategy",
     "TradingOrchestratorFactory": "tradekit.containers.factory",
+    "StrategyHandle": "tradekit.containers.handle",
     "Engine": "tradekit.runtime.engine",
     "backtest": "tradekit.runtime.backtest",
     "BacktestResult": "tradekit.runtime.backtest",
@@ -134,6 +138,7 @@ __all__ = [
     "AnalyzerConfig",
     "BacktestResult",
     "Candle",
+    "ClientOrderId",
     "ClosePercent",
     "ConfigError",
     "ConfigProblem",
@@ -147,6 +152,7 @@ __all__ = [
     "EventError",
     "ExchangeError",
     "ExitConfig",
+    "ExitReason",
     "Fill",
     "FiltersConfig",
     "InMemoryEventBus",
@@ -162,6 +168,7 @@ __all__ = [
     "Position",
     "PositionClosed",
     "PositionError",
+    "PositionId",
     "PositionIncreased",
     "PositionOpened",
     "PositionReduced",
@@ -182,6 +189,7 @@ __all__ = [
     "StrategyContainer",
     "StrategyError",
     "StrategyFailed",
+    "StrategyHandle",
     "StrategyLoaded",
     "StrategyNotFoundError",
     "StrategyPublisher",

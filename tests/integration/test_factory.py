@@ -9,6 +9,7 @@ from ticker_strategies import ticker, ticker_data
 
 from tradekit.containers import SharedContainer
 from tradekit.containers.factory import TradingOrchestratorFactory
+from tradekit.containers.handle import StrategyHandle
 from tradekit.domain import Candle, ClosePercent
 from tradekit.errors import ConfigError, StrategyConflictError, StrategyNotFoundError
 from tradekit.events import (
@@ -96,6 +97,42 @@ class TestGet:
         with pytest.raises(StrategyNotFoundError) as caught:
             tradekit_factory.get("zzz")
         assert str(caught.value) == "no strategy 'zzz' is loaded (loaded: none)"
+
+
+class TestHandle:
+    def test_holds_the_services_the_container_built(
+        self, tradekit_factory: TradingOrchestratorFactory
+    ) -> None:
+        container = tradekit_factory.create(ticker("a"))
+        handle = tradekit_factory.handle("a")
+        assert isinstance(handle, StrategyHandle)
+        assert handle.strategy_id == "a"
+        assert handle.config is container.config()
+        assert handle.trading_orchestrator is container.trading_orchestrator()
+        assert handle.position_lifecycle is container.position_lifecycle()
+        assert handle.publisher is container.publisher()
+        assert handle.risk_manager is container.risk_manager()
+        assert handle.action_queue is container.action_queue()
+
+    def test_a_reload_hands_out_a_new_handle_and_an_unload_none(
+        self, tradekit_factory: TradingOrchestratorFactory
+    ) -> None:
+        tradekit_factory.create(ticker("a"))
+        before = tradekit_factory.handle("a")
+        tradekit_factory.reload(ticker("a", capital=20_000))
+        after = tradekit_factory.handle("a")
+        assert after is not before
+        assert after.trading_orchestrator is tradekit_factory.get("a").trading_orchestrator()
+        assert after.config.capital == 20_000
+        tradekit_factory.unload("a")
+        assert tradekit_factory.find_handle("a") is None
+        with pytest.raises(StrategyNotFoundError, match="no strategy 'a' is loaded"):
+            tradekit_factory.handle("a")
+
+    def test_the_engine_routes_the_handle_s_orchestrator(self, tradekit_engine: Engine) -> None:
+        tradekit_engine.load([ticker("a")])
+        (entry,) = tradekit_engine.route("BTC/USDT", "1h")
+        assert entry.orchestrator is tradekit_engine.factory.handle("a").trading_orchestrator
 
 
 @pytest.fixture

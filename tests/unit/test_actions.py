@@ -199,7 +199,7 @@ class TestOpenPosition:
         assert strategy.lifecycle.position(BTC) is None
         assert strategy.lifecycle.has_pending(BTC)
         for fill in strategy.exchange.fill_pending("rsi-btc", candle(110.0, 1, open_=104.0)):
-            strategy.lifecycle.apply_fill(fill)
+            strategy.lifecycle.apply_fills([fill])
         position = strategy.lifecycle.position(BTC)
         assert position is not None
         assert (position.quantity, position.avg_entry_price) == (1.0, 104.0)
@@ -318,7 +318,7 @@ class TestAddAndClose:
         with pytest.raises(PositionError, match="already being closed by pending orders"):
             strategy.handle(ClosePercent(BTC, 10.0), candle(100.0))
         for fill in strategy.exchange.fill_pending("rsi-btc", candle(100.0, 1)):
-            lifecycle.apply_fill(fill)
+            lifecycle.apply_fills([fill])
         assert lifecycle.position(BTC) is None
 
     def test_short_add_sells_and_close_buys(self, strategy: Strategy) -> None:

@@ -510,7 +510,7 @@ class TestSnapshots:
             order = Order(service.new_order_id(), "dca-btc", BTC, side, quantity, T0)
             service.register_intent(order, intent)
             fill = Fill(order.order_id, "dca-btc", BTC, side, quantity, price, 0.1, T0)
-            service.apply_fill(fill)
+            service.apply_fills([fill])
             journal.record_fill(order, fill)
             submitted.append(order.order_id)
         pending = Order(service.new_order_id(), "dca-btc", ETH, OrderSide.SELL, 1.0, T0)

@@ -25,12 +25,9 @@ from tradekit.events import (
     StopLossUpdated,
     TrailingActivated,
 )
+from tradekit.exit_reasons import partial_take_profit_level, partial_take_profit_reason
 from tradekit.services.bus import InMemoryEventBus, StrategyPublisher
-from tradekit.services.positions.lifecycle import (
-    PositionLifecycleService,
-    partial_take_profit_level,
-    partial_take_profit_reason,
-)
+from tradekit.services.positions.lifecycle import PositionLifecycleService
 from tradekit.services.positions.state import (
     AddIntent,
     CloseIntent,
@@ -131,7 +128,7 @@ class Book:
             "ts": at(hour),
         }
         values.update(over)
-        self.service.apply_fill(Fill(**values))
+        self.service.apply_fills([Fill(**values)])
 
     def trade(
         self,

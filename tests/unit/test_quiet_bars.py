@@ -104,8 +104,8 @@ def open_position(
         created_at=datetime(2024, 1, 1, tzinfo=UTC),
     )
     service.register_intent(order, OpenIntent(side))
-    service.apply_fill(
-        Fill(order.order_id, "quiet", symbol, order_side, quantity, price, 0.37, order.created_at)
+    service.apply_fills(
+        [Fill(order.order_id, "quiet", symbol, order_side, quantity, price, 0.37, order.created_at)]
     )
 
 
@@ -233,6 +233,61 @@ class TestPassingOverQuietBars:
     )
     def test_strategies_that_follow_every_candle_never_skip(self, changes: dict[str, Any]) -> None:
         assert trading(built(strategy(**changes), series())).signal_bars(0, BARS) is None
+
+
+class TestEachRuleSaysWhetherItNeedsEveryCandle:
+    """The services owning a rule answer for it; the trading orchestrator only asks them."""
+
+    @staticmethod
+    def holding(**changes: Any) -> Container:
+        """The strategy after bar 4: its position opened on bar 3 has settled."""
+        replay = SeriesReplay(series())
+        container = built(strategy(**changes), replay.series)
+        for bar in range(5):
+            trading(container).on_bar(replay.candle(bar), bar)
+        assert container.position_lifecycle().position(BTC) is not None
+        return container
+
+    @pytest.mark.parametrize(
+        "exit_config",
+        [
+            {"stop_loss_pct": 50},
+            {"take_profit_pct": 500},
+            {"trailing_activation_pct": 400, "trailing_distance_pct": 1},
+            {"time_stop_bars": 900},
+            {"partial_take_profits": [{"profit_pct": 400, "close_pct": 10}]},
+        ],
+        ids=["stop loss", "take profit", "trailing", "time stop", "partial take profit"],
+    )
+    def test_the_exit_side_needs_the_next_candle_for_an_exit_rule(
+        self, exit_config: dict[str, Any]
+    ) -> None:
+        container = self.holding(exit=exit_config)
+        assert container.exit_orchestrator().needs_next_bar(BTC)
+        assert not container.entry_orchestrator().needs_next_bar(BTC)
+        assert trading(container).needs_next_bar()
+
+    def test_the_entry_side_needs_the_next_candle_for_dca_adds(self) -> None:
+        container = self.holding(dca={"safety_orders": 2, "step_pct": 90})
+        assert container.entry_orchestrator().needs_next_bar(BTC)
+        assert not container.exit_orchestrator().needs_next_bar(BTC)
+        assert trading(container).needs_next_bar()
+
+    def test_a_position_without_rules_needs_no_candle(self) -> None:
+        container = self.holding()
+        assert not container.exit_orchestrator().needs_next_bar(BTC)
+        assert not container.entry_orchestrator().needs_next_bar(BTC)
+        assert not trading(container).needs_next_bar()
+
+    def test_the_risk_manager_needs_every_candle_for_a_daily_loss_limit(self) -> None:
+        limited = built(strategy(risk={"daily_loss_limit_pct": 5}), series())
+        assert limited.risk_manager().needs_every_bar
+        assert not built(strategy(), series()).risk_manager().needs_every_bar
+
+    def test_the_higher_timeframe_gate_needs_every_candle_when_configured(self) -> None:
+        gated = built(strategy(mtf={"timeframe": "4h", "length": 5}), series())
+        assert gated.mtf_gate().needs_every_bar
+        assert not built(strategy(), series()).mtf_gate().needs_every_bar
 
 
 def columns(replay: SeriesReplay) -> tuple[list[Any], ...]:

@@ -18,11 +18,13 @@ from typing import Any, cast
 from dependency_injector import containers, providers
 
 from tradekit.config.strategy import StrategyConfig
+from tradekit.containers.handle import StrategyHandle
 from tradekit.containers.shared import SharedContainer
 from tradekit.containers.strategy import StrategyContainer, StrategyResource
 from tradekit.domain import ClosePercent
 from tradekit.errors import StrategyConflictError, StrategyNotFoundError
 from tradekit.events import StrategyReloaded, StrategyUnloaded
+from tradekit.exit_reasons import ExitReason
 from tradekit.logs import log
 
 Container = containers.DynamicContainer
@@ -40,8 +42,8 @@ SHARED_PROVIDERS = (
 )
 
 
-UnloadListener = Callable[[Container, StrategyUnloaded], None]
-"""Called with a discarded container and its last event once an unload is complete."""
+UnloadListener = Callable[[StrategyHandle, StrategyUnloaded], None]
+"""Called with a discarded strategy's handle and its last event once an unload is complete."""
 
 
 class TradingOrchestratorFactory:
@@ -66,6 +68,7 @@ class TradingOrchestratorFactory:
         for name in SHARED_PROVIDERS:
             getattr(shared, name)()
         self._containers: dict[str, Container] = {}
+        self._handles: dict[str, StrategyHandle] = {}
         self._locks: dict[str, threading.RLock] = {}
         self._registry_lock = threading.Lock()
         self._routing_listeners: list[Callable[[str], None]] = []
@@ -78,7 +81,7 @@ class TradingOrchestratorFactory:
 
     def _build(
         self, config: StrategyConfig, overrides: dict[str, object] | None = None
-    ) -> Container:
+    ) -> tuple[Container, StrategyHandle]:
         # Declarative containers build DynamicContainer instances at run time.
         container = cast(
             Container, StrategyContainer(shared=self.shared, config=providers.Object(config))
@@ -92,18 +95,18 @@ class TradingOrchestratorFactory:
         except BaseException:
             container.shutdown_resources(StrategyResource)
             raise
+        handle = StrategyHandle.of(container)
         if self._max_equity_points is not None or self._max_trades_kept is not None:
-            container.position_lifecycle().bound_history(
-                self._max_equity_points, self._max_trades_kept
-            )
-        return container
+            handle.position_lifecycle.bound_history(self._max_equity_points, self._max_trades_kept)
+        return container, handle
 
-    def _add(self, strategy_id: str, container: Container) -> None:
+    def _add(self, strategy_id: str, container: Container, handle: StrategyHandle) -> None:
         """Cache a newly built container; it continues the seq of an earlier unloaded one."""
         next_seq = self._next_seqs.pop(strategy_id, None)
         if next_seq is not None:
-            container.publisher().resume_from(next_seq)
+            handle.publisher.resume_from(next_seq)
         self._containers[strategy_id] = container
+        self._handles[strategy_id] = handle
 
     def lock(self, strategy_id: str) -> threading.RLock:
         """The lock that guards one strategy's container (created on first use)."""
@@ -120,8 +123,8 @@ class TradingOrchestratorFactory:
                 raise StrategyConflictError(
                     f"strategy '{config.strategy_id}' is already loaded; use reload() to change it"
                 )
-            container = self._build(config)
-            self._add(config.strategy_id, container)
+            container, handle = self._build(config)
+            self._add(config.strategy_id, container, handle)
             return container
 
     def get_or_create(self, config: StrategyConfig) -> Container:
@@ -133,7 +136,7 @@ class TradingOrchestratorFactory:
             container = self._containers.get(config.strategy_id)
             if container is None:
                 return self.create(config)
-            if container.config() != config:
+            if self._handles[config.strategy_id].config != config:
                 raise StrategyConflictError(
                     f"strategy '{config.strategy_id}' is loaded with a different config; "
                     "use reload(config) to replace it"
@@ -141,15 +144,25 @@ class TradingOrchestratorFactory:
             return container
 
     def get(self, strategy_id: str) -> Container:
-        """The container of a loaded strategy; ``StrategyNotFoundError`` with a suggestion."""
+        """The container of a loaded strategy; ``StrategyNotFoundError`` with a suggestion.
+
+        For wiring (tests that override providers); the runtime works with ``handle``.
+        """
         container = self._containers.get(strategy_id)
         if container is None:
             raise StrategyNotFoundError(self._not_found(strategy_id))
         return container
 
-    def find(self, strategy_id: str) -> Container | None:
-        """The container of a loaded strategy, or ``None``."""
-        return self._containers.get(strategy_id)
+    def handle(self, strategy_id: str) -> StrategyHandle:
+        """The typed handle of a loaded strategy; ``StrategyNotFoundError`` with a suggestion."""
+        handle = self._handles.get(strategy_id)
+        if handle is None:
+            raise StrategyNotFoundError(self._not_found(strategy_id))
+        return handle
+
+    def find_handle(self, strategy_id: str) -> StrategyHandle | None:
+        """The typed handle of a loaded strategy, or ``None``."""
+        return self._handles.get(strategy_id)
 
     def _not_found(self, strategy_id: str) -> str:
         known = sorted(self._containers)
@@ -172,7 +185,7 @@ class TradingOrchestratorFactory:
         self._routing_listeners.append(listener)
 
     def on_unloaded(self, listener: UnloadListener) -> None:
-        """Register ``listener(container, unloaded)``, called last when a strategy is unloaded.
+        """Register ``listener(handle, unloaded)``, called last when a strategy is unloaded.
 
         It sees the final state: pending orders cancelled, positions closed if asked,
         ``StrategyUnloaded`` published (a journal snapshots and commits it then).
@@ -192,40 +205,41 @@ class TradingOrchestratorFactory:
         """
         with self.lock(strategy_id):
             container = self.get(strategy_id)
+            handle = self._handles[strategy_id]
             for listener in self._routing_listeners:
                 listener(strategy_id)
-            positions = container.position_lifecycle()
+            positions = handle.position_lifecycle
             self.snapshots[strategy_id] = positions.snapshot()
             # The strategy's own exchange: an override may have replaced the shared one.
             _provider(container, "shared_exchange")().cancel_pending(strategy_id)
             # Before closing: a pending close order would otherwise claim what is to close.
             positions.cancel_intents()
             if close_positions:
-                self._close_all(container)
+                self._close_all(container, handle)
             container.shutdown_resources(StrategyResource)
             self.shared.event_bus().unsubscribe_strategy(strategy_id)
             del self._containers[strategy_id]
-            publisher = container.publisher()
+            del self._handles[strategy_id]
+            publisher = handle.publisher
             unloaded = publisher.publish(
                 StrategyUnloaded(ts=self.shared.clock().now(), reason=reason or "unloaded")
             )
             self._next_seqs[strategy_id] = publisher.next_seq
             for after_unload in self._unload_listeners:
-                after_unload(container, unloaded)
+                after_unload(handle, unloaded)
             log.bind(strategy_id=strategy_id).debug("strategy unloaded")
 
-    def _close_all(self, container: Container) -> None:
+    def _close_all(self, container: Container, handle: StrategyHandle) -> None:
         """Close every open position at its symbol's last close, through the strategy's queue."""
-        positions = container.position_lifecycle()
+        # The strategy's own candle provider: an override may have replaced the shared one.
         store = _provider(container, "shared_candle_provider")()
-        queue = container.action_queue()
-        config: StrategyConfig = container.config()
-        for position in positions.open_positions():
-            series = store.get(position.symbol, config.timeframe)
+        queue = handle.action_queue
+        for position in handle.position_lifecycle.open_positions():
+            series = store.get(position.symbol, handle.config.timeframe)
             if series is None or len(series) == 0:
                 continue
             candle = series.candle_at(series.last_bar)
-            queue.enqueue(ClosePercent(position.symbol, 100.0, "unload", candle.close))
+            queue.enqueue(ClosePercent(position.symbol, 100.0, ExitReason.UNLOAD, candle.close))
             queue.run(candle)
 
     def reload(self, config: StrategyConfig, reason: str = "") -> Container:
@@ -237,22 +251,23 @@ class TradingOrchestratorFactory:
         strategy_id = config.strategy_id
         with self.lock(strategy_id):
             old = self.get(strategy_id)
-            new = self._build(config)
+            old_handle = self._handles[strategy_id]
+            new, handle = self._build(config)
             try:
-                new.position_lifecycle().restore(old.position_lifecycle().snapshot())
+                handle.position_lifecycle.restore(old_handle.position_lifecycle.snapshot())
             except BaseException:
                 new.shutdown_resources(StrategyResource)
                 raise
-            old_publisher = old.publisher()
             # Shut the old one down first: flushing its queue may still publish events.
             old.shutdown_resources(StrategyResource)
-            new.publisher().resume_from(old_publisher.next_seq)
+            handle.publisher.resume_from(old_handle.publisher.next_seq)
             # The old risk manager gave back the strategy's exposure; the positions remain.
-            risk = new.risk_manager()
-            for position in new.position_lifecycle().open_positions():
+            risk = handle.risk_manager
+            for position in handle.position_lifecycle.open_positions():
                 risk.set_exposure(position.symbol, position.quantity * position.avg_entry_price)
             self._containers[strategy_id] = new
-            new.publisher().publish(
+            self._handles[strategy_id] = handle
+            handle.publisher.publish(
                 StrategyReloaded(ts=self.shared.clock().now(), reason=reason or "reloaded")
             )
             return new
@@ -276,8 +291,8 @@ class TradingOrchestratorFactory:
                 raise StrategyConflictError(
                     f"strategy '{config.strategy_id}' is already loaded; unload it first"
                 )
-            container = self._build(config, dict(overrides))
-            self._add(config.strategy_id, container)
+            container, handle = self._build(config, dict(overrides))
+            self._add(config.strategy_id, container, handle)
         try:
             yield container
         finally:

@@ -67,6 +67,11 @@ class EntryOrchestrator:
         # add stays triggered candle after candle; asking again would repeat the refusal.
         self._refused_add: dict[str, tuple[str, int]] = {}
 
+    def needs_next_bar(self, symbol: str) -> bool:
+        """True when the next candle of ``symbol`` may bring an add even if no signal fires:
+        with DCA, while a position is open (a price-step add follows every candle)."""
+        return self._dca is not None and self._positions.position(symbol) is not None
+
     def snapshot(self) -> dict[str, Any]:
         """What must survive a restart: the DCA adds risk already refused."""
         return {

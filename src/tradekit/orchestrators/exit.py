@@ -29,8 +29,8 @@ from tradekit.domain import (
     Side,
     UpdateStopLoss,
 )
+from tradekit.exit_reasons import ExitReason, partial_take_profit_reason
 from tradekit.protocols import BarView
-from tradekit.services.positions.lifecycle import partial_take_profit_reason
 from tradekit.services.signals.analyzers import Scores
 
 ExitAction = ClosePercent | UpdateStopLoss | ActivateTrailing
@@ -73,6 +73,13 @@ class ExitOrchestrator:
             and config.trailing_distance_pct is not None
             else None
         )
+        # With any of these, an open position is managed on every candle, whatever its levels.
+        self._watches_every_bar = bool(
+            config.trailing_activation_pct is not None
+            or config.trailing_distance_pct is not None
+            or config.time_stop_bars is not None
+            or self._partials
+        )
         # Per symbol: the protective close queued on the current candle, and those the
         # exchange rejected, to send again on the next candle.
         self._queued: dict[str, ClosePercent] = {}
@@ -113,13 +120,15 @@ class ExitOrchestrator:
         if stop is not None:
             price = _touched_below(candle, stop) if long else _touched_above(candle, stop)
             if price is not None:
-                reason = "trailing_stop" if position.trailing_active else "stop_loss"
+                reason = (
+                    ExitReason.TRAILING_STOP if position.trailing_active else ExitReason.STOP_LOSS
+                )
                 self._close(ClosePercent(position.symbol, 100.0, reason, price))
                 return True
         if target is not None:
             price = _touched_above(candle, target) if long else _touched_below(candle, target)
             if price is not None:
-                self._close(ClosePercent(position.symbol, 100.0, "take_profit", price))
+                self._close(ClosePercent(position.symbol, 100.0, ExitReason.TAKE_PROFIT, price))
                 return True
         return False
 
@@ -147,7 +156,7 @@ class ExitOrchestrator:
     def _time_or_signal_exit(self, position: Position, candle: Candle, scores: Scores) -> bool:
         config = self._config
         if config.time_stop_bars is not None and position.bars_held >= config.time_stop_bars:
-            self._close(ClosePercent(position.symbol, 100.0, "time_stop"))
+            self._close(ClosePercent(position.symbol, 100.0, ExitReason.TIME_STOP))
             return True
         if not config.exit_on_opposite_signal:
             return False
@@ -157,7 +166,7 @@ class ExitOrchestrator:
         minimum = config.min_profit_pct_for_signal_exit
         if minimum is not None and position.profit_pct(candle.close) < minimum:
             return False
-        self._close(ClosePercent(position.symbol, 100.0, "signal_exit"))
+        self._close(ClosePercent(position.symbol, 100.0, ExitReason.SIGNAL_EXIT))
         return True
 
     def _manage_trailing(self, position: Position, trailing: tuple[float, float]) -> None:
@@ -189,6 +198,23 @@ class ExitOrchestrator:
     def has_retries(self) -> bool:
         """True while a rejected protective close waits to be sent again."""
         return bool(self._retries)
+
+    def needs_next_bar(self, symbol: str) -> bool:
+        """True when the next candle of ``symbol`` may bring an exit even if no signal fires.
+
+        So while a rejected close waits to be sent again, and while a position is
+        open in ``symbol`` with a stop loss or take profit (touched inside a
+        candle), or under trailing, a time stop or partial take profits (each
+        follows the position candle by candle).
+        """
+        if self.has_retries():
+            return True
+        position = self._positions.position(symbol)
+        return position is not None and (
+            self._watches_every_bar
+            or position.stop_loss is not None
+            or position.take_profit is not None
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """What must survive a restart: the rejected closes still to send again."""

@@ -153,6 +153,11 @@ class MTFSnapshotGate:
             "not_falling": f"{config.timeframe} {label} not falling",
         }
 
+    @property
+    def needs_every_bar(self) -> bool:
+        """True when configured: it builds its higher-timeframe candles from every base candle."""
+        return self._config is not None
+
     def update(self, candle: Candle) -> None:
         """Add one closed base candle; it completes the HTF candle whose boundary it closes at."""
         if self._config is None:

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tradekit.config.strategy import StrategyConfig
-from tradekit.domain import Candle, Fill, Signal
+from tradekit.domain import Candle, Signal
 from tradekit.errors import DataError, StrategyError
 from tradekit.events import SignalGenerated
 from tradekit.orchestrators.entry import EntryOrchestrator
@@ -121,7 +121,7 @@ class TradingOrchestrator:
         self._views = {symbol: CandleView(symbol, indicator_registry) for symbol in config.symbols}
         self._last_ts: dict[str, datetime] = {}
         self._timeframe = config.timeframe
-        self._gate_active = config.mtf is not None
+        self._gate_active = mtf_gate.needs_every_bar
         # After ``restore``: per symbol, the last candle processed before the snapshot.
         # Candles up to it are replayed only into the higher-timeframe gate.
         self._resume_ts: dict[str, datetime] = {}
@@ -131,16 +131,6 @@ class TradingOrchestrator:
         self.orders_handled = 0
         """Times pending orders were filled or queued actions run. A change means the candle
         after may have bookkeeping to settle (exposure, reservations): it is never passed over."""
-        exit_config = config.exit
-        # With any of these, an open position is managed on every candle (see ExitOrchestrator
-        # and EntryOrchestrator): stops and targets on the position itself are checked too.
-        self._holding_needs_every_bar = bool(
-            exit_config.trailing_activation_pct is not None
-            or exit_config.trailing_distance_pct is not None
-            or exit_config.time_stop_bars is not None
-            or exit_config.partial_take_profits
-            or config.dca is not None
-        )
 
     def permit(self, permissions: Permissions) -> None:
         """Apply what the strategy's state allows from the next candle on."""
@@ -188,7 +178,7 @@ class TradingOrchestrator:
         positions = self._positions
         if positions.has_pending(symbol):
             self.orders_handled += 1
-            self._apply(self._exchange.fill_pending(self.strategy_id, candle))
+            positions.apply_fills(self._exchange.fill_pending(self.strategy_id, candle))
         positions.mark(candle)
         self._risk.on_candle(candle)
         if self._gate_active:
@@ -240,10 +230,11 @@ class TradingOrchestrator:
 
         On any other bar the candle is quiet (``pass_quiet_bars`` can stand in for
         it) unless ``needs_next_bar`` says otherwise. Every candle is needed with
-        several symbols (the equity curve interleaves them), a higher-timeframe
-        gate or a daily loss limit (both follow every candle), while resuming from a
-        snapshot, or when an analyzer cannot say where it fires. (An entry score is
-        always above 0, so no entry can happen without a signal.)
+        several symbols (the equity curve interleaves them), while resuming from a
+        snapshot, when an analyzer cannot say where it fires, and when a service
+        that follows every candle says so (the higher-timeframe gate, the risk
+        manager's daily loss limit). (An entry score is always above 0, so no entry
+        can happen without a signal.)
         """
         if not self._may_pass_over_candles():
             return None
@@ -251,32 +242,26 @@ class TradingOrchestrator:
         return self._analyzers.could_fire(columns)
 
     def _may_pass_over_candles(self) -> bool:
-        config = self.config
-        return not (
-            len(config.symbols) != 1
-            or self._gate_active
-            or config.risk.daily_loss_limit_pct is not None
-            or self._resume_ts
+        return (
+            len(self.config.symbols) == 1
+            and not self._resume_ts
+            and not self._gate.needs_every_bar
+            and not self._risk.needs_every_bar
         )
 
     def needs_next_bar(self) -> bool:
         """True when the next candle needs the pipeline even if no analyzer fires on it.
 
-        So while an order or action is pending, and while a position is open with
-        a rule checked on every candle: a stop loss or take profit, trailing, a
-        time stop, partial take profits, DCA adds.
+        So while an order or action is pending, and whenever the exit side (stops,
+        targets, trailing, time stops, partial take profits, retried closes) or
+        the entry side (DCA adds) says a rule of theirs follows the next candle.
         """
         symbol = self.config.symbols[0]
-        positions = self._positions
-        if self._queue.pending() or positions.has_pending(symbol) or self._exit.has_retries():
-            return True
-        position = positions.position(symbol)
-        if position is None:
-            return False
-        return (
-            self._holding_needs_every_bar
-            or position.stop_loss is not None
-            or position.take_profit is not None
+        return bool(
+            self._queue.pending()
+            or self._positions.has_pending(symbol)
+            or self._exit.needs_next_bar(symbol)
+            or self._entry.needs_next_bar(symbol)
         )
 
     def pass_quiet_bars(
@@ -381,10 +366,6 @@ class TradingOrchestrator:
                 f"strategy '{self.strategy_id}' runs on {self.config.timeframe} candles, "
                 f"got a {candle.timeframe} candle for {candle.symbol}"
             )
-
-    def _apply(self, fills: list[Fill]) -> None:
-        for fill in fills:
-            self._positions.apply_fill(fill)
 
     def _publish_signals(self, candle: Candle, signals: tuple[Signal, ...]) -> None:
         for signal in signals:

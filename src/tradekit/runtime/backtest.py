@@ -229,9 +229,9 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def _strategy_result(factory: TradingOrchestratorFactory, strategy_id: str) -> StrategyResult:
-    container = factory.get(strategy_id)
-    config: StrategyConfig = container.config()
-    positions = container.position_lifecycle()
+    handle = factory.handle(strategy_id)
+    config = handle.config
+    positions = handle.position_lifecycle
     open_bars = sum(position.bars_held for position in positions.open_positions())
     return StrategyResult(
         strategy_id=strategy_id,

@@ -32,11 +32,13 @@ from typing import Any, NamedTuple
 
 from tradekit.config.settings import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
-from tradekit.containers.factory import Container, TradingOrchestratorFactory
+from tradekit.containers.factory import TradingOrchestratorFactory
+from tradekit.containers.handle import StrategyHandle
 from tradekit.domain import Candle
 from tradekit.errors import StrategyConflictError, StrategyError
 from tradekit.events import StrategyFailed, StrategyLoaded, StrategyQuarantined, StrategyResumed
 from tradekit.logs import log
+from tradekit.orchestrators.trading import TradingOrchestrator
 from tradekit.protocols import Journal
 from tradekit.runtime.journaling import EngineJournal
 from tradekit.strategy_state import (
@@ -72,7 +74,7 @@ class RouteEntry(NamedTuple):
     """
 
     strategy_id: str
-    orchestrator: Any
+    orchestrator: TradingOrchestrator
     lock: threading.RLock
 
 
@@ -130,9 +132,11 @@ class Engine:
                     self._dormant[strategy_id] = config
                     self._health[strategy_id] = StrategyHealth(strategy_id, StrategyState.DISABLED)
                     continue
-                container = self.factory.get_or_create(config)
+                self.factory.get_or_create(config)
                 self._dormant.pop(strategy_id, None)
-                self._start(container, config, state_for_config(None, config.enabled))
+                self._start(
+                    self.factory.handle(strategy_id), state_for_config(None, config.enabled)
+                )
             loaded.append(strategy_id)
         return loaded
 
@@ -148,7 +152,7 @@ class Engine:
         return journal is not None and journal.journal.latest_snapshot(strategy_id) is not None
 
     def _load_running(self, config: StrategyConfig) -> None:
-        running: StrategyConfig = self.factory.get(config.strategy_id).config()
+        running = self.factory.handle(config.strategy_id).config
         if running == config:
             return
         if running.model_copy(update={"enabled": config.enabled}) != config:
@@ -158,16 +162,17 @@ class Engine:
             )
         self.reload(config, "enabled" if config.enabled else "disabled")
 
-    def _start(self, container: Container, config: StrategyConfig, state: StrategyState) -> None:
+    def _start(self, handle: StrategyHandle, state: StrategyState) -> None:
+        config = handle.config
         self._health[config.strategy_id] = StrategyHealth(config.strategy_id, state)
-        orchestrator = container.trading_orchestrator()
+        orchestrator = handle.trading_orchestrator
         orchestrator.permit(permissions(state, self.entries_halted is not None))
         self._route(config, orchestrator)
         if self._journal is not None:
             self._journal.register(config)
-            if self._journal.resume(container):
+            if self._journal.resume(handle):
                 return  # a resumed strategy was loaded before: no second StrategyLoaded
-        container.publisher().publish(
+        handle.publisher.publish(
             StrategyLoaded(
                 ts=self.factory.shared.clock().now(),
                 name=config.name,
@@ -189,9 +194,9 @@ class Engine:
             if strategy_id in self._dormant and strategy_id not in self.factory:
                 self.load([config])
                 return
-            container = self.factory.reload(config, reason)
+            self.factory.reload(config, reason)
             self._stop_routing(strategy_id)
-            orchestrator = container.trading_orchestrator()
+            orchestrator = self.factory.handle(strategy_id).trading_orchestrator
             health = self._health[strategy_id]
             health.state = state_for_config(health.state, config.enabled)
             orchestrator.permit(permissions(health.state, self.entries_halted is not None))
@@ -227,7 +232,7 @@ class Engine:
             state = state_after_resume(strategy_id, health.state)
             health.consecutive_failures = 0
             self._apply(strategy_id, state)
-            self.factory.get(strategy_id).publisher().publish(
+            self.factory.handle(strategy_id).publisher.publish(
                 StrategyResumed(ts=self.factory.shared.clock().now(), by=by, reason=reason)
             )
         log.bind(strategy_id=strategy_id).warning("quarantine lifted by {}: {}", by, reason)
@@ -235,7 +240,7 @@ class Engine:
     def _tracked(self, strategy_id: str) -> StrategyHealth:
         health = self._health.get(strategy_id)
         if health is None:
-            self.factory.get(strategy_id)  # raises with a suggestion
+            self.factory.handle(strategy_id)  # raises with a suggestion
             raise StrategyError(f"strategy '{strategy_id}' is not tracked by this engine")
         return health
 
@@ -254,7 +259,7 @@ class Engine:
                 return
         self.factory.unload(strategy_id, close_positions=close_positions)
 
-    def _route(self, config: StrategyConfig, orchestrator: Any) -> None:
+    def _route(self, config: StrategyConfig, orchestrator: TradingOrchestrator) -> None:
         entry = RouteEntry(config.strategy_id, orchestrator, self.factory.lock(config.strategy_id))
         with self._routing_lock:
             self._routed[config.strategy_id] = entry
@@ -368,7 +373,7 @@ class Engine:
         health.consecutive_failures += 1
         message = f"{error_type}: {error}"
         health.last_errors.append(message)
-        publisher = self.factory.get(strategy_id).publisher()
+        publisher = self.factory.handle(strategy_id).publisher
         publisher.publish(
             StrategyFailed(
                 ts=candle.close_ts,
@@ -413,10 +418,10 @@ class Engine:
                 "realized_pnl": 0.0,
                 "unrealized_pnl": 0.0,
             }
-            if strategy_id in self.factory:
-                container = self.factory.get(strategy_id)
-                positions = container.position_lifecycle()
-                entry["candles_processed"] = container.trading_orchestrator().candles_processed
+            handle = self.factory.find_handle(strategy_id)
+            if handle is not None:
+                positions = handle.position_lifecycle
+                entry["candles_processed"] = handle.trading_orchestrator.candles_processed
                 entry["open_positions"] = positions.open_count()
                 entry["realized_pnl"] = positions.realized_pnl
                 entry["unrealized_pnl"] = positions.unrealized_pnl()
@@ -427,8 +432,9 @@ class Engine:
         """``health()`` plus equity, fees and trade count per strategy."""
         report = self.health()
         for strategy_id, entry in report.items():
-            if strategy_id in self.factory:
-                positions = self.factory.get(strategy_id).position_lifecycle()
+            handle = self.factory.find_handle(strategy_id)
+            if handle is not None:
+                positions = handle.position_lifecycle
                 entry["equity"] = positions.equity()
                 entry["fees_paid"] = positions.fees_paid
                 entry["trades"] = positions.trade_count

@@ -25,10 +25,10 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from tradekit.config.strategy import StrategyConfig
-from tradekit.containers.factory import Container, TradingOrchestratorFactory
+from tradekit.containers.factory import TradingOrchestratorFactory
+from tradekit.containers.handle import StrategyHandle
 from tradekit.domain import Candle, Fill, Order
 from tradekit.errors import StorageError
 from tradekit.events import Event, OrderFilled, StrategyUnloaded
@@ -80,20 +80,20 @@ class EngineJournal:
             config.strategy_id, config.name, kind, json.dumps(config.model_dump(mode="json"))
         )
 
-    def resume(self, container: Container) -> bool:
+    def resume(self, handle: StrategyHandle) -> bool:
         """Continue the strategy from its journal; True when it resumes an interrupted session.
 
         Its ``seq`` always continues after the last one stored (or published in this
         process). False for a strategy new to the journal, and for one whose last
         session ended with ``StrategyUnloaded``: such a load is announced again.
         """
-        strategy_id: str = container.strategy_id()
-        publisher = container.publisher()
+        strategy_id = handle.strategy_id
+        publisher = handle.publisher
         last_seq = self.journal.last_seq(strategy_id)
         stored = self.journal.latest_snapshot(strategy_id)
         next_seq = max(publisher.next_seq, last_seq + 1)
         if stored is not None:
-            container.trading_orchestrator().restore(stored.state)
+            handle.trading_orchestrator.restore(stored.state)
             next_seq = max(next_seq, stored.seq + 1)
         publisher.resume_from(next_seq)
         if stored is None and last_seq == 0:
@@ -115,12 +115,12 @@ class EngineJournal:
         touched, self._touched = self._touched, set()
         for strategy_id in touched:
             with factory.lock(strategy_id):
-                container = factory.find(strategy_id)
-                if container is not None:
-                    self._save(strategy_id, container, candle.close_ts)
+                handle = factory.find_handle(strategy_id)
+                if handle is not None:
+                    self._save(handle, candle.close_ts)
         self.commit()
 
-    def after_unload(self, container: Container, unloaded: StrategyUnloaded) -> None:
+    def after_unload(self, handle: StrategyHandle, unloaded: StrategyUnloaded) -> None:
         """Factory listener: journal the unloaded strategy's final state and commit it.
 
         Positions closed by the unload leave the positions table and the snapshot
@@ -129,14 +129,15 @@ class EngineJournal:
         strategy_id = unloaded.strategy_id
         self._touched.discard(strategy_id)
         self._unloaded.add(strategy_id)
-        self._save(strategy_id, container, unloaded.ts)
+        self._save(handle, unloaded.ts)
         if not self._batching:
             self.commit()
 
-    def _save(self, strategy_id: str, container: Container, ts: datetime) -> None:
-        state: dict[str, Any] = container.trading_orchestrator().snapshot()
-        self.journal.save_snapshot(strategy_id, container.publisher().next_seq - 1, ts, state)
-        self.journal.upsert_positions(strategy_id, container.position_lifecycle().open_positions())
+    def _save(self, handle: StrategyHandle, ts: datetime) -> None:
+        strategy_id = handle.strategy_id
+        state = handle.trading_orchestrator.snapshot()
+        self.journal.save_snapshot(strategy_id, handle.publisher.next_seq - 1, ts, state)
+        self.journal.upsert_positions(strategy_id, handle.position_lifecycle.open_positions())
 
     @contextmanager
     def one_commit(self) -> Iterator[None]:

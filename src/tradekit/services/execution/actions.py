@@ -131,8 +131,7 @@ class _OrderHandler(_LifecycleHandler):
         except Exception:
             lifecycle.cancel_intent(order.order_id)
             raise
-        for fill in fills:
-            lifecycle.apply_fill(fill)
+        lifecycle.apply_fills(fills)
         head = f"{order.side} {_number(quantity)} {order.symbol} as {order.order_id}"
         if not fills:
             return f"{head}: pending"

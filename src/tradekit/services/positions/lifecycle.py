@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Mapping, MutableSequence, Sequence
+from collections.abc import Iterable, Mapping, MutableSequence, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,8 @@ from tradekit.events import (
     StopLossUpdated,
     TrailingActivated,
 )
+from tradekit.exit_reasons import partial_take_profit_level
+from tradekit.ids import ClientOrderId, PositionId
 from tradekit.services.bus import StrategyPublisher
 from tradekit.services.positions.state import (
     AddIntent,
@@ -44,23 +46,9 @@ _LONG = Side.LONG
 _TOLERANCE = 1e-9
 
 
-_PARTIAL_TAKE_PROFIT = "partial_take_profit_"
-
-
 def entry_side(side: Side) -> OrderSide:
     """The order side that opens or adds to a position on ``side``."""
     return OrderSide.BUY if side is Side.LONG else OrderSide.SELL
-
-
-def partial_take_profit_reason(level: int) -> str:
-    """The reason of the close taking the ``level``-th partial take profit (from 1)."""
-    return f"{_PARTIAL_TAKE_PROFIT}{level}"
-
-
-def partial_take_profit_level(reason: str) -> int | None:
-    """The level a ``partial_take_profit_reason`` names; ``None`` for any other reason."""
-    level = reason.removeprefix(_PARTIAL_TAKE_PROFIT)
-    return int(level) if level != reason and level.isdecimal() else None
 
 
 class PositionLifecycleService:
@@ -274,10 +262,10 @@ class PositionLifecycleService:
         self._equity_curve.extend(zip(times, values, strict=True))
 
     def new_order_id(self) -> str:
-        """A fresh order id, ``"{strategy_id}-{n}"``, deterministic within the strategy."""
+        """A fresh ``ClientOrderId`` as text, deterministic within the strategy."""
         number = self._next_order_number
         self._next_order_number = number + 1
-        return f"{self._strategy_id}-{number}"
+        return str(ClientOrderId(self._strategy_id, number))
 
     def register_intent(self, order: Order, intent: OrderIntent) -> None:
         """Remember what ``order`` is for, so its fills (now or later) change the right position."""
@@ -331,13 +319,20 @@ class PositionLifecycleService:
             self._pending = {k: p for k, p in self._pending.items() if p.order.symbol != symbol}
         return before - len(self._pending)
 
-    def apply_fill(self, fill: Fill) -> None:
-        """Change cash and the position the fill's order was registered for; emit events.
+    def apply_fills(self, fills: Iterable[Fill]) -> None:
+        """Apply fills of this strategy's orders in order: the one way fills reach its positions.
 
-        Every check runs before any state changes: a refused fill (unknown order,
-        wrong strategy, symbol or side, more than ordered, closing more than is
-        open) raises ``PositionError`` and leaves the service untouched.
+        Fills an exchange returns on submission and fills of orders left pending
+        both come here. Each changes cash and the position its order was registered
+        for, and emits events. Every check of a fill runs before it changes
+        anything: a refused fill (unknown order, wrong strategy, symbol or side,
+        more than ordered, closing more than is open) raises ``PositionError``,
+        leaving the service as the fills before it left it.
         """
+        for fill in fills:
+            self._apply_fill(fill)
+
+    def _apply_fill(self, fill: Fill) -> None:
         pending = self._pending.get(fill.order_id)
         where = f"fill of order {fill.order_id}"
         if pending is None:
@@ -405,7 +400,7 @@ class PositionLifecycleService:
             return
         stop_loss, take_profit = self._levels(intent, fill.price)
         position = Position(
-            position_id=f"{self._strategy_id}-pos-{self._next_position_number}",
+            position_id=str(PositionId(self._strategy_id, self._next_position_number)),
             strategy_id=self._strategy_id,
             symbol=fill.symbol,
             side=intent.side,
@@ -635,6 +630,4 @@ __all__ = [
     "PositionLifecycleService",
     "Trade",
     "entry_side",
-    "partial_take_profit_level",
-    "partial_take_profit_reason",
 ]

@@ -238,6 +238,11 @@ class StrategyRiskManager:
         return self._day_start_equity
 
     @property
+    def needs_every_bar(self) -> bool:
+        """True with a daily loss limit: it follows the trading day and equity on every candle."""
+        return self._risk.daily_loss_limit_pct is not None
+
+    @property
     def daily_loss_limit_hit(self) -> bool:
         """True once the daily loss limit was reached; new entries wait for the next UTC day."""
         return self._loss_limit_hit
