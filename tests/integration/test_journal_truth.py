@@ -15,14 +15,19 @@ import pytest
 from ticker_strategies import ticker
 
 from tradekit.cli.db_commands import strategy_report
-from tradekit.config import StrategyConfig, TradekitSettings
+from tradekit.config import (
+    StrategyConfig,
+    TradekitSettings,
+    load_settings,
+    load_strategy_configs,
+)
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.containers.shared import SharedContainer
 from tradekit.data import synthetic_candles
 from tradekit.domain import Candle
 from tradekit.events import Event, PositionClosed, StrategyLoaded, StrategyUnloaded
 from tradekit.runtime.engine import Engine
-from tradekit.runtime.live import run_live
+from tradekit.runtime.live import replay_source, run_live
 from tradekit.services.journal.store import SqlJournal
 from tradekit.services.market.clock import ManualClock
 
@@ -323,3 +328,31 @@ class TestBoundedHistory:
         summary = run_live(settings(), [ticker("trader")], source())
         assert seen == [(10, 2, summary.report["trader"]["trades"])]
         assert summary.report["trader"]["trades"] > 10
+
+
+class TestReportAgreesWithTheRun:
+    def test_realized_pnl_and_fees_equal_the_engines_with_partial_exits_on_open_positions(
+        self, tmp_path: Path
+    ) -> None:
+        """The bundled strategies hold positions that took partial profits when the run ends:
+        the journal's report counts those, as the running strategy does."""
+        root = Path(__file__).resolve().parents[2]
+        bundled = load_settings(root / "config.json", env_file=None)
+        configs = load_strategy_configs(root / "strategies", bundled)
+        with SqlJournal(f"sqlite:///{tmp_path / 'journal.db'}") as journal:
+            summary = run_live(bundled, configs, replay_source(configs, 300, 7), journal=journal)
+            reports = {
+                strategy_id: strategy_report(journal, strategy_id, None)
+                for strategy_id in summary.report
+            }
+        partial_while_open = [
+            strategy_id
+            for strategy_id, entry in summary.report.items()
+            if entry["open_positions"] and reports[strategy_id].realized_pnl != 0.0
+        ]
+        assert partial_while_open, "no strategy realized anything on a position still open"
+        for strategy_id, entry in summary.report.items():
+            report = reports[strategy_id]
+            assert report.realized_pnl == pytest.approx(entry["realized_pnl"], abs=1e-9)
+            assert report.fees == pytest.approx(entry["fees_paid"], abs=1e-9)
+            assert len(report.open_positions) == entry["open_positions"]

@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from tradekit.cli.app import ConfigOption, app, load_cli_settings, out, run_guarded
 from tradekit.config import load_strategy
 from tradekit.errors import StorageError
-from tradekit.events import PositionClosed
+from tradekit.events import PositionClosed, PositionIncreased, PositionOpened, PositionReduced
 from tradekit.reporting import plain_text, print_table, results_table
 from tradekit.runtime.validation import check_strategies_build
 from tradekit.services.journal.store import SqlJournal, StrategyInfo, StrategyStatus
@@ -92,9 +92,23 @@ class StrategyReport:
 def strategy_report(
     journal: SqlJournal, strategy_id: str, info: StrategyInfo | None
 ) -> StrategyReport:
-    """Sum up one strategy's journal: closed trades come from its ``PositionClosed`` events."""
+    """Sum up one strategy's journal: closed trades come from its ``PositionClosed`` events.
+
+    Realized P&L and fees count what positions still open have already realized and paid
+    (partial take-profits, entry and add fees) too, as the running strategy counts them.
+    """
     events = journal.events(strategy_id)
     closed = [event for event in events if isinstance(event, PositionClosed)]
+    closed_ids = {event.position_id for event in closed}
+    still_open = [
+        event
+        for event in events
+        if isinstance(event, PositionOpened | PositionIncreased | PositionReduced)
+        and event.position_id not in closed_ids
+    ]
+    realized_while_open = sum(
+        event.realized_pnl for event in still_open if isinstance(event, PositionReduced)
+    )
     positions = journal.open_positions(strategy_id)
     return StrategyReport(
         strategy_id=strategy_id,
@@ -105,8 +119,8 @@ def strategy_report(
         closed=len(closed),
         wins=sum(1 for event in closed if event.realized_pnl > 0),
         losses=sum(1 for event in closed if event.realized_pnl < 0),
-        realized_pnl=sum(event.realized_pnl for event in closed),
-        fees=sum(event.fees for event in closed),
+        realized_pnl=sum(event.realized_pnl for event in closed) + realized_while_open,
+        fees=sum(event.fees for event in closed) + sum(event.fee for event in still_open),
         open_positions=[f"{p.symbol} {p.side.value} {p.quantity:g}" for p in positions],
     )
 
