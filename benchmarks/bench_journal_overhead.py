@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_journal_overhead.py [--strategies N] [--candles N]
 [--symbols N] [--profile]``. The same strategies run over the same synthetic
 candles through ``run_live`` twice, without a journal and with one on a fresh
-SQLite file, and the two wall times are printed with their ratio (DESIGN.md's
+SQLite file, and the two wall times are printed with their ratio (docs/architecture.md's
 budget: the journal at most doubles the run). ``--candles`` counts the candles of
 each series; every strategy trades one of ``--symbols`` series, so each strategy
 sees ``--candles`` candles. ``--profile`` prints the journaled run's hottest

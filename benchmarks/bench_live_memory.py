@@ -4,7 +4,7 @@ Run: ``python benchmarks/bench_live_memory.py [--strategies N] [--candles N]
 [--warmup N] [--every N]``. Many strategies run through the engine the way
 ``run_live`` runs them (no journal), on one synthetic series; the resident set
 size is read from ``/proc/self/statm`` after ``--warmup`` candles, every
-``--every`` candles, and at the end. DESIGN.md's budget: memory flat over time.
+``--every`` candles, and at the end. docs/architecture.md's budget: memory flat over time.
 """
 
 from __future__ import annotations

@@ -102,8 +102,9 @@ class TestReport:
         code, output = invoke(["report", "--db", url_of(journal_file)], tmp_path, monkeypatch)
         assert code == 0, output
         [rsi] = [line.split() for line in output.splitlines() if line.startswith("rsi ")]
-        # strategy, name, status, events, last seq, closed, wins, losses, P&L, fees, open
-        assert rsi == ["rsi", "rsi", "active", "5", "5", "2", "1", "1", "30.00", "3.50", "1"]
+        # strategy, name, status, events, last seq, closed, wins, losses, P&L, fees, open;
+        # the fees include the entry fee the open position already paid (0.10)
+        assert rsi == ["rsi", "rsi", "active", "5", "5", "2", "1", "1", "30.00", "3.60", "1"]
         assert "open  rsi  ETH/USDT long 2" in output
 
     def test_strategy_with_events_but_no_registry_entry_is_listed(
@@ -113,7 +114,7 @@ class TestReport:
         [orphan] = [line for line in output.splitlines() if line.startswith("orphan ")]
         assert "not registered" in orphan
         [total] = [line.split() for line in output.splitlines() if line.startswith("all ")]
-        assert total == ["all", "6", "2", "1", "1", "30.00", "3.50", "1"]
+        assert total == ["all", "6", "2", "1", "1", "30.00", "3.60", "1"]
 
     def test_database_comes_from_the_config_by_default(
         self, journal_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
