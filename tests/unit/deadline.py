@@ -1,5 +1,11 @@
-"""Run a call in a forked child with a deadline, so a call that hangs fails its test instead
-of hanging the suite (the child is killed; a thread could not be)."""
+"""Run a call in a child process with a deadline, so a call that hangs fails its test instead
+of hanging the suite (the child is killed; a thread could not be).
+
+The child is spawned, not forked: forking a process that runs threads may deadlock the
+child. A spawned child sees the test's environment variables and working folder; the
+function and its arguments must be picklable (module-level functions). Spawning costs
+about a second, so the tests that use this carry the ``slow`` marker.
+"""
 
 from __future__ import annotations
 
@@ -33,11 +39,10 @@ def _child(connection: Connection, function: Callable[..., Any], args: tuple[Any
 def call_with_deadline(
     function: Callable[..., Any], *args: Any, seconds: float = DEADLINE_SECONDS
 ) -> Outcome:
-    """Call ``function(*args)`` in a forked child; fail the test if it has not ended in time."""
-    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
-    child = multiprocessing.get_context("fork").Process(
-        target=_child, args=(sender, function, args), daemon=True
-    )
+    """Call ``function(*args)`` in a child process; fail the test if it has not ended in time."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(sender, function, args), daemon=True)
     child.start()
     sender.close()
     try:

@@ -41,6 +41,7 @@ def load_settings_only(config: Path | None) -> None:
     load_settings(config, env_file=None)
 
 
+@pytest.mark.slow  # each case runs in a spawned child (see deadline.py)
 class TestEmptyKeys:
     """An empty key used to send the provenance lookup into an endless loop."""
 
@@ -83,6 +84,7 @@ class TestEmptyKeys:
         assert outcome.error_type is None, outcome.message
 
 
+@pytest.mark.slow  # each case runs in a spawned child (see deadline.py)
 class TestVariableNames:
     def test_empty_part_in_a_variable_name_is_a_config_error(
         self, monkeypatch: pytest.MonkeyPatch
@@ -126,6 +128,7 @@ class TestVariableNames:
 
 
 class TestHostileJson:
+    @pytest.mark.slow  # runs in a spawned child (see deadline.py)
     def test_deeply_nested_lists_are_a_config_error(self, tmp_path: Path) -> None:
         path = tmp_path / "s.json"
         text = json.dumps({**STRATEGY, "description": "X"})
@@ -137,6 +140,7 @@ class TestHostileJson:
         assert f"{path}: description" in outcome.message
         assert f"nested more than {MAX_NESTING} levels deep" in outcome.message
 
+    @pytest.mark.slow  # runs in a spawned child (see deadline.py)
     def test_nesting_too_deep_for_the_json_parser_is_a_config_error(self, tmp_path: Path) -> None:
         path = tmp_path / "s.json"
         path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
