@@ -46,14 +46,56 @@ class EngineSettings(BaseModel):
 
 
 class CcxtSettings(BaseModel):
-    """Which ccxt exchange to reach and with which credentials (only for ``kind = "ccxt"``)."""
+    """Which ccxt exchange to reach, how, and with which credentials.
+
+    Used for ``kind = "ccxt"`` orders and for ``--source ccxt`` market data. The
+    credentials come from the environment only (see ``config.live_safety``); the
+    rest may sit in the base config file.
+    """
 
     model_config = _SECTION
 
     exchange_id: str = "binance"
+    """The ccxt exchange class, e.g. ``binance`` or ``kraken``."""
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     sandbox: bool = True
+    """Use the venue's test network (``set_sandbox_mode``); false means real money."""
+    urls: dict[str, Any] | None = None
+    """Entries merged over the exchange's ``urls["api"]`` (after sandbox mode), nested
+    dicts merged key by key: e.g. ``{"public": "http://127.0.0.1:8080/api/v3"}``.
+    Every value is an ``http(s)://`` or ``ws(s)://`` URL or a dict of them."""
+    timeout_ms: PositiveInt | None = None
+    """ccxt's request ``timeout`` in milliseconds; ``None`` keeps ccxt's default (10 s)."""
+    rate_limit_ms: PositiveInt | None = None
+    """Milliseconds between two requests (ccxt's ``rateLimit``, with ``enableRateLimit``
+    always on); ``None`` keeps the venue's own figure."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Merged into the exchange's ccxt ``options``, e.g.
+    ``{"fetchMarkets": {"types": ["spot"]}}`` to load only Binance spot markets."""
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_are_urls(cls, urls: dict[str, Any] | None) -> dict[str, Any] | None:
+        if urls is not None:
+            _check_urls(urls, "urls")
+        return urls
+
+
+_URL_SCHEMES = ("http://", "https://", "ws://", "wss://")
+
+
+def _check_urls(urls: Mapping[str, Any], path: str) -> None:
+    """``ValueError`` naming the first entry that is neither a URL nor a dict of URLs."""
+    for key, value in urls.items():
+        where = f"{path}.{key}"
+        if isinstance(value, Mapping):
+            _check_urls(value, where)
+        elif not (isinstance(value, str) and value.startswith(_URL_SCHEMES) and len(value) > 8):
+            raise ValueError(
+                f"{where} must be a URL starting with {', '.join(_URL_SCHEMES)} "
+                f"(or a dict of them), got {value!r}"
+            )
 
 
 class ExchangeSettings(BaseModel):

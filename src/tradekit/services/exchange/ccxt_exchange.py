@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import threading
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from loguru import logger
 from tradekit.config.settings import ExchangeSettings
 from tradekit.domain import Candle, Fill, Order
 from tradekit.errors import ExchangeError, LiveOrdersDisabledError
+from tradekit.services.exchange.ccxt_client import make_ccxt_client, venue_name
 from tradekit.services.exchange.paper import check_market_order
 
 _BPS = 10_000.0
@@ -74,7 +74,7 @@ class CcxtExchange:
         self._live_orders_enabled = live_orders_enabled
         self._client = cast("CcxtClient | None", client)
         self._lock = threading.Lock()
-        self._venue = settings.ccxt.exchange_id + (" (sandbox)" if settings.ccxt.sandbox else "")
+        self._venue = venue_name(settings.ccxt)
 
     @property
     def live_orders_enabled(self) -> bool:
@@ -135,40 +135,7 @@ class CcxtExchange:
             return self._client
 
     def _build_client(self) -> CcxtClient:
-        try:
-            import ccxt
-        except ImportError as exc:
-            raise ExchangeError(
-                "exchange.kind is 'ccxt' but the ccxt package is not installed; "
-                "install the live extra: pip install 'tradekit[live]'"
-            ) from exc
-        config = self._settings.ccxt
-        exchange_class = getattr(ccxt, config.exchange_id, None)
-        if not isinstance(exchange_class, type):
-            close = difflib.get_close_matches(config.exchange_id, getattr(ccxt, "exchanges", []))
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ExchangeError(
-                f"exchange.ccxt.exchange_id {config.exchange_id!r} is not a ccxt exchange{hint}"
-            )
-        options: dict[str, Any] = {"enableRateLimit": True}
-        if config.api_key is not None:
-            options["apiKey"] = config.api_key.get_secret_value()
-        if config.api_secret is not None:
-            options["secret"] = config.api_secret.get_secret_value()
-        try:
-            client = exchange_class(options)
-            if config.sandbox:
-                client.set_sandbox_mode(True)
-        except Exception as exc:
-            raise ExchangeError(
-                f"could not set up ccxt exchange {self._venue}: {type(exc).__name__}: {exc}"
-                + (
-                    "; set exchange.ccxt.sandbox to false if it has no sandbox"
-                    if config.sandbox
-                    else ""
-                )
-            ) from exc
-        return cast(CcxtClient, client)
+        return cast(CcxtClient, make_ccxt_client(self._settings.ccxt))
 
     def _fetch_once(
         self, client: CcxtClient, order: Order, response: Mapping[str, Any]

@@ -1,0 +1,295 @@
+"""``CcxtLiveFeeds``: live closed candles from a ccxt venue, one feed per (symbol, timeframe).
+
+The feeds run on ``ccxt.pro``'s asyncio client in an event loop on their own
+thread, sharing one client; closed candles reach the (synchronous) engine loop
+through a queue. Each feed first fetches its warm-up history, then follows the
+venue by websocket (``watch_ohlcv``) where the venue has one, by REST polling
+otherwise. After any error it reconnects with exponential backoff and jitter
+(a rate-limit answer waits at least its ``Retry-After``) and back-fills the gap
+with ``fetch_ohlcv`` before going on, so no candle is lost or repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import random
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tradekit.data.closed_candles import ClosedCandles
+from tradekit.data.sources import SeriesKey, candle_sort_key
+from tradekit.domain import Candle
+from tradekit.errors import DataError, ExchangeError
+from tradekit.logs import log
+
+# ccxt error classes by name along the error's class hierarchy (ccxt is never imported
+# here): network trouble, rate limits and maintenance all derive from NetworkError.
+_TRANSIENT = "NetworkError"
+_RATE_LIMITED = "DDoSProtection"
+_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Waits between reconnects: ``initial`` seconds, doubled per failure up to ``maximum``,
+    each scaled by a random factor in ``[1 - jitter, 1]`` so many clients do not retry in step."""
+
+    initial: float = 1.0
+    maximum: float = 60.0
+    jitter: float = 0.5
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        base = min(self.initial * 2.0 ** max(failures - 1, 0), self.maximum)
+        return base * (1 - self.jitter * rng.random())
+
+
+_Item = Candle | BaseException | None
+
+
+class CcxtLiveFeeds:
+    """Every feed of one live run on one venue; one per run, closed by ``close()`` or ``stop``.
+
+    ``history`` maps each (symbol, timeframe) to the closed candles its warm-up
+    needs; each pair gets exactly one feed however many strategies read it.
+    ``start()`` connects and waits for every history (``warmup()`` then returns
+    it); ``stream()`` yields the live closed candles, each once, in order per
+    feed, and the candles that arrive together merged in close-time order. A
+    non-network error (unknown symbol, bad data) ends the stream with
+    ``ExchangeError`` or ``DataError`` naming the feed.
+
+    Its candles are real exchange market data (``live_market_data``).
+    """
+
+    live_market_data = True
+
+    def __init__(
+        self,
+        make_client: Callable[[], Any],
+        history: Mapping[SeriesKey, int],
+        *,
+        venue: str,
+        websockets: bool | None = None,
+        poll_seconds: float = 10.0,
+        backoff: Backoff = Backoff(),
+        stop: threading.Event | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not history:
+            raise ValueError("history must name at least one (symbol, timeframe)")
+        if poll_seconds <= 0:
+            raise ValueError(f"poll_seconds must be > 0, got {poll_seconds!r}")
+        self.venue = venue
+        self._make_client = make_client
+        self._history = dict(sorted(history.items()))
+        self._websockets = websockets
+        self._poll_seconds = poll_seconds
+        self._backoff = backoff
+        self._rng = rng or random.Random()
+        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._warmup: list[Candle] = []
+        self._ready = threading.Condition()
+        self._pending_histories = len(self._history)
+        self._failure: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._done: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        if stop is not None:
+            threading.Thread(target=self._close_when, args=(stop,), daemon=True).start()
+
+    def symbols(self) -> list[SeriesKey]:
+        """Every (symbol, timeframe) followed, sorted."""
+        return list(self._history)
+
+    def start(self) -> None:
+        """Connect every feed and wait until each has fetched its history; idempotent."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ccxt-feeds", daemon=True)
+            self._thread.start()
+        with self._ready:
+            self._ready.wait_for(lambda: self._pending_histories == 0 or self._failure is not None)
+        if self._failure is not None:
+            raise self._failure
+
+    def warmup(self) -> list[Candle]:
+        """The closed history fetched at start, in close-time order (after ``start()``)."""
+        self.start()
+        return sorted(self._warmup, key=candle_sort_key)
+
+    def stream(self) -> Iterator[Candle]:
+        """Live closed candles until ``close()`` (or ``stop``); starts the feeds at once."""
+        self.start()
+        return self._candles()
+
+    def _candles(self) -> Iterator[Candle]:
+        while True:
+            batch = [self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            candles = [item for item in batch if isinstance(item, Candle)]
+            yield from sorted(candles, key=candle_sort_key)
+            for item in batch:
+                if isinstance(item, BaseException):
+                    raise item
+                if item is None:
+                    return
+
+    def close(self) -> None:
+        """Stop every feed, close the client and end ``stream()``; idempotent."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        if self._loop is not None and self._done is not None:
+            self._loop.call_soon_threadsafe(self._done.set)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(30)
+        self._queue.put(None)
+
+    def _close_when(self, stop: threading.Event) -> None:
+        stop.wait()
+        self.close()
+
+    # -- the event loop thread --------------------------------------------
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # handed to the engine's thread, which raises it
+            self._fail(exc)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._done = asyncio.Event()
+        if self._closed.is_set():
+            return
+        client = self._make_client()
+        try:
+            use_websockets = self._websockets
+            if use_websockets is None:
+                use_websockets = bool(getattr(client, "has", {}).get("watchOHLCV"))
+            tasks = [
+                asyncio.create_task(self._follow(client, key, bars, use_websockets))
+                for key, bars in self._history.items()
+            ]
+            await self._done.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await client.close()
+
+    async def _follow(self, client: Any, key: SeriesKey, bars: int, use_websockets: bool) -> None:
+        symbol, timeframe = key
+        state = ClosedCandles(symbol, timeframe, self.venue)
+        failures = 0
+        history_taken = False
+        while True:
+            try:
+                if not history_taken:
+                    self._took_history(await self._fetch_history(client, state, bars))
+                    history_taken = True
+                    log.info("{venue} {symbol} {timeframe}: feed started", venue=self.venue,
+                             symbol=symbol, timeframe=timeframe)  # fmt: skip
+                else:
+                    await self._backfill(client, state)
+                failures = 0
+                if not use_websockets:
+                    await asyncio.sleep(self._poll_seconds)
+                    continue
+                while True:
+                    rows = await client.watch_ohlcv(symbol, timeframe)
+                    self._deliver(state.offer(rows))
+                    if state.gap_from is not None:
+                        await self._backfill(client, state)
+                    failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                names = {cls.__name__ for cls in type(exc).__mro__}
+                if _TRANSIENT not in names:
+                    self._fail(self._translate(state, exc))
+                    return
+                failures += 1
+                wait = self._backoff.delay(failures, self._rng)
+                if _RATE_LIMITED in names:
+                    wait = max(wait, _retry_after(client))
+                log.warning(
+                    "{venue} {symbol} {timeframe}: {error}; reconnecting in {wait:.2f} s",
+                    venue=self.venue, symbol=symbol, timeframe=timeframe,
+                    error=f"{type(exc).__name__}: {exc}", wait=wait,
+                )  # fmt: skip
+                await asyncio.sleep(wait)
+
+    async def _fetch_history(self, client: Any, state: ClosedCandles, bars: int) -> list[Candle]:
+        if bars + 1 <= _PAGE:
+            rows = await client.fetch_ohlcv(state.symbol, state.timeframe, None, bars + 1)
+            return state.offer(_rows(rows, state), complete=True)
+        since = int(client.milliseconds()) - (bars + 1) * state.step_ms
+        return await self._pages(client, state, since)
+
+    async def _backfill(self, client: Any, state: ClosedCandles) -> None:
+        since = None if state.last_ms is None else state.last_ms + state.step_ms
+        self._deliver(await self._pages(client, state, since))
+
+    async def _pages(self, client: Any, state: ClosedCandles, since: int | None) -> list[Candle]:
+        """Every row from ``since`` on, page by page, offered as the venue's whole record."""
+        candles: list[Candle] = []
+        while True:
+            rows = _rows(
+                await client.fetch_ohlcv(state.symbol, state.timeframe, since, _PAGE), state
+            )
+            candles.extend(state.offer(rows, complete=True))
+            if len(rows) < _PAGE or state.newest_ms is None:
+                return candles
+            since = state.newest_ms
+
+    def _deliver(self, candles: list[Candle]) -> None:
+        for candle in candles:
+            self._queue.put(candle)
+
+    def _took_history(self, candles: list[Candle]) -> None:
+        with self._ready:
+            self._warmup.extend(candles)
+            self._pending_histories -= 1
+            self._ready.notify_all()
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._ready:
+            if self._failure is None:
+                self._failure = exc
+            self._ready.notify_all()
+        self._queue.put(exc)
+
+    def _translate(self, state: ClosedCandles, exc: Exception) -> Exception:
+        if isinstance(exc, DataError | ExchangeError):
+            return exc
+        return ExchangeError(
+            f"{self.venue} {state.symbol} {state.timeframe}: the feed failed with "
+            f"{type(exc).__name__}: {exc}"
+        )
+
+
+def _rows(answer: object, state: ClosedCandles) -> list[Any]:
+    if not isinstance(answer, list):
+        raise DataError(
+            f"{state.venue} {state.symbol} {state.timeframe}: fetch_ohlcv returned "
+            f"{type(answer).__name__}, expected a list of [ms, open, high, low, close, volume]"
+        )
+    return answer
+
+
+def _retry_after(client: Any) -> float:
+    """The seconds of the last answer's ``Retry-After`` header; 0 when it has none."""
+    headers = getattr(client, "last_response_headers", None) or {}
+    for name, value in dict(headers).items():
+        if str(name).lower() == "retry-after":
+            try:
+                return max(float(value), 0.0)
+            except (TypeError, ValueError):
+                return 0.0
+    return 0.0
+
+
+__all__ = ["Backoff", "CcxtLiveFeeds"]

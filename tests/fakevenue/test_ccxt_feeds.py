@@ -1,0 +1,176 @@
+"""Live candle feeds against the fake Binance venue, through the real ccxt.pro code."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+from fake_binance import FakeBinance, flat_klines
+from loguru import logger
+
+from tradekit.data.ccxt_feeds import Backoff, CcxtLiveFeeds
+from tradekit.domain import Candle
+from tradekit.errors import ExchangeError
+from tradekit.services.exchange.ccxt_client import make_ccxt_client
+
+START = 1_699_999_980_000
+STEP = 60_000
+KLINES = flat_klines(START, 20)
+FAST = Backoff(initial=0.01, maximum=0.05)
+
+
+def ms(candle: Candle) -> int:
+    return int(candle.ts.timestamp() * 1000)
+
+
+def bars(candles: list[Candle]) -> list[int]:
+    """Each candle's index in KLINES."""
+    return [(ms(candle) - START) // STEP for candle in candles]
+
+
+def make_feeds(venue: FakeBinance, *, websockets: bool = True, warmup: int = 3) -> CcxtLiveFeeds:
+    settings = venue.ccxt_settings()
+    return CcxtLiveFeeds(
+        lambda: make_ccxt_client(settings, pro=True),
+        {("BTC/USDT", "1m"): warmup},
+        venue="binance",
+        websockets=websockets,
+        poll_seconds=0.05,
+        backoff=FAST,
+        rng=random.Random(1),
+    )
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(1) as executor:
+        yield executor
+
+
+def take(pool: ThreadPoolExecutor, stream: Iterator[Candle], count: int) -> list[Candle]:
+    """The next ``count`` candles of ``stream``; fails instead of hanging when they never come."""
+    return pool.submit(lambda: [next(stream) for _ in range(count)]).result(timeout=30)
+
+
+class TestWebsocketFeed:
+    def test_warmup_history_then_live_closed_candles(
+        self, venue: FakeBinance, pool: ThreadPoolExecutor
+    ) -> None:
+        venue.serve_history("BTC/USDT", "1m", KLINES[:6])
+        feeds = make_feeds(venue)
+        try:
+            assert bars(feeds.warmup()) == [2, 3, 4]
+            stream = feeds.stream()
+            venue.wait_for_subscription("BTC/USDT", "1m")
+            venue.push("BTC/USDT", "1m", KLINES[5], closed=False)
+            venue.push("BTC/USDT", "1m", KLINES[5], closed=True)
+            venue.push("BTC/USDT", "1m", KLINES[6], closed=False)
+            (candle,) = take(pool, stream, 1)
+            assert (bars([candle]), candle.close, candle.symbol) == (
+                [5],
+                KLINES[5].close,
+                "BTC/USDT",
+            )
+            assert candle.ts == datetime.fromtimestamp(KLINES[5].open_ms / 1000, UTC)
+        finally:
+            feeds.close()
+
+    def test_duplicated_and_out_of_order_klines_come_out_once_in_order(
+        self, venue: FakeBinance, pool: ThreadPoolExecutor
+    ) -> None:
+        venue.serve_history("BTC/USDT", "1m", KLINES[:5])
+        feeds = make_feeds(venue)
+        try:
+            stream = feeds.stream()
+            venue.wait_for_subscription("BTC/USDT", "1m")
+            for index, closed in [(6, True), (4, True), (5, True), (4, True), (6, True), (5, True)]:
+                venue.push("BTC/USDT", "1m", KLINES[index], closed=closed)
+            venue.push("BTC/USDT", "1m", KLINES[7], closed=False)
+            assert bars(take(pool, stream, 3)) == [4, 5, 6]
+            venue.push("BTC/USDT", "1m", KLINES[8], closed=False)
+            assert bars(take(pool, stream, 1)) == [7]
+        finally:
+            feeds.close()
+
+    def test_a_dropped_websocket_reconnects_and_backfills_the_gap_in_order(
+        self, venue: FakeBinance, pool: ThreadPoolExecutor
+    ) -> None:
+        venue.serve_history("BTC/USDT", "1m", KLINES[:5])
+        feeds = make_feeds(venue)
+        try:
+            stream = feeds.stream()
+            venue.wait_for_subscription("BTC/USDT", "1m")
+            venue.push("BTC/USDT", "1m", KLINES[5], closed=False)
+            assert bars(take(pool, stream, 1)) == [4]
+            venue.drop_websockets()
+            # What the venue traded while the feed was away: only REST can tell.
+            venue.serve_history("BTC/USDT", "1m", KLINES[5:9])
+            venue.wait_for_subscription("BTC/USDT", "1m", count=1)
+            venue.push("BTC/USDT", "1m", KLINES[8], closed=True)
+            venue.push("BTC/USDT", "1m", KLINES[9], closed=False)
+            assert bars(take(pool, stream, 4)) == [5, 6, 7, 8]
+            venue.push("BTC/USDT", "1m", KLINES[10], closed=False)
+            assert bars(take(pool, stream, 1)) == [9]
+        finally:
+            feeds.close()
+
+    def test_close_ends_the_stream(self, venue: FakeBinance, pool: ThreadPoolExecutor) -> None:
+        venue.serve_history("BTC/USDT", "1m", KLINES[:5])
+        feeds = make_feeds(venue)
+        stream = feeds.stream()
+        venue.wait_for_subscription("BTC/USDT", "1m")
+        feeds.close()
+        assert pool.submit(list, stream).result(timeout=30) == []
+
+
+class TestPollingFeed:
+    def test_polls_rest_when_websockets_are_off(
+        self, venue: FakeBinance, pool: ThreadPoolExecutor
+    ) -> None:
+        venue.serve_history("BTC/USDT", "1m", KLINES[:5])
+        feeds = make_feeds(venue, websockets=False)
+        try:
+            assert bars(feeds.warmup()) == [1, 2, 3]
+            stream = feeds.stream()
+            venue.serve_history("BTC/USDT", "1m", KLINES[5:8])
+            assert bars(take(pool, stream, 3)) == [4, 5, 6]
+        finally:
+            feeds.close()
+
+    def test_429_waits_for_retry_after_then_goes_on(
+        self, venue: FakeBinance, pool: ThreadPoolExecutor
+    ) -> None:
+        warnings: list[str] = []
+        logger.enable("tradekit")
+        handler = logger.add(lambda message: warnings.append(str(message)), level="WARNING")
+        venue.serve_history("BTC/USDT", "1m", KLINES[:5])
+        feeds = make_feeds(venue, websockets=False)
+        try:
+            stream = feeds.stream()
+            venue.rate_limit(1, retry_after=1)
+            venue.serve_history("BTC/USDT", "1m", KLINES[5:8])
+            assert bars(take(pool, stream, 2)) == [4, 5]
+        finally:
+            feeds.close()
+            logger.remove(handler)
+            logger.disable("tradekit")
+        (warning,) = [text for text in warnings if "DDoSProtection" in text]
+        assert "reconnecting in 1.00 s" in warning
+
+
+def test_an_unknown_symbol_ends_the_start_with_an_exchange_error(venue: FakeBinance) -> None:
+    settings = venue.ccxt_settings()
+    feeds = CcxtLiveFeeds(
+        lambda: make_ccxt_client(settings, pro=True),
+        {("DOGE/USDT", "1m"): 3},
+        venue="binance",
+        backoff=FAST,
+    )
+    try:
+        with pytest.raises(ExchangeError, match=r"binance DOGE/USDT 1m: .*BadSymbol"):
+            feeds.start()
+    finally:
+        feeds.close()
