@@ -114,6 +114,7 @@ def reconcile(
                     highlight=False,
                 )
                 result = _compare(exchange, journal)
+                _show(result)
             elif flatten is not None:
                 difference = _difference(result, flatten)
                 traded, _, _ = registry_view(journal)
@@ -133,6 +134,7 @@ def reconcile(
                     highlight=False,
                 )
                 result = _compare(exchange, journal)
+                _show(result)
             return result
         finally:
             journal.close()
