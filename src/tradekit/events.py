@@ -230,6 +230,20 @@ class StrategyResumed(Event):
     reason: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueHoldingAdopted(Event):
+    """An operator wrote the venue's holding of ``asset`` into this strategy's book: its
+    position in ``symbol`` changed by ``quantity_change`` at ``price`` (``tradekit reconcile``)."""
+
+    by: str
+    asset: str
+    symbol: str
+    venue_amount: float
+    books_amount: float
+    quantity_change: float
+    price: float
+
+
 _EVENT_CLASSES: tuple[type[Event], ...] = (
     SignalGenerated,
     PositionOpened,
@@ -248,6 +262,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     StrategyFailed,
     StrategyQuarantined,
     StrategyResumed,
+    VenueHoldingAdopted,
 )
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
@@ -378,5 +393,6 @@ __all__ = [
     "StrategyResumed",
     "StrategyUnloaded",
     "TrailingActivated",
+    "VenueHoldingAdopted",
     "event_from_dict",
 ]

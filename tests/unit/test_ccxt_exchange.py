@@ -151,7 +151,9 @@ class TestFills:
     def test_market_order_fills_at_once_from_the_answer(self) -> None:
         client = FakeClient()
         fills = live(client).submit(order(), CANDLE)
-        assert client.calls == [("BTC/USDT", "market", "buy", 0.5, None, {})]
+        assert client.calls == [
+            ("BTC/USDT", "market", "buy", 0.5, None, {"clientOrderId": "TKa-1"})
+        ]
         assert fills == [
             Fill("a-1", "a", "BTC/USDT", OrderSide.BUY, 0.5, 60_010.0, 30.005, FILLED_AT)
         ]
@@ -206,7 +208,10 @@ class TestFills:
         swap = "BTC/USDT:USDT"
         swap_candle = Candle(swap, "1h", T0, 60_000.0, 61_000.0, 59_000.0, 60_500.0, 10.0)
         exchange.submit(order(symbol=swap, side=OrderSide.SELL, reduce_only=True), swap_candle)
-        assert [call[5] for call in client.calls] == [{}, {"reduceOnly": True}]
+        assert [call[5] for call in client.calls] == [
+            {"clientOrderId": "TKa-1"},
+            {"clientOrderId": "TKa-1", "reduceOnly": True},
+        ]
 
     def test_nothing_is_ever_pending(self) -> None:
         exchange = live(FakeClient())

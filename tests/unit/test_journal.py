@@ -76,6 +76,10 @@ PLAUSIBLE: dict[str, Any] = {
     "failures": 3,
     "last_error": "ValueError('bad candle')",
     "by": "ops@desk",
+    "asset": "BTC",
+    "venue_amount": 0.75,
+    "books_amount": 0.5,
+    "quantity_change": 0.25,
 }
 
 

@@ -3,7 +3,13 @@
 Importing a command module registers its commands on ``app``.
 """
 
-from tradekit.cli import backtest_command, config_commands, db_commands, run_command
+from tradekit.cli import (
+    backtest_command,
+    config_commands,
+    db_commands,
+    reconcile_command,
+    run_command,
+)
 from tradekit.cli.app import EXIT_CONFIG_ERROR, app
 
 __all__ = [
@@ -13,6 +19,7 @@ __all__ = [
     "config_commands",
     "db_commands",
     "main",
+    "reconcile_command",
     "run_command",
 ]
 

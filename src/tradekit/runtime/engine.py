@@ -84,6 +84,8 @@ class Engine:
     def __init__(self, factory: TradingOrchestratorFactory, journal: Journal | None = None) -> None:
         self.factory = factory
         self.entries_halted: str | None = None
+        self.strategy_entries_halted: dict[str, str] = {}
+        """Strategies whose entries are off, each with why (a reconciliation mismatch)."""
         self._journal: EngineJournal | None = None
         if journal is not None:
             self._journal = EngineJournal(journal, self.halt_entries)
@@ -166,7 +168,7 @@ class Engine:
         config = handle.config
         self._health[config.strategy_id] = StrategyHealth(config.strategy_id, state)
         orchestrator = handle.trading_orchestrator
-        orchestrator.permit(permissions(state, self.entries_halted is not None))
+        orchestrator.permit(permissions(state, self._entries_off(config.strategy_id)))
         self._route(config, orchestrator)
         if self._journal is not None:
             self._journal.register(config)
@@ -199,7 +201,7 @@ class Engine:
             orchestrator = self.factory.handle(strategy_id).trading_orchestrator
             health = self._health[strategy_id]
             health.state = state_for_config(health.state, config.enabled)
-            orchestrator.permit(permissions(health.state, self.entries_halted is not None))
+            orchestrator.permit(permissions(health.state, self._entries_off(strategy_id)))
             self._route(config, orchestrator)
 
     # -- states -----------------------------------------------------------------------------
@@ -249,7 +251,7 @@ class Engine:
         self._health[strategy_id].state = state
         entry = self._routed.get(strategy_id)
         if entry is not None:
-            entry.orchestrator.permit(permissions(state, self.entries_halted is not None))
+            entry.orchestrator.permit(permissions(state, self._entries_off(strategy_id)))
 
     def unload(self, strategy_id: str, close_positions: bool = False) -> None:
         """Unload one strategy (the factory stops its routing and health tracking first)."""
@@ -307,6 +309,19 @@ class Engine:
             health = self._health.get(entry.strategy_id)
             if health is not None:
                 entry.orchestrator.permit(permissions(health.state, entries_halted=True))
+
+    def halt_strategy_entries(self, strategy_ids: Iterable[str], reason: str) -> None:
+        """Stop new entries in these strategies only (exits keep running), saying why."""
+        for strategy_id in strategy_ids:
+            with self.factory.lock(strategy_id):
+                self.strategy_entries_halted.setdefault(strategy_id, reason)
+                health = self._health.get(strategy_id)
+                if health is not None:
+                    self._apply(strategy_id, health.state)
+            log.bind(strategy_id=strategy_id).error("new entries stopped: {}", reason)
+
+    def _entries_off(self, strategy_id: str) -> bool:
+        return self.entries_halted is not None or strategy_id in self.strategy_entries_halted
 
     def route(self, symbol: str, timeframe: str) -> tuple[RouteEntry, ...]:
         """The strategies ``symbol``'s ``timeframe`` candles go to, in load order (a copy)."""

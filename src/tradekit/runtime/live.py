@@ -34,6 +34,7 @@ from tradekit.logs import log
 from tradekit.protocols import Exchange, Journal
 from tradekit.runtime.bootstrap import RunMode, bootstrap
 from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data, live_banner
+from tradekit.runtime.reconcile import reconcile_at_start
 from tradekit.services.market.clock import ManualClock
 
 _LOOP_MODES = frozenset({RunMode.PAPER, RunMode.LIVE, RunMode.TEST})
@@ -146,6 +147,7 @@ def run_live(
         banner = live_banner(runtime.settings, len(loaded), live_source.venue)
         log.warning("{banner}", banner=banner)
         announce(banner)
+        reconcile_at_start(runtime, configs, announce)
     if not replaying:
         candles = plausible_candles(candles, runtime.shared.clock(), clock_skew)
         first = next(candles, None)

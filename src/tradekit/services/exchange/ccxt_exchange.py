@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from loguru import logger
 
 from tradekit.config.settings import ExchangeSettings
 from tradekit.domain import Candle, Fill, Order
 from tradekit.errors import ExchangeError, LiveOrdersDisabledError
+from tradekit.ids import ClientOrderId, VenueOrderId, venue_id_rules
 from tradekit.services.exchange.ccxt_client import make_ccxt_client, venue_name
 from tradekit.services.exchange.paper import check_market_order
 
 _BPS = 10_000.0
+_T = TypeVar("_T")
 
 # What to tell the operator, by ccxt error class name. Matched against the error's
 # whole class hierarchy (most specific first), so ccxt itself never has to be imported.
@@ -37,7 +40,11 @@ _ERROR_HINTS: dict[str, str] = {
 
 
 class CcxtClient(Protocol):
-    """The part of a ccxt exchange object tradekit uses; tests pass a fake with this method."""
+    """The part of a ccxt exchange object tradekit uses (ccxt's unified API); tests pass fakes.
+
+    Sending orders needs ``create_order`` only; reconciliation also reads the
+    account with ``fetch_balance`` and ``fetch_open_orders``.
+    """
 
     def create_order(
         self,
@@ -48,6 +55,29 @@ class CcxtClient(Protocol):
         price: float | None = None,
         params: dict[str, Any] | None = None,
     ) -> Mapping[str, Any]: ...
+
+    def fetch_balance(self, params: dict[str, Any] | None = None) -> Mapping[str, Any]: ...
+
+    def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[Mapping[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """An order open on the venue, as read from it: ``client_order_id`` is ``None`` when the
+    venue reports none (an order placed by hand, or by another program without one)."""
+
+    venue_id: str
+    client_order_id: str | None
+    symbol: str
+    side: str
+    amount: float
+    remaining: float
 
 
 class CcxtExchange:
@@ -75,10 +105,88 @@ class CcxtExchange:
         self._client = cast("CcxtClient | None", client)
         self._lock = threading.Lock()
         self._venue = venue_name(settings.ccxt)
+        self._id_rules = venue_id_rules(settings.ccxt.exchange_id)
 
     @property
     def live_orders_enabled(self) -> bool:
         return self._live_orders_enabled
+
+    @property
+    def venue(self) -> str:
+        """The venue's name as messages show it (``binance (sandbox)``)."""
+        return self._venue
+
+    def venue_order_id(self, order_id: str) -> str:
+        """The client order id a tradekit order id is sent to this venue as."""
+        try:
+            return VenueOrderId.encode(ClientOrderId.parse(order_id), self._id_rules)
+        except ValueError as exc:
+            raise ExchangeError(f"{self._venue}: {exc}") from exc
+
+    def balances(self) -> dict[str, float]:
+        """The account's total (free plus held in orders) amount of every asset it holds."""
+        balance = self._read("fetch_balance", lambda client: client.fetch_balance())
+        totals = balance.get("total")
+        if not isinstance(totals, Mapping):
+            raise ExchangeError(
+                f"{self._venue}: fetch_balance answered without a 'total' mapping; "
+                f"got keys {sorted(map(str, balance))}"
+            )
+        return {
+            str(asset): float(amount)
+            for asset, amount in totals.items()
+            if isinstance(amount, int | float) and not isinstance(amount, bool) and amount
+        }
+
+    def open_orders(self) -> list[VenueOrder]:
+        """Every order open on the venue, on any symbol, with its client order id."""
+        answer = self._read("fetch_open_orders", lambda client: client.fetch_open_orders())
+        orders = []
+        for item in answer:
+            client_id = item.get("clientOrderId")
+            amount = _number(item.get("amount"))
+            remaining = item.get("remaining")
+            orders.append(
+                VenueOrder(
+                    venue_id=str(item.get("id")),
+                    client_order_id=str(client_id) if client_id else None,
+                    symbol=str(item.get("symbol")),
+                    side=str(item.get("side")),
+                    amount=amount,
+                    remaining=amount if remaining is None else _number(remaining),
+                )
+            )
+        return orders
+
+    def send_market_order(
+        self, symbol: str, side: str, amount: float, client_order_id: str
+    ) -> Mapping[str, Any]:
+        """Send an operator's market order (not a strategy's), refused unless live orders are on."""
+        if not self._live_orders_enabled:
+            raise LiveOrdersDisabledError(
+                f"live orders are disabled: refusing to send {side} {amount} {symbol} to "
+                f"{self._venue}; set TRADEKIT_LIVE_ORDERS_ENABLED=true in the environment or "
+                ".env to allow real orders"
+            )
+        client = self._client_for_orders()
+        try:
+            return client.create_order(
+                symbol, "market", side, amount, None, {"clientOrderId": client_order_id}
+            )
+        except Exception as exc:
+            raise ExchangeError(
+                f"{self._venue}: market order {client_order_id} ({side} {amount} {symbol}) "
+                f"failed with {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _read(self, what: str, call: Callable[[CcxtClient], _T]) -> _T:
+        client = self._client_for_orders()
+        try:
+            return call(client)
+        except Exception as exc:
+            raise ExchangeError(
+                f"{self._venue}: {what} failed with {type(exc).__name__}: {exc}"
+            ) from exc
 
     def submit(
         self, order: Order, candle: Candle, trigger_price: float | None = None
@@ -93,7 +201,9 @@ class CcxtExchange:
             )
         check_market_order(order, candle, self._venue)
         client = self._client_for_orders()
-        params: dict[str, Any] = {}
+        # ccxt's unified clientOrderId: the venue echoes it, so the order maps back to its
+        # strategy when it is read from the venue, after a restart too.
+        params: dict[str, Any] = {"clientOrderId": self.venue_order_id(order.order_id)}
         # Unified ccxt symbols with a settle currency (BTC/USDT:USDT) are derivatives,
         # the only markets where venues accept reduceOnly.
         if order.reduce_only and ":" in order.symbol:
@@ -244,6 +354,12 @@ def _fee_in_quote(entries: object, symbol: str, price: float) -> float | None:
     return total
 
 
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value)
+
+
 def _filled_quantity(response: Mapping[str, Any]) -> float | None:
     return _positive(response.get("filled"))
 
@@ -255,4 +371,4 @@ def _positive(value: object) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
-__all__ = ["CcxtClient", "CcxtExchange"]
+__all__ = ["CcxtClient", "CcxtExchange", "VenueOrder"]
