@@ -3,13 +3,20 @@ rate limits waited out, venue errors named; then backtests read the files."""
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from history_venue import START, START_MS, HistoryVenue
+from ticker_strategies import ticker_data
+from typer.testing import CliRunner
 
+from tradekit.cli import app, data_commands
+from tradekit.cli.data_commands import DownloadVenue
+from tradekit.config.settings import CcxtSettings
 from tradekit.data import load_candles, synthetic_frame
 from tradekit.data.download import HistoryDownloader
 from tradekit.errors import DataError, ExchangeError
@@ -147,3 +154,105 @@ class TestIncrementalDownload:
         venue.now_ms = START_MS + 100 * HOUR_MS
         result = downloader(venue).download(BTC, "1h", START, None, tmp_path)
         pd.testing.assert_frame_equal(held(result.path), closed_candles(100), check_freq=False)
+
+
+class TestDownloadThenBacktest:
+    """``tradekit data download`` then ``tradekit backtest --data-dir``, as a user runs them."""
+
+    @pytest.fixture
+    def workspace(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        for name in [name for name in os.environ if name.startswith("TRADEKIT_")]:
+            monkeypatch.delenv(name)
+        (tmp_path / "strategies").mkdir()
+        strategy = ticker_data("ticker", symbols=[BTC, "ETH/USDT"])
+        (tmp_path / "strategies" / "ticker.json").write_text(json.dumps(strategy))
+        monkeypatch.chdir(tmp_path)
+        return tmp_path
+
+    @pytest.fixture
+    def venue(self, monkeypatch: pytest.MonkeyPatch) -> tuple[HistoryVenue, list[CcxtSettings]]:
+        """The fake venue the command reaches, and the ccxt settings it was built from."""
+        venue = HistoryVenue(bars=400, now_ms=START_MS + 300 * HOUR_MS, rate_limited=1)
+        built: list[CcxtSettings] = []
+
+        def build(settings: CcxtSettings) -> DownloadVenue:
+            built.append(settings)
+            return DownloadVenue(venue, settings.exchange_id, page_limit=100)
+
+        monkeypatch.setattr(data_commands, "build_download_venue", build)
+        monkeypatch.setattr(data_commands.time, "sleep", lambda seconds: None)
+        return venue, built
+
+    def download(self, *extra: str) -> tuple[int, str]:
+        args = ["data", "download", "--exchange", "binance", "--symbols", "BTC/USDT,ETH/USDT"]
+        args += ["--timeframes", "1h", "--from", "2024-01-01", "--to", "2024-01-11", *extra]
+        result = CliRunner().invoke(app, args)
+        return result.exit_code, result.output
+
+    def test_gives_the_same_trades_as_a_backtest_on_the_same_candles_in_a_csv(
+        self, workspace: Path, venue: tuple[HistoryVenue, list[CcxtSettings]]
+    ) -> None:
+        fake, built = venue
+        code, output = self.download("--dir", "data", "--sandbox")
+        assert code == 0, output
+        assert [(s.exchange_id, s.sandbox) for s in built] == [("binance", True)]
+        assert "data/BTC-USDT_1h.parquet: 240 new candle(s), 240 in all" in output
+        rows = [
+            [at_ms(row[0]).isoformat(), symbol, *row[1:]]
+            for symbol in (BTC, "ETH/USDT")
+            for row in fake.rows(symbol, "1h")[:240]
+        ]
+        columns = ["timestamp", "symbol", "open", "high", "low", "close", "volume"]
+        pd.DataFrame(rows, columns=columns).to_csv("candles.csv", index=False)
+        runner = CliRunner()
+        from_dir = runner.invoke(app, ["backtest", "--data-dir", "data", "--out", "from-dir"])
+        assert from_dir.exit_code == 0, from_dir.output
+        from_csv = runner.invoke(app, ["backtest", "--data", "candles.csv", "--out", "from-csv"])
+        assert from_csv.exit_code == 0, from_csv.output
+        trades = (workspace / "from-dir" / "trades.csv").read_text()
+        assert len(trades.splitlines()) > 10
+        assert trades == (workspace / "from-csv" / "trades.csv").read_text()
+        events = (workspace / "from-dir" / "events.jsonl").read_text()
+        assert events == (workspace / "from-csv" / "events.jsonl").read_text()
+
+    def test_a_second_download_adds_nothing_when_up_to_date(
+        self, workspace: Path, venue: tuple[HistoryVenue, list[CcxtSettings]]
+    ) -> None:
+        assert self.download("--dir", "data")[0] == 0
+        fake, _ = venue
+        fake.calls.clear()
+        code, output = self.download("--dir", "data")
+        assert code == 0, output
+        assert fake.calls == []
+        assert "data/ETH-USDT_1h.parquet: 0 new candle(s), 240 in all" in output
+
+    def test_backtest_names_the_series_and_file_the_folder_lacks(
+        self, workspace: Path, venue: tuple[HistoryVenue, list[CcxtSettings]]
+    ) -> None:
+        assert self.download("--dir", "data")[0] == 0
+        (workspace / "data" / "ETH-USDT_1h.parquet").unlink()
+        result = CliRunner().invoke(app, ["backtest", "--data-dir", "data"])
+        assert result.exit_code == 2
+        message = " ".join(result.output.split())
+        assert "data lacks candles the strategies need: ETH/USDT 1h for ticker" in message
+        assert "(expected ETH-USDT_1h.parquet)" in message
+        assert "tradekit data download" in message
+
+    @pytest.mark.parametrize(
+        ("args", "expected"),
+        [
+            (["--timeframes", "1x"], "unknown timeframe '1x'"),
+            (["--to", "2023-12-01"], "is not after --from"),
+            (["--symbols", " , "], "expected a comma-separated list"),
+        ],
+    )
+    def test_bad_options_are_named(
+        self,
+        workspace: Path,
+        venue: tuple[HistoryVenue, list[CcxtSettings]],
+        args: list[str],
+        expected: str,
+    ) -> None:
+        code, output = self.download("--dir", "data", *args)
+        assert code == 2
+        assert expected in " ".join(output.split())
