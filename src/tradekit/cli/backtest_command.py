@@ -129,10 +129,13 @@ def _synthetic_data(
 
 
 def _file_data(
-    paths: Sequence[Path], symbol: str | None, strategies: Sequence[LoadedStrategy]
+    paths: Sequence[Path],
+    symbol: str | None,
+    timeframe: str | None,
+    strategies: Sequence[LoadedStrategy],
 ) -> PreparedData:
     """The files' series the strategies need, resampling a missing one from a lower timeframe."""
-    source = FileSource(paths, symbol=symbol)
+    source = FileSource(paths, symbol=symbol, timeframe=timeframe)
     available = source.frames()
     notes = [f"repaired {repair}" for repair in source.repairs]
     notes += [f"gap in {gaps}" for gaps in source.gaps.values()]
@@ -157,14 +160,16 @@ def _file_data(
         frames,
         held=available,
         why="the data has neither them nor a lower timeframe of {symbol} to resample them from",
-        advice='add the candles, or leave the strategy out (--only ID, or "enabled": false in '
-        "its file)",
+        advice="add the candles (a file without a symbol column takes its symbol from its name, "
+        "like BTC-USDT_1h.csv, or from --symbol BTC/USDT), or leave the strategy out (--only ID, "
+        'or "enabled": false in its file)',
     )
     unused = sorted(set(available) - set(frames), key=series_sort_key)
     description = {
         "kind": "files",
         "paths": [str(path) for path in source.paths],
         "symbol": symbol,
+        "timeframe": timeframe,
         "repairs": list(source.repairs),
         "gaps": [str(gaps) for gaps in source.gaps.values()],
         "unused_series": [f"{name} {tf}" for name, tf in unused],
@@ -305,6 +310,14 @@ def backtest_command(
             "keep only its rows.",
         ),
     ] = None,
+    timeframe: Annotated[
+        str | None,
+        typer.Option(
+            "--timeframe",
+            help="Timeframe of files without a timeframe column, e.g. 1h; in files with one, "
+            "keep only its rows. Default: from the file name or the timestamps' spacing.",
+        ),
+    ] = None,
     start: Annotated[
         datetime | None,
         typer.Option(
@@ -326,10 +339,11 @@ def backtest_command(
     """Backtest the strategies; write trades.csv, report.json, events.jsonl and equity.png."""
     if data and data_dir is not None:
         raise typer.BadParameter("give --data or --data-dir, not both", param_hint="'--data-dir'")
-    if data_dir is not None and symbol is not None:
+    if data_dir is not None and (symbol is not None or timeframe is not None):
         raise typer.BadParameter(
-            "--data-dir files are named after their symbol; --symbol is for --data files",
-            param_hint="'--symbol'",
+            "--data-dir files are named after their symbol and timeframe; --symbol and "
+            "--timeframe are for --data files",
+            param_hint="'--data-dir'",
         )
     if start is not None and end is not None and start >= end:
         raise typer.BadParameter(
@@ -343,7 +357,7 @@ def backtest_command(
         check_strategies_build(chosen, settings)
         files = _series_files(data_dir, chosen) if data_dir is not None else data
         prepared = (
-            _file_data(files, symbol, chosen)
+            _file_data(files, symbol, timeframe, chosen)
             if files
             else _synthetic_data(needed_series(chosen), bars, days, seed)
         )
