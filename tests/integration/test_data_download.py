@@ -19,7 +19,7 @@ from tradekit.cli.data_commands import DownloadVenue
 from tradekit.config.settings import CcxtSettings
 from tradekit.data import load_candles, synthetic_frame
 from tradekit.data.download import HistoryDownloader
-from tradekit.errors import DataError, ExchangeError
+from tradekit.errors import ConfigError, DataError, ExchangeError
 
 HOUR_MS = 3_600_000
 BTC = "BTC/USDT"
@@ -256,3 +256,19 @@ class TestDownloadThenBacktest:
         code, output = self.download("--dir", "data", *args)
         assert code == 2
         assert expected in " ".join(output.split())
+
+
+class TestBuildDownloadVenue:
+    """The real ccxt client is built without reaching the network."""
+
+    def test_takes_the_venues_own_page_limit(self) -> None:
+        venue = data_commands.build_download_venue(
+            CcxtSettings(exchange_id="binance", sandbox=False)
+        )
+        assert (venue.name, venue.page_limit) == ("binance", 1000)
+
+    def test_an_unknown_exchange_id_is_named(self) -> None:
+        with pytest.raises(
+            ConfigError, match="'binanse' is not a ccxt exchange id; did you mean 'binance'"
+        ):
+            data_commands.build_download_venue(CcxtSettings(exchange_id="binanse"))

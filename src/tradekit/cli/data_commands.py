@@ -6,6 +6,7 @@ that one function with a fake venue.
 
 from __future__ import annotations
 
+import difflib
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,7 +58,9 @@ def build_download_venue(settings: CcxtSettings) -> DownloadVenue:
     exchange_id, sandbox = settings.exchange_id, settings.sandbox
     exchange_class = getattr(ccxt, exchange_id, None)
     if not isinstance(exchange_class, type):
-        raise ConfigError(f"--exchange {exchange_id!r} is not a ccxt exchange id, e.g. binance")
+        close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "e.g. binance"
+        raise ConfigError(f"--exchange {exchange_id!r} is not a ccxt exchange id; {hint}")
     # Public candles need no credentials; the keys of exchange.ccxt are not sent.
     options: dict[str, Any] = {"enableRateLimit": True}
     try:
