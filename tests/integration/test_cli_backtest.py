@@ -288,3 +288,32 @@ class TestSyntheticPeriod:
         assert bars[("BTC/USDT", "4h")] == 10 * 6
         assert bars[("ETH/USDT", "1d")] == 10
         assert "10 days from 2024-01-01 for every series" in output
+
+
+def test_a_file_named_after_no_symbol_points_to_symbol_and_the_naming_scheme(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synthetic_frame("BTC/USDT", "1h", 48).to_csv(tmp_path / "btc.csv", index_label="timestamp")
+    code, output = invoke(
+        ["--data", str(tmp_path / "btc.csv"), "--only", "rsi-btc-1h", "--out", str(tmp_path)],
+        monkeypatch,
+    )
+    assert code == 2
+    message = " ".join(output.split())
+    assert "the data holds: btc 1h" in message
+    assert "like BTC-USDT_1h.csv, or from --symbol BTC/USDT" in message
+
+
+def test_symbol_and_timeframe_options_label_a_bare_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "prices.csv"
+    synthetic_frame("BTC/USDT", "1h", 48).to_csv(path, index_label="timestamp")
+    out_dir = tmp_path / "out"
+    labels = ["--symbol", "BTC/USDT", "--timeframe", "1h"]
+    code, output = invoke(
+        ["--data", str(path), *labels, "--only", "rsi-btc-1h", "--out", str(out_dir)], monkeypatch
+    )
+    assert code == 0, output
+    series = report_of(out_dir)["inputs"]["series"]
+    assert [(item["symbol"], item["timeframe"]) for item in series] == [("BTC/USDT", "1h")]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from tradekit.cli import app
+from tradekit.data import synthetic_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,3 +48,30 @@ def test_the_library_quick_start_runs_as_written(
     assert re.search(r"^opened BTC/USDT at \d+\.\d+$", printed, re.MULTILINE)
     assert "'rsi-btc-1h': {'state': 'active', 'errors': 0" in printed
     assert (fresh_checkout / "btc_1h.csv").is_file()
+
+
+def launcher_line(prefix: str) -> list[str]:
+    """The arguments of the launcher quick start's command line starting with ``prefix``."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"^## Quick start: the launcher\n.*?^```bash\n(.*?)^```", readme, re.M | re.S)
+    assert block is not None, "README.md has no bash block under '## Quick start: the launcher'"
+    lines = [line for line in block.group(1).splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1, f"expected one line starting with {prefix!r}, found {lines}"
+    return shlex.split(lines[0], comments=True)
+
+
+def test_the_launchers_data_example_runs_as_written(fresh_checkout: Path) -> None:
+    """The CSV the library quick start writes feeds the README's ``--data`` backtest."""
+    writes_csv = next(
+        line
+        for line in python_block("Quick start: the library").splitlines()
+        if "btc_1h.csv" in line
+    )
+    exec(writes_csv, {"synthetic_frame": synthetic_frame})
+    args = launcher_line("tradekit backtest --data ")
+    assert args[:3] == ["tradekit", "backtest", "--data"]
+    result = CliRunner().invoke(app, args[1:])
+    assert result.exit_code == 0, result.output
+    report = json.loads((fresh_checkout / "out" / "report.json").read_text())
+    assert list(report["strategies"]) == ["rsi-btc-1h"]
+    assert report["inputs"]["series"][0]["symbol"] == "BTC/USDT"

@@ -6,6 +6,7 @@ Importing a command module registers its commands on ``app``.
 from tradekit.cli import (
     backtest_command,
     config_commands,
+    data_commands,
     db_commands,
     reconcile_command,
     run_command,
@@ -17,6 +18,7 @@ __all__ = [
     "app",
     "backtest_command",
     "config_commands",
+    "data_commands",
     "db_commands",
     "main",
     "reconcile_command",

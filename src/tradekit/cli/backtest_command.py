@@ -7,6 +7,9 @@ candles (a longer timeframe then spans a longer period). With ``--data`` the fil
 loaded and checked; a series a strategy needs but the files lack is resampled
 from the longest lower timeframe of the same symbol that divides it, and said
 so; with no such timeframe the run stops with an error naming the strategy.
+With ``--data-dir`` only the files of the series the strategies trade are read,
+found by name (``BTC-USDT_1h.parquet``, as ``tradekit data download`` writes
+them); a missing one is an error naming the file it expected.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from tradekit.cli.app import (
 )
 from tradekit.config import LoadedStrategy, TradekitSettings, load_strategies
 from tradekit.data import FileSource, resample, synthetic_frame
+from tradekit.data.file_names import series_file_stem
+from tradekit.data.files import CSV_SUFFIXES, PARQUET_SUFFIXES
 from tradekit.data.sources import SeriesKey, series_sort_key
 from tradekit.errors import ConfigError, DataError, TradekitError
 from tradekit.reporting import (
@@ -124,10 +129,13 @@ def _synthetic_data(
 
 
 def _file_data(
-    paths: Sequence[Path], symbol: str | None, strategies: Sequence[LoadedStrategy]
+    paths: Sequence[Path],
+    symbol: str | None,
+    timeframe: str | None,
+    strategies: Sequence[LoadedStrategy],
 ) -> PreparedData:
     """The files' series the strategies need, resampling a missing one from a lower timeframe."""
-    source = FileSource(paths, symbol=symbol)
+    source = FileSource(paths, symbol=symbol, timeframe=timeframe)
     available = source.frames()
     notes = [f"repaired {repair}" for repair in source.repairs]
     notes += [f"gap in {gaps}" for gaps in source.gaps.values()]
@@ -152,19 +160,49 @@ def _file_data(
         frames,
         held=available,
         why="the data has neither them nor a lower timeframe of {symbol} to resample them from",
-        advice='add the candles, or leave the strategy out (--only ID, or "enabled": false in '
-        "its file)",
+        advice="add the candles (a file without a symbol column takes its symbol from its name, "
+        "like BTC-USDT_1h.csv, or from --symbol BTC/USDT), or leave the strategy out (--only ID, "
+        'or "enabled": false in its file)',
     )
     unused = sorted(set(available) - set(frames), key=series_sort_key)
     description = {
         "kind": "files",
         "paths": [str(path) for path in source.paths],
         "symbol": symbol,
+        "timeframe": timeframe,
         "repairs": list(source.repairs),
         "gaps": [str(gaps) for gaps in source.gaps.values()],
         "unused_series": [f"{name} {tf}" for name, tf in unused],
     }
     return PreparedData(frames, description, sources, notes)
+
+
+def _series_files(folder: Path, strategies: Sequence[LoadedStrategy]) -> list[Path]:
+    """Each traded series' file in ``folder``; ``DataError`` names every one missing."""
+    if not folder.is_dir():
+        raise DataError(f"--data-dir {folder}: no such folder")
+    found: list[Path] = []
+    missing: list[str] = []
+    for (symbol, timeframe), ids in needed_series(strategies).items():
+        stem = series_file_stem(symbol, timeframe)
+        names = [stem + suffix for suffix in PARQUET_SUFFIXES + CSV_SUFFIXES]
+        present = [folder / name for name in names if (folder / name).is_file()]
+        if len(present) > 1:
+            raise DataError(
+                f"{folder}: {symbol} {timeframe} is in {len(present)} files "
+                f"({', '.join(path.name for path in present)}); keep one"
+            )
+        if present:
+            found.append(present[0])
+        else:
+            missing.append(f"{symbol} {timeframe} for {', '.join(ids)} (expected {names[0]})")
+    if missing:
+        raise DataError(
+            f"{folder} lacks candles the strategies need: {'; '.join(missing)}. Download them "
+            "with tradekit data download --exchange ID --symbols ... --timeframes ... "
+            f"--from DATE --dir {folder}"
+        )
+    return found
 
 
 def _apply_window(data: PreparedData, start: datetime | None, end: datetime | None) -> None:
@@ -244,6 +282,15 @@ def backtest_command(
             "Default: synthetic candles.",
         ),
     ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            file_okay=False,
+            help="Folder of files named like BTC-USDT_1h.parquet (tradekit data download); "
+            "reads the series the strategies trade.",
+        ),
+    ] = None,
     strategies: StrategiesOption = DEFAULT_STRATEGIES,
     config: ConfigOption = None,
     days: Annotated[
@@ -261,6 +308,14 @@ def backtest_command(
             "--symbol",
             help="Symbol of files without a symbol column, e.g. BTC/USDT; in files with one, "
             "keep only its rows.",
+        ),
+    ] = None,
+    timeframe: Annotated[
+        str | None,
+        typer.Option(
+            "--timeframe",
+            help="Timeframe of files without a timeframe column, e.g. 1h; in files with one, "
+            "keep only its rows. Default: from the file name or the timestamps' spacing.",
         ),
     ] = None,
     start: Annotated[
@@ -282,6 +337,14 @@ def backtest_command(
     ] = DEFAULT_OUT,
 ) -> None:
     """Backtest the strategies; write trades.csv, report.json, events.jsonl and equity.png."""
+    if data and data_dir is not None:
+        raise typer.BadParameter("give --data or --data-dir, not both", param_hint="'--data-dir'")
+    if data_dir is not None and (symbol is not None or timeframe is not None):
+        raise typer.BadParameter(
+            "--data-dir files are named after their symbol and timeframe; --symbol and "
+            "--timeframe are for --data files",
+            param_hint="'--data-dir'",
+        )
     if start is not None and end is not None and start >= end:
         raise typer.BadParameter(
             f"--to {end.isoformat()} is not after --from {start.isoformat()}", param_hint="'--to'"
@@ -292,9 +355,10 @@ def backtest_command(
         settings = load_cli_settings(config)
         chosen = _select(load_strategies(strategies, settings), only or [], strategies)
         check_strategies_build(chosen, settings)
+        files = _series_files(data_dir, chosen) if data_dir is not None else data
         prepared = (
-            _file_data(data, symbol, chosen)
-            if data
+            _file_data(files, symbol, timeframe, chosen)
+            if files
             else _synthetic_data(needed_series(chosen), bars, days, seed)
         )
         _apply_window(prepared, start, end)

@@ -1,4 +1,4 @@
-"""``tradekit run``: the paper loop over a synthetic replay.
+"""``tradekit run``: the paper loop over a synthetic replay or a replay of candle files.
 
 ``--mode live`` is refused: live orders need real exchange market data, which
 the launcher cannot provide yet. A run whose orders failed says how many and
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterable
 from enum import StrEnum
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -25,9 +27,12 @@ from tradekit.cli.app import (
     out,
     run_guarded,
 )
-from tradekit.config import load_strategy_configs
-from tradekit.errors import ConfigError, ExchangeError
+from tradekit.config import StrategyConfig, load_strategy_configs
+from tradekit.data import FileSource
+from tradekit.domain import Candle
+from tradekit.errors import ConfigError, DataError, ExchangeError
 from tradekit.runtime import RunMode
+from tradekit.runtime.backtest import needed_series
 from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
 
 EXIT_ORDERS_FAILED = 1
@@ -40,6 +45,7 @@ class RunModeChoice(StrEnum):
 
 class SourceKind(StrEnum):
     SYNTHETIC = "synthetic"
+    FILE = "file"
     CCXT = "ccxt"
 
 
@@ -50,8 +56,17 @@ def run(
         typer.Option("--mode", help="paper (simulated fills); live is not available yet."),
     ] = RunModeChoice.PAPER,
     source: Annotated[
-        SourceKind, typer.Option("--source", help="synthetic replay or ccxt polling.")
+        SourceKind,
+        typer.Option("--source", help="synthetic replay, file replay (--data) or ccxt polling."),
     ] = SourceKind.SYNTHETIC,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="With --source file: a candle file (CSV or Parquet) or folder; repeat for more.",
+        ),
+    ] = None,
     speed: Annotated[
         float, typer.Option("--speed", help="Replay speed in candles per second (0 = no wait).")
     ] = 0.0,
@@ -74,6 +89,11 @@ def run(
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def go() -> LiveRunSummary:
+        if mode is RunModeChoice.LIVE and source is SourceKind.FILE:
+            raise ConfigError(
+                "--mode live cannot run on --source file: a file replay is not live market "
+                "data, and live orders need it. Use --mode paper to replay the files"
+            )
         if mode is RunModeChoice.LIVE:
             raise ConfigError(
                 "--mode live needs real exchange market data, which tradekit run cannot "
@@ -81,6 +101,8 @@ def run(
                 "never live. Use --mode paper, or call tradekit.run_live(..., "
                 "mode=RunMode.LIVE) from Python with a CcxtPollingSource"
             )
+        if data and source is not SourceKind.FILE:
+            raise ConfigError(f"--data is read only with --source file, not --source {source}")
         settings = load_cli_settings(config)
         configs = load_strategy_configs(strategies, settings)
         if source is SourceKind.CCXT:
@@ -96,7 +118,9 @@ def run(
         return run_live(
             settings,
             configs,
-            replay_source(configs, bars, seed),
+            _file_source(data, configs)
+            if source is SourceKind.FILE
+            else replay_source(configs, bars, seed),
             mode=RunMode.PAPER,
             persist=True,
             replay_clock=True,
@@ -112,6 +136,27 @@ def run(
     _print_summary(summary)
     if summary.failed_orders:
         raise typer.Exit(EXIT_ORDERS_FAILED)
+
+
+def _file_source(data: list[Path] | None, configs: list[StrategyConfig]) -> Iterable[Candle]:
+    """The files' candles, checked; an error without files or when a needed series is missing."""
+    if not data:
+        raise ConfigError("--source file needs candles: --data FILE or --data FOLDER")
+    source = FileSource(data)
+    held = set(source.symbols())
+    missing = [
+        f"{symbol} {timeframe} (for {', '.join(ids)})"
+        for (symbol, timeframe), ids in needed_series(configs).items()
+        if (symbol, timeframe) not in held
+    ]
+    if missing:
+        found = ", ".join(f"{name} {tf}" for name, tf in source.symbols()) or "nothing"
+        raise DataError(
+            f"the candle files lack series the strategies trade: {'; '.join(missing)}; they "
+            f"hold {found}. Name files like BTC-USDT_1h.csv, or give symbol and timeframe "
+            "columns (see the README's candle file format)"
+        )
+    return source.stream()
 
 
 def _print_summary(summary: LiveRunSummary) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tradekit.data.file_names import read_series_file_stem
 from tradekit.data.file_rows import (
     US_PER_SECOND,
     Labels,
@@ -95,9 +96,10 @@ def load_candles(
     nanoseconds) or ISO 8601 strings; a string without a zone is taken as UTC.
 
     ``symbol`` and ``timeframe`` select those rows when the file has such a
-    column and label every row when it does not. Without a symbol from either,
-    the symbol is the file name's stem; without a timeframe it is inferred per
-    symbol from the median spacing of its timestamps.
+    column and label every row when it does not. Without either, a file named
+    like ``BTC-USDT_1h.csv`` gives both (see ``tradekit.data.file_names``); any
+    other name gives the symbol as the file name's stem and a timeframe inferred
+    per symbol from the median spacing of its timestamps.
     """
     file = Path(path)
     if max_problems < 1:
@@ -112,8 +114,9 @@ def load_candles(
     ts_column = " + ".join(columns[field] for field in ("ts", "time") if field in columns)
     stamps, has_ts = parse_timestamps(raw, columns, ts_column, problems)
     values = parse_values(raw, columns, problems)
-    symbols = _labels(raw, columns.get("symbol"), symbol, _stem(file), problems)
-    timeframes = _labels(raw, columns.get("timeframe"), timeframe, "", problems)
+    named_symbol, named_timeframe = read_series_file_stem(_stem(file)) or (_stem(file), "")
+    symbols = _labels(raw, columns.get("symbol"), symbol, named_symbol, problems)
+    timeframes = _labels(raw, columns.get("timeframe"), timeframe, named_timeframe, problems)
     if timeframe is None and "timeframe" in columns:
         unknown = (timeframes != "") & ~np.isin(timeframes, list(TIMEFRAME_SECONDS))
         problems.rows(

@@ -34,6 +34,7 @@ from tradekit.logs import log
 from tradekit.protocols import Exchange, Journal
 from tradekit.runtime.bootstrap import RunMode, bootstrap
 from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data, live_banner
+from tradekit.runtime.pacing import CandlePacer
 from tradekit.runtime.reconcile import reconcile_at_start
 from tradekit.services.market.clock import ManualClock
 
@@ -100,6 +101,7 @@ def run_live(
     persist: bool = False,
     replay_clock: bool | None = None,
     candles_per_second: float = 0.0,
+    pacer: CandlePacer | None = None,
     stop: threading.Event | None = None,
     announce: Callable[[str], object] = _print_to_stderr,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
@@ -117,6 +119,10 @@ def run_live(
     events with candle time (replays are then repeatable); it is the default
     except in live mode, which always runs on the wall clock. On the wall clock,
     a candle closing after now plus ``clock_skew`` is refused with a warning.
+
+    ``candles_per_second`` (0: as fast as they come) paces the candles exactly,
+    processing time included; ``pacer`` replaces the pacer built from it (tests
+    pass one with a fake clock). A pacing wait ends early when ``stop`` is set.
     """
     mode = RunMode(mode)
     if mode not in _LOOP_MODES:
@@ -151,11 +157,15 @@ def run_live(
     if not replaying:
         candles = plausible_candles(candles, runtime.shared.clock(), clock_skew)
         first = next(candles, None)
-    interval = 1.0 / candles_per_second if candles_per_second > 0 else 0.0
+    if pacer is None and candles_per_second > 0:
+        sleep = time.sleep if stop is None else stop.wait
+        pacer = CandlePacer(candles_per_second, sleep=sleep)
     processed = 0
     stopped = False
     candle = first
     while candle is not None:
+        if pacer is not None:
+            pacer.wait()
         if stop is not None and stop.is_set():
             stopped = True
             break
@@ -163,8 +173,6 @@ def run_live(
             clock.set(candle.close_ts)
         engine.on_candle(candle)
         processed += 1
-        if interval:
-            time.sleep(interval)
         candle = next(candles, None)
     report = engine.report()
     for strategy_id, entry in report.items():
