@@ -19,8 +19,11 @@ from rich.table import Table
 from tradekit.cli.app import (
     DEFAULT_STRATEGIES,
     ConfigOption,
+    HealthFileOption,
+    HealthIntervalOption,
     StrategiesOption,
     app,
+    health_arguments,
     load_cli_settings,
     out,
     run_guarded,
@@ -64,6 +67,8 @@ def run(
     ] = None,
     strategies: StrategiesOption = DEFAULT_STRATEGIES,
     config: ConfigOption = None,
+    health_interval: HealthIntervalOption = None,
+    health_file: HealthFileOption = None,
 ) -> None:
     """Run the strategies live or on paper; Ctrl-C or SIGTERM stops cleanly (exit code 0)."""
     stop = threading.Event()
@@ -102,6 +107,7 @@ def run(
             replay_clock=True,
             candles_per_second=speed,
             stop=stop,
+            **health_arguments(settings, health_interval, health_file),
         )
 
     try:
