@@ -31,6 +31,11 @@ def invoke(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     return result.exit_code, result.output
 
 
+def journal_table(output: str) -> list[str]:
+    """The lines of the first table (per-strategy journal figures) and the open positions."""
+    return output.split("\n\n")[0].splitlines()
+
+
 def opened(seq: int, symbol: str) -> PositionOpened:
     return PositionOpened(
         ts=T0 + timedelta(hours=seq),
@@ -101,7 +106,7 @@ class TestReport:
     ) -> None:
         code, output = invoke(["report", "--db", url_of(journal_file)], tmp_path, monkeypatch)
         assert code == 0, output
-        [rsi] = [line.split() for line in output.splitlines() if line.startswith("rsi ")]
+        [rsi] = [line.split() for line in journal_table(output) if line.startswith("rsi ")]
         # strategy, name, status, events, last seq, closed, wins, losses, P&L, fees, open;
         # the fees include the entry fee the open position already paid (0.10)
         assert rsi == ["rsi", "rsi", "active", "5", "5", "2", "1", "1", "30.00", "3.60", "1"]
@@ -111,9 +116,9 @@ class TestReport:
         self, journal_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         _, output = invoke(["report", "--db", url_of(journal_file)], tmp_path, monkeypatch)
-        [orphan] = [line for line in output.splitlines() if line.startswith("orphan ")]
+        [orphan] = [line for line in journal_table(output) if line.startswith("orphan ")]
         assert "not registered" in orphan
-        [total] = [line.split() for line in output.splitlines() if line.startswith("all ")]
+        [total] = [line.split() for line in journal_table(output) if line.startswith("all ")]
         assert total == ["all", "6", "2", "1", "1", "30.00", "3.60", "1"]
 
     def test_database_comes_from_the_config_by_default(
