@@ -40,7 +40,8 @@ class TestVersionAndHelp:
         assert result.output.strip() == f"tradekit {tradekit.__version__}"
 
     @pytest.mark.parametrize(
-        "command", [[], ["run"], ["report"], ["strategies"], ["strategies", "add"], ["config", "show"]]
+        "command",
+        [[], ["run"], ["report"], ["strategies"], ["strategies", "add"], ["config", "show"]],
     )
     def test_dash_h_is_help(self, command: list[str]) -> None:
         short = CliRunner().invoke(app, [*command, "-h"])

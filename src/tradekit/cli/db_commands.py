@@ -148,16 +148,53 @@ def _capital(config: dict[str, Any]) -> float | None:
     return None
 
 
-def _valued(position: Position, last_price: float | None) -> OpenPositionReport:
+def _number(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """What a strategy's latest snapshot says about valuing its open positions."""
+
+    last_prices: dict[str, float]
+    entry_fees_open: dict[str, float]  # position id -> entry fees it still carries
+
+    @classmethod
+    def of(cls, state: dict[str, Any] | None) -> _Marks:
+        section = (state or {}).get("positions")
+        section = section if isinstance(section, dict) else {}
+        prices = section.get("last_prices")
+        last_prices = {
+            str(symbol): number
+            for symbol, price in (prices.items() if isinstance(prices, dict) else ())
+            if (number := _number(price)) is not None
+        }
+        fees: dict[str, float] = {}
+        for item in section.get("positions") or ():
+            if not isinstance(item, dict):
+                continue
+            position, book = item.get("position"), item.get("book")
+            if isinstance(position, dict) and isinstance(book, dict):
+                fee = _number(book.get("entry_fees_open"))
+                if fee is not None:
+                    fees[str(position.get("position_id"))] = fee
+        return cls(last_prices, fees)
+
+
+def _valued(position: Position, marks: _Marks) -> OpenPositionReport:
+    last_price = marks.last_prices.get(position.symbol)
     price = position.avg_entry_price if last_price is None else last_price
     direction = 1.0 if position.side is Side.LONG else -1.0
+    price_pnl = direction * (price - position.avg_entry_price) * position.quantity
     return OpenPositionReport(
         symbol=position.symbol,
         side=position.side.value,
         quantity=position.quantity,
         avg_entry_price=position.avg_entry_price,
         last_price=last_price,
-        unrealized_pnl=direction * (price - position.avg_entry_price) * position.quantity,
+        unrealized_pnl=price_pnl - marks.entry_fees_open.get(position.position_id, 0.0),
         notional=position.quantity * price,
     )
 
@@ -181,8 +218,9 @@ def strategy_report(
     (partial take-profits, entry and add fees) too, as the running strategy counts them.
 
     Open positions come from the positions table, valued at the last price of their
-    symbol in the strategy's latest snapshot (``last_prices``: the close of the last
-    candle it processed), or at their entry price when the snapshot has none. With
+    symbol in the strategy's latest snapshot (``positions.last_prices``: the close of
+    the last candle it processed), or at their entry price when the snapshot has none,
+    less the entry fees they still carry (as the running strategy counts them). With
     the capital from the registry's config, equity is capital + realized + unrealized.
     Drawdown follows the realized equity line (capital plus each realization, in seq
     order, a partial exit counted when it happens and its position's close adding
@@ -202,11 +240,8 @@ def strategy_report(
     )
     realized = float(sum(event.realized_pnl for event in closed) + realized_while_open)
     snapshot = journal.latest_snapshot(strategy_id)
-    last_prices = {} if snapshot is None else snapshot.state.get("last_prices", {})
-    positions = [
-        _valued(position, last_prices.get(position.symbol))
-        for position in journal.open_positions(strategy_id)
-    ]
+    marks = _Marks.of(None if snapshot is None else snapshot.state)
+    positions = [_valued(position, marks) for position in journal.open_positions(strategy_id)]
     unrealized = float(sum(position.unrealized_pnl for position in positions))
     config = _registered_config(info)
     capital = _capital(config)
