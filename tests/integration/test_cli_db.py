@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,11 @@ def invoke(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     monkeypatch.chdir(cwd)
     result = CliRunner().invoke(app, args)
     return result.exit_code, result.output
+
+
+def journal_table(output: str) -> list[str]:
+    """The lines of the first table (per-strategy journal figures) and the open positions."""
+    return output.split("\n\n")[0].splitlines()
 
 
 def opened(seq: int, symbol: str) -> PositionOpened:
@@ -101,7 +107,7 @@ class TestReport:
     ) -> None:
         code, output = invoke(["report", "--db", url_of(journal_file)], tmp_path, monkeypatch)
         assert code == 0, output
-        [rsi] = [line.split() for line in output.splitlines() if line.startswith("rsi ")]
+        [rsi] = [line.split() for line in journal_table(output) if line.startswith("rsi ")]
         # strategy, name, status, events, last seq, closed, wins, losses, P&L, fees, open;
         # the fees include the entry fee the open position already paid (0.10)
         assert rsi == ["rsi", "rsi", "active", "5", "5", "2", "1", "1", "30.00", "3.60", "1"]
@@ -111,9 +117,9 @@ class TestReport:
         self, journal_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         _, output = invoke(["report", "--db", url_of(journal_file)], tmp_path, monkeypatch)
-        [orphan] = [line for line in output.splitlines() if line.startswith("orphan ")]
+        [orphan] = [line for line in journal_table(output) if line.startswith("orphan ")]
         assert "not registered" in orphan
-        [total] = [line.split() for line in output.splitlines() if line.startswith("all ")]
+        [total] = [line.split() for line in journal_table(output) if line.startswith("all ")]
         assert total == ["all", "6", "2", "1", "1", "30.00", "3.60", "1"]
 
     def test_database_comes_from_the_config_by_default(
@@ -272,3 +278,88 @@ class TestStrategiesRegistry:
         code, output = invoke(["strategies", "list", "--db", url_of(path)], tmp_path, monkeypatch)
         assert code == 0
         assert "no strategies registered" in output
+
+
+@pytest.fixture
+def valued_journal(tmp_path: Path) -> Path:
+    """Two registered bots (capital 1,000) on BTC: 'a' won 100, lost 150, holds 2 BTC bought
+    at 100 with a snapshot marking BTC at 110; 'b' holds 1 BTC short at 120. Cap: 500."""
+    path = tmp_path / "valued.db"
+    with SqlJournal(url_of(path)) as journal:
+        for bot in ("a", "b"):
+            config = {"strategy_id": bot, "capital": 1000.0, "symbols": [BTC, ETH]}
+            journal.register_strategy(bot, bot, "ticker", json.dumps(config))
+        events = [
+            opened(1, BTC),
+            closed(2, 100.0, 0.2),
+            opened(3, BTC),
+            closed(4, -150.0, 0.2),
+            opened(5, BTC),
+        ]
+        journal.record([dataclasses.replace(event, strategy_id="a") for event in events])
+        journal.upsert_positions("a", [Position("a-pos-5", "a", BTC, Side.LONG, 2.0, 100.0, T0)])
+        journal.save_snapshot("a", 5, T0, {"positions": {"last_prices": {BTC: 110.0}}})
+        journal.record(
+            [dataclasses.replace(opened(1, BTC), strategy_id="b", side=Side.SHORT, price=120.0)]
+        )
+        journal.upsert_positions("b", [Position("b-pos-1", "b", BTC, Side.SHORT, 1.0, 120.0, T0)])
+        journal.save_snapshot("b", 1, T0, {"positions": {"last_prices": {BTC: 110.0}}})
+        journal.commit()
+    (tmp_path / "config.json").write_text(json.dumps({"risk": {"max_exposure_per_symbol": 500}}))
+    return path
+
+
+class TestReportValuesOpenPositions:
+    def test_json_has_unrealized_pnl_at_the_snapshot_last_price_return_and_drawdown(
+        self, valued_journal: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        code, output = invoke(
+            ["report", "--json", "--db", url_of(valued_journal)], tmp_path, monkeypatch
+        )
+        assert code == 0, output
+        document = json.loads(output)
+        bots = {item["strategy_id"]: item for item in document["strategies"]}
+        a, b = bots["a"], bots["b"]
+        assert a["open_positions"] == [
+            {
+                "symbol": BTC,
+                "side": "long",
+                "quantity": 2.0,
+                "avg_entry_price": 100.0,
+                "last_price": 110.0,
+                "unrealized_pnl": 20.0,
+                "notional": 220.0,
+            }
+        ]
+        assert (a["realized_pnl"], a["unrealized_pnl"], a["equity"]) == (-50.0, 20.0, 970.0)
+        assert a["return_pct"] == pytest.approx(-3.0)
+        # Realized line 1000 -> 1100 -> 950, then today's equity 970: 150 below the 1100 peak.
+        assert a["max_drawdown_pct"] == pytest.approx(150 / 1100 * 100)
+        assert b["unrealized_pnl"] == 10.0  # short from 120, marked at 110
+        assert b["max_drawdown_pct"] == 0.0
+        assert document["symbols"] == [
+            {
+                "symbol": BTC,
+                "strategies": ["a", "b"],
+                "exposure": 330.0,
+                "cap": 500.0,
+                "cap_used_pct": 66.0,
+            },
+            {
+                "symbol": ETH,
+                "strategies": ["a", "b"],
+                "exposure": 0.0,
+                "cap": 500.0,
+                "cap_used_pct": 0.0,
+            },
+        ]
+
+    def test_tables_show_the_same_figures(
+        self, valued_journal: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        code, output = invoke(["report", "--db", url_of(valued_journal)], tmp_path, monkeypatch)
+        assert code == 0, output
+        assert "open  a  BTC/USDT long 2 @ 100 last 110 unrealized 20.00" in output
+        lines = [line.split() for line in output.splitlines()]
+        assert ["a", "1,000.00", "-50.00", "20.00", "970.00", "-3.00", "13.64"] in lines
+        assert ["BTC/USDT", "a,", "b", "330.00", "500.00", "66.0"] in lines

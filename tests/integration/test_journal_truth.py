@@ -356,3 +356,24 @@ class TestReportAgreesWithTheRun:
             assert report.realized_pnl == pytest.approx(entry["realized_pnl"], abs=1e-9)
             assert report.fees == pytest.approx(entry["fees_paid"], abs=1e-9)
             assert len(report.open_positions) == entry["open_positions"]
+
+    def test_unrealized_pnl_and_equity_at_the_last_price_equal_the_engines(
+        self, tmp_path: Path
+    ) -> None:
+        """Open positions valued at the snapshot's last prices give the running strategy's
+        unrealized P&L, and capital + realized + unrealized its equity."""
+        root = Path(__file__).resolve().parents[2]
+        bundled = load_settings(root / "config.json", env_file=None)
+        configs = load_strategy_configs(root / "strategies", bundled)
+        with SqlJournal(f"sqlite:///{tmp_path / 'journal.db'}") as journal:
+            summary = run_live(bundled, configs, replay_source(configs, 300, 7), journal=journal)
+            registry = {info.strategy_id: info for info in journal.strategies()}
+            reports = {
+                strategy_id: strategy_report(journal, strategy_id, registry[strategy_id])
+                for strategy_id in summary.report
+            }
+        assert any(report.unrealized_pnl != 0.0 for report in reports.values())
+        for strategy_id, entry in summary.report.items():
+            report = reports[strategy_id]
+            assert report.unrealized_pnl == pytest.approx(entry["unrealized_pnl"], abs=1e-9)
+            assert report.equity == pytest.approx(entry["equity"], abs=1e-6)

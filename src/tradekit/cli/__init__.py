@@ -1,29 +1,12 @@
 """The ``tradekit`` launcher: one ``typer`` app whose commands live in the modules below.
 
-Importing a command module registers its commands on ``app``.
+Each command's module registers it on ``app`` when imported; ``app`` imports a
+module the first time one of its commands is needed (``cli.app.LAZY_COMMANDS``).
 """
 
-from tradekit.cli import (
-    backtest_command,
-    config_commands,
-    data_commands,
-    db_commands,
-    reconcile_command,
-    run_command,
-)
 from tradekit.cli.app import EXIT_CONFIG_ERROR, app
 
-__all__ = [
-    "EXIT_CONFIG_ERROR",
-    "app",
-    "backtest_command",
-    "config_commands",
-    "data_commands",
-    "db_commands",
-    "main",
-    "reconcile_command",
-    "run_command",
-]
+__all__ = ["EXIT_CONFIG_ERROR", "app", "main"]
 
 
 def main() -> None:

@@ -21,8 +21,11 @@ from rich.table import Table
 from tradekit.cli.app import (
     DEFAULT_STRATEGIES,
     ConfigOption,
+    HealthFileOption,
+    HealthIntervalOption,
     StrategiesOption,
     app,
+    health_arguments,
     load_cli_settings,
     out,
     run_guarded,
@@ -79,6 +82,8 @@ def run(
     ] = None,
     strategies: StrategiesOption = DEFAULT_STRATEGIES,
     config: ConfigOption = None,
+    health_interval: HealthIntervalOption = None,
+    health_file: HealthFileOption = None,
 ) -> None:
     """Run the strategies live or on paper; Ctrl-C or SIGTERM stops cleanly (exit code 0)."""
     stop = threading.Event()
@@ -126,6 +131,7 @@ def run(
             replay_clock=True,
             candles_per_second=speed,
             stop=stop,
+            **health_arguments(settings, health_interval, health_file),
         )
 
     try:

@@ -128,12 +128,18 @@ class StorageSettings(BaseModel):
 
 
 class LoggingSettings(BaseModel):
-    """Log level and an optional JSON-lines sink."""
+    """Log level, an optional JSON-lines sink, and a run's health report.
+
+    Every ``health_interval`` seconds a run logs one health line per strategy and
+    writes ``health_path`` (default: next to a SQLite journal, ``<db>.health.json``).
+    """
 
     model_config = _SECTION
 
     level: LogLevel = "INFO"
     json_path: str | None = None
+    health_interval: PositiveFloat = 60.0
+    health_path: str | None = None
 
 
 # The parsed base config file for the settings being built. ``load_settings``

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from tradekit.config.settings import TradekitSettings
@@ -33,9 +34,11 @@ from tradekit.events import ActionFailed
 from tradekit.logs import log
 from tradekit.protocols import Exchange, Journal
 from tradekit.runtime.bootstrap import RunMode, bootstrap
+from tradekit.runtime.health import HealthReporter
 from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data, live_banner
 from tradekit.runtime.pacing import CandlePacer
 from tradekit.runtime.reconcile import reconcile_at_start
+from tradekit.runtime.trade_log import install_trade_log
 from tradekit.services.market.clock import ManualClock
 
 _LOOP_MODES = frozenset({RunMode.PAPER, RunMode.LIVE, RunMode.TEST})
@@ -105,6 +108,9 @@ def run_live(
     stop: threading.Event | None = None,
     announce: Callable[[str], object] = _print_to_stderr,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    health_path: Path | None = None,
+    health_interval: float | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> LiveRunSummary:
     """Run ``configs`` over ``source`` until it ends or ``stop`` is set; then shut down cleanly.
 
@@ -123,6 +129,12 @@ def run_live(
     ``candles_per_second`` (0: as fast as they come) paces the candles exactly,
     processing time included; ``pacer`` replaces the pacer built from it (tests
     pass one with a fake clock). A pacing wait ends early when ``stop`` is set.
+
+    Every entry, exit, fill, rejection and state change is logged as one INFO line
+    (``tradekit.runtime.trade_log``). Every ``health_interval`` seconds (default:
+    the ``logging.health_interval`` setting) of ``monotonic`` time, checked after
+    each candle and once at the end, one health line per strategy is logged and,
+    with ``health_path``, written there as JSON (``tradekit.runtime.health``).
     """
     mode = RunMode(mode)
     if mode not in _LOOP_MODES:
@@ -147,7 +159,17 @@ def run_live(
         failed[event.strategy_id] += 1
 
     runtime.shared.event_bus().subscribe(count_failure, ActionFailed)
+    install_trade_log(runtime.shared.event_bus())
     engine = runtime.engine
+    health = HealthReporter(
+        engine,
+        interval=(
+            runtime.settings.logging.health_interval if health_interval is None else health_interval
+        ),
+        now=runtime.shared.clock().now,
+        path=health_path,
+        monotonic=monotonic,
+    )
     loaded = engine.load(configs)
     if live_source is not None:
         banner = live_banner(runtime.settings, len(loaded), live_source.venue)
@@ -172,8 +194,11 @@ def run_live(
         if clock is not None:
             clock.set(candle.close_ts)
         engine.on_candle(candle)
+        health.on_candle(candle)
+        health.tick()
         processed += 1
         candle = next(candles, None)
+    health.report()
     report = engine.report()
     for strategy_id, entry in report.items():
         entry["failed_orders"] = failed[strategy_id]
