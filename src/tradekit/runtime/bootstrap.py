@@ -44,8 +44,9 @@ _MODES_TAKING_AN_EXCHANGE = frozenset({RunMode.PAPER, RunMode.TEST, RunMode.LIVE
 
 LIVE_EQUITY_POINTS = 1_000
 """Equity points each strategy keeps in memory in a paper or live run: its memory stays flat."""
-LIVE_TRADES_KEPT = 100
-"""Closed trades each strategy keeps in memory in a paper or live run (the journal has them all)."""
+LIVE_TRADES_KEPT = 20
+"""Closed trades each strategy keeps in memory in a paper or live run: the journal has them all,
+and a run reads only their count; a few recent ones stay for inspection."""
 
 _MODES_WITH_BOUNDED_HISTORY = frozenset({RunMode.PAPER, RunMode.LIVE})
 
