@@ -7,6 +7,7 @@ monotonic ``seq``, both stamped by that strategy's publisher.
 from __future__ import annotations
 
 import difflib
+import functools
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -34,10 +35,22 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: enums as values, datetimes as ISO strings, plus ``event_type``."""
-        data: dict[str, Any] = {"event_type": type(self).__name__}
-        for field in fields(self):
-            data[field.name] = _encode(getattr(self, field.name))
+        cls = type(self)
+        data: dict[str, Any] = {"event_type": cls.__name__}
+        for name in _field_names(cls):
+            value = getattr(self, name)
+            # Most values are JSON types already: skip the call for them (a hot path).
+            data[name] = value if type(value) in _PLAIN or value is None else _encode(value)
         return data
+
+
+_PLAIN = frozenset({str, int, float, bool})
+"""Types ``to_dict`` passes through as they are (exact types: an enum deriving str is not)."""
+
+
+@functools.cache
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(cls))
 
 
 def _encode(value: object) -> object:

@@ -329,20 +329,27 @@ def require_aware(ts: datetime, where: str) -> datetime:
 
 
 def event_row(item: Event) -> dict[str, Any]:
-    where = f"cannot journal {item.event_type} seq {item.seq} of strategy {item.strategy_id!r}"
     if not item.strategy_id or item.seq < 1:
-        raise EventError(f"{where}: it is not stamped; publish it through its strategy's publisher")
+        raise EventError(
+            f"{_unjournaled(item)}: it is not stamped; publish it through its strategy's publisher"
+        )
     if item.ts.tzinfo is None:
         raise EventError(
-            f"{where}: ts {item.ts.isoformat()} has no time zone; expected an aware UTC datetime"
+            f"{_unjournaled(item)}: ts {item.ts.isoformat()} has no time zone; expected an "
+            "aware UTC datetime"
         )
+    payload = item.to_dict()
     return {
         "strategy_id": item.strategy_id,
         "seq": item.seq,
-        "event_type": item.event_type,
+        "event_type": payload["event_type"],
         "ts": item.ts,
-        "payload": to_json(item.to_dict()),
+        "payload": _JSON.encode(payload),
     }
+
+
+def _unjournaled(item: Event) -> str:
+    return f"cannot journal {item.event_type} seq {item.seq} of strategy {item.strategy_id!r}"
 
 
 def order_row(order: Order) -> dict[str, Any]:
