@@ -7,7 +7,6 @@ monotonic ``seq``, both stamped by that strategy's publisher.
 from __future__ import annotations
 
 import difflib
-import functools
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -48,9 +47,14 @@ _PLAIN = frozenset({str, int, float, bool})
 """Types ``to_dict`` passes through as they are (exact types: an enum deriving str is not)."""
 
 
-@functools.cache
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+
+
 def _field_names(cls: type[Event]) -> tuple[str, ...]:
-    return tuple(field.name for field in fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in fields(cls))
+    return names
 
 
 def _encode(value: object) -> object:
