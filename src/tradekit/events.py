@@ -34,10 +34,27 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: enums as values, datetimes as ISO strings, plus ``event_type``."""
-        data: dict[str, Any] = {"event_type": type(self).__name__}
-        for field in fields(self):
-            data[field.name] = _encode(getattr(self, field.name))
+        cls = type(self)
+        data: dict[str, Any] = {"event_type": cls.__name__}
+        for name in _field_names(cls):
+            value = getattr(self, name)
+            # Most values are JSON types already: skip the call for them (a hot path).
+            data[name] = value if type(value) in _PLAIN or value is None else _encode(value)
         return data
+
+
+_PLAIN = frozenset({str, int, float, bool})
+"""Types ``to_dict`` passes through as they are (exact types: an enum deriving str is not)."""
+
+
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in fields(cls))
+    return names
 
 
 def _encode(value: object) -> object:

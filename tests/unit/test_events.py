@@ -146,6 +146,14 @@ class TestToDict:
     def test_result_serializes_to_json(self, cls: type[Event]) -> None:
         json.dumps(sample_event(cls).to_dict())
 
+    def test_journal_text_is_stable(self) -> None:
+        """Keys in field order after event_type, values as stored: journaled text never changes."""
+        assert json.dumps(position_opened().to_dict(), separators=(",", ":")) == (
+            '{"event_type":"PositionOpened","ts":"2024-03-01T12:00:00+00:00","strategy_id":"",'
+            '"seq":0,"position_id":"pos-1","symbol":"BTC/USDT","side":"long","quantity":0.5,'
+            '"price":60000.0,"fee":30.0,"stop_loss":58000.0,"take_profit":null}'
+        )
+
 
 class TestEventFromDict:
     @pytest.mark.parametrize("cls", EVENT_TYPES.values(), ids=list(EVENT_TYPES))

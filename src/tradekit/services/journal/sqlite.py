@@ -25,6 +25,9 @@ WRITE_OPTION = "tradekit_journal_write"
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 
+WAL_CHECKPOINT_PAGES = 10_000
+"""Pages a writer's WAL grows to before SQLite copies it into the database file."""
+
 # The integrity check reports up to this many problems: enough to show it is real.
 _PROBLEMS_SHOWN = 3
 
@@ -44,6 +47,9 @@ def connection_setup(busy_timeout_ms: int, *, read_only: bool) -> Callable[[Any,
                 # In WAL mode NORMAL is durable across application crashes, and fsyncs far
                 # less than FULL.
                 cursor.execute("PRAGMA synchronous = NORMAL")
+                # Checkpoint every ~40 MiB of WAL instead of every 4 MiB: a checkpoint per
+                # few commits cost a third of the commit time. Durability is unchanged.
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, create_engine, delete, event, inspect
+from sqlalchemy import Connection, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -28,6 +28,7 @@ from tradekit.domain import Fill, Order, Position
 from tradekit.errors import EventError, JournalConflictError, StorageError
 from tradekit.events import Event, event_from_dict
 from tradekit.logs import log
+from tradekit.services.journal.bulk import execute_rows
 from tradekit.services.journal.lock import AdvisoryWriterLock, FileWriterLock, WriterLock
 from tradekit.services.journal.sqlite import (
     WRITE_OPTION,
@@ -41,6 +42,7 @@ from tradekit.services.journal.sqlite import (
     writer_lock_file,
 )
 from tradekit.services.journal.tables import (
+    DELETE_POSITIONS,
     FILLS,
     JOURNAL_TABLES,
     ORDERS,
@@ -59,6 +61,7 @@ from tradekit.services.journal.tables import (
     fill_row,
     insert_events,
     insert_new,
+    insert_statement,
     order_from,
     order_row,
     position_from,
@@ -647,24 +650,16 @@ def _write(connection: Connection, buffer: _Buffer) -> list[str]:
     if buffer.orders:
         insert_new(connection, ORDERS, list(buffer.orders.values()))
     if buffer.fills:
-        connection.execute(FILLS.insert(), buffer.fills)
+        execute_rows(connection, insert_statement(FILLS), buffer.fills)
     if buffer.positions:
-        # Each strategy's set replaces what is stored: two statements per commit, not two
-        # per strategy (building an upsert statement costs about a millisecond).
-        strategy_ids = list(buffer.positions)
-        for start in range(0, len(strategy_ids), _IDS_PER_STATEMENT):
-            chosen = strategy_ids[start : start + _IDS_PER_STATEMENT]
-            connection.execute(delete(POSITIONS).where(POSITIONS.c.strategy_id.in_(chosen)))
+        # Each strategy's set replaces what is stored.
+        owners = [{"strategy_id": strategy_id} for strategy_id in buffer.positions]
+        execute_rows(connection, DELETE_POSITIONS, owners)
         rows = [row for held in buffer.positions.values() for row in held]
-        if rows:
-            connection.execute(POSITIONS.insert(), rows)
+        execute_rows(connection, insert_statement(POSITIONS), rows)
     if buffer.snapshots:
         upsert(connection, SNAPSHOTS, list(buffer.snapshots.values()), newer="seq")
     return []
-
-
-# Well under the bound parameters SQLite accepts in one statement (999 before 3.32).
-_IDS_PER_STATEMENT = 500
 
 
 def _reason(exc: BaseException) -> str:

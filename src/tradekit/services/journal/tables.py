@@ -26,6 +26,8 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
+    delete,
     update,
 )
 from sqlalchemy import select as core_select
@@ -33,12 +35,14 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from tradekit.domain import Fill, Order, OrderSide, OrderType, Position, Side
 from tradekit.errors import EventError, StorageError
 from tradekit.events import Event
+from tradekit.services.journal.bulk import execute_rows
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -212,6 +216,16 @@ def _insert_new_statement(dialect: str, table: Table) -> Any:
 
 
 @functools.cache
+def insert_statement(table: Table) -> Insert:
+    """``table``'s plain INSERT, built once: ``execute_rows`` keys its compiled form by it."""
+    return table.insert()
+
+
+DELETE_POSITIONS = delete(POSITIONS).where(POSITIONS.c.strategy_id == bindparam("strategy_id"))
+"""Deletes one strategy's stored positions; run once per strategy with ``execute_rows``."""
+
+
+@functools.cache
 def _upsert_statement(dialect: str, table: Table, newer: str | None) -> Any:
     # Built once per table: constructing one costs about a millisecond, every commit.
     statement = NATIVE_INSERTS[dialect](table)
@@ -225,7 +239,7 @@ def insert_new(connection: Connection, table: Table, rows: list[dict[str, Any]])
     """Insert the rows whose primary key is not stored yet; stored rows stay untouched."""
     dialect = connection.dialect.name
     if dialect in NATIVE_INSERTS:
-        connection.execute(_insert_new_statement(dialect, table), rows)
+        execute_rows(connection, _insert_new_statement(dialect, table), rows)
         return
     for row in rows:
         if connection.execute(core_select(1).where(_key_clause(table, row))).first() is None:
@@ -238,10 +252,11 @@ def insert_events(connection: Connection, rows: list[dict[str, Any]]) -> list[st
     Returns a description of each row whose ``(strategy_id, seq)`` holds a different
     stored event, and leaves the caller to roll back: such a write can never succeed.
     """
-    native = NATIVE_INSERTS.get(connection.dialect.name)
-    if native is None:
+    if connection.dialect.name not in NATIVE_INSERTS:
         return _insert_events_one_by_one(connection, rows)
-    inserted = connection.execute(native(EVENTS).on_conflict_do_nothing(), rows).rowcount
+    inserted = execute_rows(
+        connection, _insert_new_statement(connection.dialect.name, EVENTS), rows
+    )
     if inserted == len(rows):
         return []
     # Some keys were stored already (or the driver cannot count): compare what is stored
@@ -300,7 +315,7 @@ def upsert(
     """Insert or update rows by primary key; with ``newer``, never replace a higher value of it."""
     dialect = connection.dialect.name
     if dialect in NATIVE_INSERTS:
-        connection.execute(_upsert_statement(dialect, table, newer), rows)
+        execute_rows(connection, _upsert_statement(dialect, table, newer), rows)
         return
     for row in rows:
         key = _key_clause(table, row)
@@ -329,20 +344,27 @@ def require_aware(ts: datetime, where: str) -> datetime:
 
 
 def event_row(item: Event) -> dict[str, Any]:
-    where = f"cannot journal {item.event_type} seq {item.seq} of strategy {item.strategy_id!r}"
     if not item.strategy_id or item.seq < 1:
-        raise EventError(f"{where}: it is not stamped; publish it through its strategy's publisher")
+        raise EventError(
+            f"{_unjournaled(item)}: it is not stamped; publish it through its strategy's publisher"
+        )
     if item.ts.tzinfo is None:
         raise EventError(
-            f"{where}: ts {item.ts.isoformat()} has no time zone; expected an aware UTC datetime"
+            f"{_unjournaled(item)}: ts {item.ts.isoformat()} has no time zone; expected an "
+            "aware UTC datetime"
         )
+    payload = item.to_dict()
     return {
         "strategy_id": item.strategy_id,
         "seq": item.seq,
-        "event_type": item.event_type,
+        "event_type": payload["event_type"],
         "ts": item.ts,
-        "payload": to_json(item.to_dict()),
+        "payload": _JSON.encode(payload),
     }
+
+
+def _unjournaled(item: Event) -> str:
+    return f"cannot journal {item.event_type} seq {item.seq} of strategy {item.strategy_id!r}"
 
 
 def order_row(order: Order) -> dict[str, Any]:
@@ -443,6 +465,7 @@ def position_from(record: PositionRecord) -> Position:
 
 
 __all__ = [
+    "DELETE_POSITIONS",
     "EVENTS",
     "FILLS",
     "JOURNAL_TABLES",
@@ -464,6 +487,7 @@ __all__ = [
     "fill_row",
     "insert_events",
     "insert_new",
+    "insert_statement",
     "order_from",
     "order_row",
     "position_from",

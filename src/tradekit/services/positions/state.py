@@ -157,7 +157,14 @@ def _encode_value(value: object) -> object:
 
 def encode_record(item: Any) -> dict[str, Any]:
     """A frozen dataclass (order, fill, trade, ...) as plain JSON types."""
-    return {field.name: _encode_value(getattr(item, field.name)) for field in fields(item)}
+    names = _FIELD_NAMES.get(type(item))
+    if names is None:
+        # Looked up once per class: a snapshot encodes records after every candle.
+        names = _FIELD_NAMES[type(item)] = tuple(field.name for field in fields(item))
+    return {name: _encode_value(getattr(item, name)) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _optional_datetime(value: str | None) -> datetime | None:
