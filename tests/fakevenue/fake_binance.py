@@ -70,6 +70,7 @@ class _State:
     klines: dict[tuple[str, str], dict[int, Kline]] = field(default_factory=dict)
     balances: dict[str, float] = field(default_factory=lambda: {"USDT": 10_000.0, "BTC": 0.0})
     open_orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    created: list[dict[str, Any]] = field(default_factory=list)
     rate_limited: int = 0
     retry_after: int = 1
     reject_reason: str | None = None
@@ -215,6 +216,12 @@ class FakeBinance:
     def open_orders(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._state.open_orders.values())
+
+    @property
+    def created_orders(self) -> list[dict[str, Any]]:
+        """Every order the venue accepted, in order, as it answered them."""
+        with self._lock:
+            return list(self._state.created)
 
     @property
     def unexpected(self) -> list[str]:
@@ -364,6 +371,7 @@ def _build_app(venue: FakeBinance) -> FastAPI:
             }  # fmt: skip
             if not is_market:
                 state.open_orders[order_id] = order
+            state.created.append(order)
         return order
 
     @app.get("/api/v3/order")

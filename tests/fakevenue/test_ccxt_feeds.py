@@ -174,3 +174,16 @@ def test_an_unknown_symbol_ends_the_start_with_an_exchange_error(venue: FakeBina
             feeds.start()
     finally:
         feeds.close()
+
+
+def test_close_ends_a_start_still_waiting_for_history(
+    venue: FakeBinance, pool: ThreadPoolExecutor
+) -> None:
+    """A run stopped while the venue keeps refusing its history is not left hanging."""
+    venue.rate_limit(1000, retry_after=600)
+    feeds = make_feeds(venue)
+    starting = pool.submit(feeds.start)
+    venue.wait_for_request("/api/v3/exchangeInfo")
+    feeds.close()
+    starting.result(timeout=30)
+    assert feeds.warmup() == []

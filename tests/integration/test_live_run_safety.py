@@ -106,8 +106,8 @@ class TestLiveModeNeedsRealMarketData:
         result = CliRunner().invoke(app, ["run", "--mode", "live", "--db", "sqlite:///j.db"])
         assert result.exit_code == 2
         message = " ".join(result.output.split())
-        assert "--mode live needs real exchange market data" in message
-        assert "synthetic candles are never live" in message
+        assert "--mode live needs real exchange market data: add --source ccxt" in message
+        assert "Synthetic candles are never live" in message
         assert no_ccxt_exchange == []
         assert not (armed_folder / "j.db").exists()
 

@@ -293,7 +293,12 @@ class TestClientConstruction:
         exchange.submit(order(), CANDLE)
         exchange.submit(order(), CANDLE)
         (venue,) = FakeVenue.built
-        assert venue.options == {"enableRateLimit": True, "apiKey": "key", "secret": "secret"}
+        assert venue.options == {
+            "enableRateLimit": True,
+            "apiKey": "key",
+            "secret": "secret",
+            "options": {"warnOnFetchOpenOrdersWithoutSymbol": False},
+        }
         assert venue.sandbox is True
         assert len(venue.calls) == 2
 

@@ -29,6 +29,7 @@ from tradekit.config.settings import CcxtSettings
 from tradekit.data.download import HistoryDownloader, OhlcvHistoryClient, SeriesDownload
 from tradekit.errors import ConfigError, ExchangeError
 from tradekit.reporting import markup_text
+from tradekit.services.exchange.ccxt_client import make_ccxt_client, venue_name
 from tradekit.timeframes import TIMEFRAME_SECONDS, unknown_timeframe_message
 
 DEFAULT_PAGE_LIMIT = 500
@@ -48,34 +49,25 @@ class DownloadVenue:
 
 
 def build_download_venue(settings: CcxtSettings) -> DownloadVenue:
-    """The ccxt client ``settings`` describe, rate-limited by ccxt, with its OHLCV page size."""
+    """The ccxt client ``settings`` describe (urls, timeouts, rate limit, sandbox and options
+    from the config, as every ccxt client gets them), with its OHLCV page size."""
     try:
         import ccxt
     except ImportError as exc:
         raise ExchangeError(
             "tradekit data download needs the ccxt package: pip install 'tradekit[live]'"
         ) from exc
-    exchange_id, sandbox = settings.exchange_id, settings.sandbox
-    exchange_class = getattr(ccxt, exchange_id, None)
-    if not isinstance(exchange_class, type):
+    exchange_id = settings.exchange_id
+    if not isinstance(getattr(ccxt, exchange_id, None), type):
         close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=1)
         hint = f"did you mean '{close[0]}'?" if close else "e.g. binance"
         raise ConfigError(f"--exchange {exchange_id!r} is not a ccxt exchange id; {hint}")
     # Public candles need no credentials; the keys of exchange.ccxt are not sent.
-    options: dict[str, Any] = {"enableRateLimit": True}
-    try:
-        client = exchange_class(options)
-        if sandbox:
-            client.set_sandbox_mode(True)
-    except Exception as exc:
-        raise ExchangeError(
-            f"could not set up ccxt exchange {exchange_id}: {type(exc).__name__}: {exc}"
-        ) from exc
+    client = make_ccxt_client(settings.model_copy(update={"api_key": None, "api_secret": None}))
     features = client.features if isinstance(client.features, dict) else {}
     limit = (features.get("spot") or {}).get("fetchOHLCV", {}).get("limit")
-    name = exchange_id + (" (sandbox)" if sandbox else "")
     page_limit = limit if isinstance(limit, int) and limit > 0 else DEFAULT_PAGE_LIMIT
-    return DownloadVenue(cast(OhlcvHistoryClient, client), name, page_limit)
+    return DownloadVenue(cast(OhlcvHistoryClient, client), venue_name(settings), page_limit)
 
 
 def _split(value: str, option: str) -> list[str]:

@@ -1,8 +1,9 @@
-"""``tradekit run``: the paper loop over a synthetic replay or a replay of candle files.
+"""``tradekit run``: the paper or live loop over a synthetic replay, candle files or a venue.
 
-``--mode live`` is refused: live orders need real exchange market data, which
-the launcher cannot provide yet. A run whose orders failed says how many and
-exits with code 1.
+``--source ccxt`` follows a ccxt venue's live closed candles (after warm-up
+history); ``--mode live`` runs only on it, since synthetic candles and file
+replays are never live market data. A run whose orders failed says how many
+and exits with code 1.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from tradekit.cli.app import (
 from tradekit.config import StrategyConfig, load_strategy_configs
 from tradekit.data import FileSource
 from tradekit.domain import Candle
-from tradekit.errors import ConfigError, DataError, ExchangeError
+from tradekit.errors import ConfigError, DataError
 from tradekit.runtime import RunMode
 from tradekit.runtime.backtest import needed_series
 from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
+from tradekit.runtime.live_feeds import live_feeds, with_venue
 
 EXIT_ORDERS_FAILED = 1
 
@@ -56,12 +58,31 @@ class SourceKind(StrEnum):
 def run(
     mode: Annotated[
         RunModeChoice,
-        typer.Option("--mode", help="paper (simulated fills); live is not available yet."),
+        typer.Option(
+            "--mode",
+            help="paper (simulated fills) or live (real orders; only with --source ccxt).",
+        ),
     ] = RunModeChoice.PAPER,
     source: Annotated[
         SourceKind,
-        typer.Option("--source", help="synthetic replay, file replay (--data) or ccxt polling."),
+        typer.Option(
+            "--source",
+            help="synthetic replay, file replay (--data) or a ccxt venue's live candles.",
+        ),
     ] = SourceKind.SYNTHETIC,
+    exchange: Annotated[
+        str | None,
+        typer.Option(
+            "--exchange", help="With --source ccxt: the ccxt exchange id (default: config)."
+        ),
+    ] = None,
+    sandbox: Annotated[
+        bool | None,
+        typer.Option(
+            "--sandbox/--no-sandbox",
+            help="With --source ccxt: the venue's test network or not (default: config).",
+        ),
+    ] = None,
     data: Annotated[
         list[Path] | None,
         typer.Option(
@@ -99,40 +120,53 @@ def run(
                 "--mode live cannot run on --source file: a file replay is not live market "
                 "data, and live orders need it. Use --mode paper to replay the files"
             )
-        if mode is RunModeChoice.LIVE:
+        if mode is RunModeChoice.LIVE and source is SourceKind.SYNTHETIC:
             raise ConfigError(
-                "--mode live needs real exchange market data, which tradekit run cannot "
-                "provide yet: its only source is a synthetic replay, and synthetic candles are "
-                "never live. Use --mode paper, or call tradekit.run_live(..., "
-                "mode=RunMode.LIVE) from Python with a CcxtPollingSource"
+                "--mode live needs real exchange market data: add --source ccxt "
+                "--exchange ID. Synthetic candles are never live; use --mode paper to replay them"
             )
         if data and source is not SourceKind.FILE:
             raise ConfigError(f"--data is read only with --source file, not --source {source}")
+        if source is not SourceKind.CCXT and (exchange is not None or sandbox is not None):
+            raise ConfigError(
+                f"--exchange and --sandbox are read only with --source ccxt, not --source {source}"
+            )
         settings = load_cli_settings(config)
         configs = load_strategy_configs(strategies, settings)
-        if source is SourceKind.CCXT:
-            raise ExchangeError(
-                "--source ccxt polls an exchange over the network; build a CcxtPollingSource "
-                "with a ccxt client and call tradekit.run_live(..., mode=RunMode.PAPER or LIVE) "
-                "from Python"
-            )
         if db is not None:
             settings = settings.model_copy(
                 update={"storage": settings.storage.model_copy(update={"database_url": db})}
             )
-        return run_live(
-            settings,
-            configs,
-            _file_source(data, configs)
-            if source is SourceKind.FILE
-            else replay_source(configs, bars, seed),
-            mode=RunMode.PAPER,
-            persist=True,
-            replay_clock=True,
-            candles_per_second=speed,
-            stop=stop,
-            **health_arguments(settings, health_interval, health_file),
-        )
+        if source is not SourceKind.CCXT:
+            return run_live(
+                settings,
+                configs,
+                _file_source(data, configs)
+                if source is SourceKind.FILE
+                else replay_source(configs, bars, seed),
+                mode=RunMode.PAPER,
+                persist=True,
+                replay_clock=True,
+                candles_per_second=speed,
+                stop=stop,
+                **health_arguments(settings, health_interval, health_file),
+            )
+        # The venue named on the command line takes both the candles and, live, the orders.
+        settings = with_venue(settings, exchange, sandbox)
+        feeds = live_feeds(settings.exchange.ccxt, configs, stop=stop)
+        try:
+            return run_live(
+                settings,
+                configs,
+                feeds,
+                mode=RunMode.LIVE if mode is RunModeChoice.LIVE else RunMode.PAPER,
+                persist=True,
+                replay_clock=False,
+                stop=stop,
+                **health_arguments(settings, health_interval, health_file),
+            )
+        finally:
+            feeds.close()
 
     try:
         summary = run_guarded(go)

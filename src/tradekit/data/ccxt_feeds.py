@@ -105,12 +105,19 @@ class CcxtLiveFeeds:
         return list(self._history)
 
     def start(self) -> None:
-        """Connect every feed and wait until each has fetched its history; idempotent."""
+        """Connect every feed and wait until each has fetched its history (or ``close()``
+        gives up on it); idempotent."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="ccxt-feeds", daemon=True)
             self._thread.start()
         with self._ready:
-            self._ready.wait_for(lambda: self._pending_histories == 0 or self._failure is not None)
+            self._ready.wait_for(
+                lambda: (
+                    self._pending_histories == 0
+                    or self._failure is not None
+                    or self._closed.is_set()
+                )
+            )
         if self._failure is not None:
             raise self._failure
 
@@ -141,7 +148,9 @@ class CcxtLiveFeeds:
         """Stop every feed, close the client and end ``stream()``; idempotent."""
         if self._closed.is_set():
             return
-        self._closed.set()
+        with self._ready:
+            self._closed.set()
+            self._ready.notify_all()
         if self._loop is not None and self._done is not None:
             self._loop.call_soon_threadsafe(self._done.set)
         if self._thread is not None and self._thread is not threading.current_thread():

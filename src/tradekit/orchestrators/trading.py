@@ -150,6 +150,16 @@ class TradingOrchestrator:
         self._check(candle)
         return self.on_bar(candle, self._store.append(candle))
 
+    def warm_up(self, candle: Candle) -> None:
+        """Take one candle of history from before the run (already in the shared history):
+        only the higher-timeframe gate learns from it; nothing is traded or counted."""
+        if (
+            self._gate_active
+            and candle.symbol in self._views
+            and candle.timeframe == self._timeframe
+        ):
+            self._gate.update(candle)
+
     def on_bar(self, candle: Candle, bar: int) -> tuple[FailedAction, ...]:
         """Run the pipeline for ``candle``, already at index ``bar`` of its shared series.
 

@@ -300,6 +300,20 @@ class Engine:
             self._journal.after_candle(candle, self.factory)
         return processed
 
+    def warm_up(self, candles: Iterable[Candle]) -> int:
+        """Load history from before the run: each candle (in time order) joins the shared
+        history, so indicators are ready at the first live candle, and the strategies'
+        higher-timeframe gates see it; no strategy trades on it and nothing is journaled.
+        Returns how many candles were taken."""
+        taken = 0
+        for candle in candles:
+            self._store.append(candle)
+            for entry in tuple(self._routes.get((candle.symbol, candle.timeframe), ())):
+                with entry.lock:
+                    entry.orchestrator.warm_up(candle)
+            taken += 1
+        return taken
+
     def halt_entries(self, reason: str) -> None:
         """Stop new entries in every strategy (exits keep running), saying why."""
         if self.entries_halted is None:

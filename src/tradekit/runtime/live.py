@@ -63,6 +63,13 @@ class CandleStream(Protocol):
     def stream(self) -> Iterator[Candle]: ...
 
 
+@runtime_checkable
+class WarmupSource(Protocol):
+    """A source that fetches history at start for the strategies to warm up on."""
+
+    def warmup(self) -> list[Candle]: ...
+
+
 def replay_source(configs: Sequence[StrategyConfig], bars: int, seed: int) -> Iterable[Candle]:
     """Synthetic candles for every (symbol, timeframe) the enabled strategies trade."""
     pairs = sorted(
@@ -98,6 +105,7 @@ def run_live(
     configs: Sequence[StrategyConfig],
     source: CandleStream | Iterable[Candle],
     *,
+    history: Iterable[Candle] | None = None,
     mode: RunMode = RunMode.PAPER,
     exchange: Exchange | None = None,
     journal: Journal | None = None,
@@ -113,6 +121,12 @@ def run_live(
     monotonic: Callable[[], float] = time.monotonic,
 ) -> LiveRunSummary:
     """Run ``configs`` over ``source`` until it ends or ``stop`` is set; then shut down cleanly.
+
+    ``history`` (by default the source's ``warmup()`` when it has one) is loaded
+    before the first candle: it fills the shared candle history, so indicators
+    are ready at once, and the higher-timeframe gates, but no strategy trades on
+    it and it is neither journaled nor counted (in live mode such candles would
+    send real orders on stale prices).
 
     ``mode`` is ``PAPER`` (the paper exchange whatever the settings say), ``LIVE``
     (real orders: the settings must allow them and ``source`` must declare real
@@ -171,6 +185,10 @@ def run_live(
         monotonic=monotonic,
     )
     loaded = engine.load(configs)
+    if history is None and isinstance(source, WarmupSource):
+        history = source.warmup()
+    if history is not None:
+        engine.warm_up(history)
     if live_source is not None:
         banner = live_banner(runtime.settings, len(loaded), live_source.venue)
         log.warning("{banner}", banner=banner)
@@ -198,6 +216,8 @@ def run_live(
         health.tick()
         processed += 1
         candle = next(candles, None)
+    # A source that ends because ``stop`` closed it (a live feed) was stopped, not exhausted.
+    stopped = stopped or (stop is not None and stop.is_set())
     health.report()
     report = engine.report()
     for strategy_id, entry in report.items():
@@ -207,4 +227,4 @@ def run_live(
     return LiveRunSummary(processed, stopped, report, halted, sum(failed.values()))
 
 
-__all__ = ["CandleStream", "LiveRunSummary", "replay_source", "run_live"]
+__all__ = ["CandleStream", "LiveRunSummary", "WarmupSource", "replay_source", "run_live"]

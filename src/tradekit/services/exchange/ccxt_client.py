@@ -17,7 +17,8 @@ from tradekit.errors import ExchangeError
 
 
 def ccxt_config(settings: CcxtSettings) -> dict[str, Any]:
-    """The constructor config ccxt gets: rate limiting always on, then what the settings say."""
+    """The constructor config ccxt gets: rate limiting always on, open orders of every symbol
+    fetchable, then what the settings say."""
     config: dict[str, Any] = {"enableRateLimit": True}
     if settings.api_key is not None:
         config["apiKey"] = settings.api_key.get_secret_value()
@@ -27,8 +28,9 @@ def ccxt_config(settings: CcxtSettings) -> dict[str, Any]:
         config["timeout"] = settings.timeout_ms
     if settings.rate_limit_ms is not None:
         config["rateLimit"] = settings.rate_limit_ms
-    if settings.options:
-        config["options"] = dict(settings.options)
+    # Reconciliation must see every open order, also those of symbols no bot trades any
+    # more; ccxt refuses that call on some venues (binance) unless told it is meant.
+    config["options"] = {"warnOnFetchOpenOrdersWithoutSymbol": False, **settings.options}
     return config
 
 
