@@ -230,6 +230,21 @@ class StrategyResumed(Event):
     reason: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyControlled(Event):
+    """A running process applied a change asked of the registry to this strategy.
+
+    ``action`` is what was asked (add, update, enable, disable, remove, resume),
+    ``by`` who asked (``user@host``, or ``api``), ``change_id`` the registry
+    change, and ``outcome`` what came of it (``applied``, or why it was refused).
+    """
+
+    action: str
+    by: str
+    change_id: int
+    outcome: str
+
+
 _EVENT_CLASSES: tuple[type[Event], ...] = (
     SignalGenerated,
     PositionOpened,
@@ -248,6 +263,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     StrategyFailed,
     StrategyQuarantined,
     StrategyResumed,
+    StrategyControlled,
 )
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(

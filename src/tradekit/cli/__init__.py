@@ -3,7 +3,13 @@
 Importing a command module registers its commands on ``app``.
 """
 
-from tradekit.cli import backtest_command, config_commands, db_commands, run_command
+from tradekit.cli import (
+    backtest_command,
+    config_commands,
+    db_commands,
+    run_command,
+    strategies_commands,
+)
 from tradekit.cli.app import EXIT_CONFIG_ERROR, app
 
 __all__ = [
@@ -14,6 +20,7 @@ __all__ = [
     "db_commands",
     "main",
     "run_command",
+    "strategies_commands",
 ]
 
 

@@ -25,9 +25,11 @@ from tradekit.cli.app import (
     out,
     run_guarded,
 )
-from tradekit.config import load_strategy_configs
+from tradekit.cli.db_commands import open_journal, sqlite_file
+from tradekit.config import StrategyConfig, load_strategy_configs
 from tradekit.errors import ConfigError, ExchangeError
 from tradekit.runtime import RunMode
+from tradekit.runtime.control import RunSelection, planned_configs
 from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
 
 EXIT_ORDERS_FAILED = 1
@@ -64,8 +66,19 @@ def run(
     ] = None,
     strategies: StrategiesOption = DEFAULT_STRATEGIES,
     config: ConfigOption = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option("--symbols", help="Run only these symbols, e.g. BTC/USDT,ETH/USDT."),
+    ] = None,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Run only these strategy ids, comma-separated.")
+    ] = None,
 ) -> None:
-    """Run the strategies live or on paper; Ctrl-C or SIGTERM stops cleanly (exit code 0)."""
+    """Run what the registry says, live or on paper; Ctrl-C or SIGTERM stops cleanly (exit code 0).
+
+    On a new database the registry is seeded from the strategy files; afterwards
+    it wins, and 'tradekit strategies ...' changes it while the run goes.
+    """
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -93,15 +106,18 @@ def run(
             settings = settings.model_copy(
                 update={"storage": settings.storage.model_copy(update={"database_url": db})}
             )
+        selection = RunSelection(only=_comma_list(only), symbols=_comma_list(symbols))
+        planned = planned_run(settings.storage.database_url, configs, selection)
         return run_live(
             settings,
             configs,
-            replay_source(configs, bars, seed),
+            replay_source(planned, bars, seed),
             mode=RunMode.PAPER,
             persist=True,
             replay_clock=True,
             candles_per_second=speed,
             stop=stop,
+            registry=selection,
         )
 
     try:
@@ -112,6 +128,26 @@ def run(
     _print_summary(summary)
     if summary.failed_orders:
         raise typer.Exit(EXIT_ORDERS_FAILED)
+
+
+def _comma_list(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    items = frozenset(item.strip() for item in value.split(",") if item.strip())
+    if not items:
+        raise ConfigError(f"expected a comma-separated list, got {value!r}")
+    return items
+
+
+def planned_run(
+    url: str, configs: list[StrategyConfig], selection: RunSelection
+) -> list[StrategyConfig]:
+    """The strategies the run starts with (the registry's, or the files' on a new database)."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return planned_configs(None, configs, selection)
+    with open_journal(url, read_only=True) as journal:
+        return planned_configs(journal, configs, selection)
 
 
 def _print_summary(summary: LiveRunSummary) -> None:

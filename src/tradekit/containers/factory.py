@@ -229,7 +229,16 @@ class TradingOrchestratorFactory:
                 after_unload(handle, unloaded)
             log.bind(strategy_id=strategy_id).debug("strategy unloaded")
 
-    def _close_all(self, container: Container, handle: StrategyHandle) -> None:
+    def close_positions(self, strategy_id: str, reason: str = ExitReason.OPERATOR) -> int:
+        """Close a loaded strategy's open positions at market; returns how many stay open."""
+        with self.lock(strategy_id):
+            handle = self._handles[strategy_id]
+            self._close_all(self.get(strategy_id), handle, reason)
+            return handle.position_lifecycle.open_count()
+
+    def _close_all(
+        self, container: Container, handle: StrategyHandle, reason: str = ExitReason.UNLOAD
+    ) -> None:
         """Close every open position at its symbol's last close, through the strategy's queue."""
         # The strategy's own candle provider: an override may have replaced the shared one.
         store = _provider(container, "shared_candle_provider")()
@@ -239,7 +248,7 @@ class TradingOrchestratorFactory:
             if series is None or len(series) == 0:
                 continue
             candle = series.candle_at(series.last_bar)
-            queue.enqueue(ClosePercent(position.symbol, 100.0, ExitReason.UNLOAD, candle.close))
+            queue.enqueue(ClosePercent(position.symbol, 100.0, reason, candle.close))
             queue.run(candle)
 
     def reload(self, config: StrategyConfig, reason: str = "") -> Container:

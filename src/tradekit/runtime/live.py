@@ -13,6 +13,7 @@ strategy and in total.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 import time
@@ -32,8 +33,11 @@ from tradekit.errors import ConfigError
 from tradekit.events import ActionFailed
 from tradekit.logs import log
 from tradekit.protocols import Exchange, Journal
-from tradekit.runtime.bootstrap import RunMode, bootstrap
+from tradekit.runtime.bootstrap import RunMode, Runtime, bootstrap
+from tradekit.runtime.control import CONTROL_POLL_SECONDS, RegistryControl, RunSelection
 from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data, live_banner
+from tradekit.runtime.waking import Idle, WakingSource
+from tradekit.services.journal.store import SqlJournal
 from tradekit.services.market.clock import ManualClock
 
 _LOOP_MODES = frozenset({RunMode.PAPER, RunMode.LIVE, RunMode.TEST})
@@ -88,6 +92,29 @@ def _live_source(source: object) -> LiveMarketData:
     return source
 
 
+def _control(runtime: Runtime, selection: RunSelection | None) -> RegistryControl | None:
+    if selection is None:
+        return None
+    if not isinstance(runtime.journal, SqlJournal):
+        runtime.close()
+        raise ConfigError(
+            "a run driven by the registry needs a journal database: pass persist=True or "
+            "journal=SqlJournal(...)"
+        )
+    return RegistryControl(runtime.journal, runtime.engine, selection)
+
+
+def _pause(seconds: float, control: RegistryControl | None) -> None:
+    """Wait ``seconds`` between candles; a controlled run keeps polling the registry meanwhile."""
+    if control is None:
+        time.sleep(seconds)
+        return
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, CONTROL_POLL_SECONDS))
+        control.poll()
+
+
 def run_live(
     settings: TradekitSettings,
     configs: Sequence[StrategyConfig],
@@ -102,6 +129,7 @@ def run_live(
     stop: threading.Event | None = None,
     announce: Callable[[str], object] = _print_to_stderr,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    registry: RunSelection | None = None,
 ) -> LiveRunSummary:
     """Run ``configs`` over ``source`` until it ends or ``stop`` is set; then shut down cleanly.
 
@@ -116,6 +144,12 @@ def run_live(
     events with candle time (replays are then repeatable); it is the default
     except in live mode, which always runs on the wall clock. On the wall clock,
     a candle closing after now plus ``clock_skew`` is refused with a warning.
+
+    With ``registry`` (a ``RunSelection``; needs a journal) the journal's registry
+    decides what runs: ``configs`` only seed a new registry, and changes asked of
+    the registry while the run goes (``tradekit strategies ...``) are applied
+    between candles, and at least every ``CONTROL_POLL_SECONDS`` while the run
+    waits for a candle (see ``tradekit.runtime.control``).
     """
     mode = RunMode(mode)
     if mode not in _LOOP_MODES:
@@ -141,7 +175,8 @@ def run_live(
 
     runtime.shared.event_bus().subscribe(count_failure, ActionFailed)
     engine = runtime.engine
-    loaded = engine.load(configs)
+    control = _control(runtime, registry)
+    loaded = engine.load(configs) if control is None else control.start(configs)
     if live_source is not None:
         banner = live_banner(runtime.settings, len(loaded), live_source.venue)
         log.warning("{banner}", banner=banner)
@@ -152,18 +187,34 @@ def run_live(
     interval = 1.0 / candles_per_second if candles_per_second > 0 else 0.0
     processed = 0
     stopped = False
-    candle = first
-    while candle is not None:
-        if stop is not None and stop.is_set():
-            stopped = True
-            break
-        if clock is not None:
-            clock.set(candle.close_ts)
-        engine.on_candle(candle)
-        processed += 1
-        if interval:
-            time.sleep(interval)
-        candle = next(candles, None)
+    waking: WakingSource | None = None
+    arrivals: Iterator[Candle | Idle] = candles
+    if control is not None:
+        control.poll()
+        if first is not None:
+            # The run wakes up without a candle too, to apply registry changes in time.
+            waking = WakingSource(itertools.chain([first], candles), CONTROL_POLL_SECONDS)
+            arrivals = iter(waking)
+            first = None
+    arrival: Candle | Idle | None = first if first is not None else next(arrivals, None)
+    try:
+        while arrival is not None:
+            if stop is not None and stop.is_set():
+                stopped = True
+                break
+            if isinstance(arrival, Candle):
+                if clock is not None:
+                    clock.set(arrival.close_ts)
+                engine.on_candle(arrival)
+                processed += 1
+                if interval:
+                    _pause(interval, control)
+            if control is not None:
+                control.poll()
+            arrival = next(arrivals, None)
+    finally:
+        if waking is not None:
+            waking.close()
     report = engine.report()
     for strategy_id, entry in report.items():
         entry["failed_orders"] = failed[strategy_id]
