@@ -260,7 +260,8 @@ class TestRunningRunFollowsTheRegistry:
 
         events = events_of(url, "a")
         control = next(e for e in events if isinstance(e, StrategyControlled))
-        assert control.by and control.action == "disable"
+        assert control.by
+        assert control.action == "disable"
         assert not any(isinstance(e, PositionOpened) for e in after_control(events, "disable"))
         assert summary.report["a"]["state"] == "disabled"
         with SqlJournal(url, read_only=True) as journal:
@@ -417,3 +418,42 @@ class TestRegistryIsTheTruth:
         with SqlJournal(url, read_only=True) as journal:
             # Narrowing a run never changes the registry.
             assert {info.status for info in journal.strategies()} == {StrategyStatus.ACTIVE}
+
+
+class TestRunCommand:
+    def test_run_never_brings_a_removed_strategy_back(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        folder = tmp_path / "strategies"
+        folder.mkdir()
+        write(folder, trader_data("a"))
+        write(folder, trader_data("b"))
+        run = ["run", "--bars", "5", "--strategies", str(folder)]
+        cli(run, url, tmp_path, monkeypatch)
+        cli(["strategies", "remove", "b"], url, tmp_path, monkeypatch)
+        output = cli(run, url, tmp_path, monkeypatch)
+
+        assert "b " not in output.split("strategies", 1)[1]
+        with SqlJournal(url, read_only=True) as journal:
+            assert journal.registered("b").status is StrategyStatus.REMOVED
+            assert journal.registered("a").status is StrategyStatus.ACTIVE
+        b_loaded = [e for e in events_of(url, "b") if isinstance(e, StrategyLoaded)]
+        a_loaded = [e for e in events_of(url, "a") if isinstance(e, StrategyLoaded)]
+        assert (len(b_loaded), len(a_loaded)) == (1, 2)
+
+    def test_only_names_the_strategies_a_run_takes(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        folder = tmp_path / "strategies"
+        folder.mkdir()
+        write(folder, trader_data("a"))
+        write(folder, trader_data("b", symbols=["ETH/USDT"]))
+        cli(
+            ["run", "--bars", "5", "--strategies", str(folder), "--symbols", "ETH/USDT"],
+            url,
+            tmp_path,
+            monkeypatch,
+        )
+
+        assert events_of(url, "a") == []
+        assert events_of(url, "b")
