@@ -37,7 +37,12 @@ from tradekit.events import (
 from tradekit.runtime.control import RunSelection
 from tradekit.runtime.live import LiveRunSummary, run_live
 from tradekit.services.journal.store import SqlJournal, StrategyStatus
-from tradekit.testing import FakeCandleSource, settings_from_dict, strategy_config_from_dict
+from tradekit.testing import (
+    FakeCandleSource,
+    FakeExchange,
+    settings_from_dict,
+    strategy_config_from_dict,
+)
 
 WAIT_SECONDS = 20.0
 """How long a condition may take before the test fails (a hung run, not a slow one)."""
@@ -118,8 +123,10 @@ class Run:
         closes: Sequence[float],
         run_settings: TradekitSettings | None = None,
         selection: RunSelection | None = None,
+        exchange: FakeExchange | None = None,
     ) -> None:
         self.url = url
+        self.exchange = exchange
         self.source = FedSource(closes)
         self.journal = NotifyingJournal(url)
         self.summary: LiveRunSummary | None = None
@@ -139,6 +146,7 @@ class Run:
                 seed,
                 self.source,
                 journal=self.journal,
+                exchange=self.exchange,
                 replay_clock=True,
                 registry=selection,
             )
@@ -383,7 +391,62 @@ class TestRunningRunFollowsTheRegistry:
             assert journal.registered("b").status is StrategyStatus.DISABLED
 
 
+class TestQuarantineInTheRegistry:
+    def test_a_quarantine_is_written_back_survives_a_restart_and_resume_lifts_it(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        failing = FakeExchange()
+        failing.fail_next_submit()
+        quarantining = settings(engine={"failures_before_quarantine": 1})
+        seed = [strategy_config_from_dict(trader_data("a"))]
+        run = Run(url, seed, FLAT, quarantining, exchange=failing)
+        run.source.give(8)
+        run.started()
+        run.wait_for(
+            lambda: run.journal.registered("a").status is StrategyStatus.QUARANTINED,
+            "the quarantine to reach the registry",
+        )
+        run.finish()
+
+        again = Run(url, seed, FLAT, quarantining)
+        again.source.give(2)
+        again.started()
+        resumed = change_id(cli(["strategies", "resume", "a"], url, tmp_path, monkeypatch))
+        assert again.settled(resumed) == "applied"
+        again.source.give(6)
+        summary = again.finish()
+
+        events = events_of(url, "a")
+        restarted = next(e.seq for e in reversed(events) if isinstance(e, StrategyLoaded))
+        resume_seq = next(e.seq for e in events if isinstance(e, StrategyControlled))
+        between = [e for e in events if restarted < e.seq < resume_seq]
+        assert not any(isinstance(e, PositionOpened) for e in between)
+        assert any(isinstance(e, PositionOpened) for e in after_control(events, "resume"))
+        assert summary.report["a"]["state"] == "active"
+
+
 class TestRegistryIsTheTruth:
+    def test_a_remove_with_close_asked_while_no_run_went_is_done_by_the_next_run(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        seed = [strategy_config_from_dict(holder_data("a"))]
+        run = Run(url, seed, FLAT)
+        run.source.give(3)
+        run.started()
+        run.wait_for(lambda: opened_positions(run, "a"), "the position to open")
+        run.finish()
+        asked = change_id(cli(["strategies", "remove", "a", "--close"], url, tmp_path, monkeypatch))
+
+        again = Run(url, seed, FLAT)
+        again.source.give(3)
+        assert again.settled(asked) == "applied"
+        again.finish()
+
+        closed = [e for e in events_of(url, "a") if isinstance(e, PositionClosed)]
+        assert [e.reason for e in closed] == ["operator"]
+        with SqlJournal(url, read_only=True) as journal:
+            assert journal.registered("a").status is StrategyStatus.REMOVED
+
     def test_a_new_database_is_seeded_and_the_registry_wins_afterwards(self, url: str) -> None:
         first = Run(url, [strategy_config_from_dict(trader_data("a"))], FLAT)
         first.source.give(3)
