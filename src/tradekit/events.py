@@ -387,6 +387,7 @@ __all__ = [
     "RiskRejected",
     "SignalGenerated",
     "StopLossUpdated",
+    "StrategyControlled",
     "StrategyFailed",
     "StrategyLoaded",
     "StrategyQuarantined",

@@ -76,6 +76,8 @@ PLAUSIBLE: dict[str, Any] = {
     "failures": 3,
     "last_error": "ValueError('bad candle')",
     "by": "ops@desk",
+    "change_id": 3,
+    "outcome": "applied",
 }
 
 
