@@ -29,6 +29,7 @@ from tradekit.events import (
     Event,
     PositionClosed,
     PositionOpened,
+    SignalGenerated,
     StrategyControlled,
     StrategyLoaded,
     StrategyReloaded,
@@ -270,7 +271,11 @@ class TestRunningRunFollowsTheRegistry:
         control = next(e for e in events if isinstance(e, StrategyControlled))
         assert control.by
         assert control.action == "disable"
-        assert not any(isinstance(e, PositionOpened) for e in after_control(events, "disable"))
+        after = after_control(events, "disable")
+        assert not any(isinstance(e, SignalGenerated) for e in after)
+        # An entry order sent before the disable is already at the exchange and may still
+        # fill at the next open; nothing is decided after the disable.
+        assert sum(isinstance(e, PositionOpened) for e in after) <= 1
         assert summary.report["a"]["state"] == "disabled"
         with SqlJournal(url, read_only=True) as journal:
             assert journal.registered("a").status is StrategyStatus.DISABLED

@@ -144,7 +144,8 @@ def planned_run(
 ) -> list[StrategyConfig]:
     """The strategies the run starts with (the registry's, or the files' on a new database)."""
     path = sqlite_file(url)
-    if path is not None and not path.exists():
+    if path is not None and not path.is_file():
+        # No registry yet; whatever is in the way is reported when the run opens the journal.
         return planned_configs(None, configs, selection)
     with open_journal(url, read_only=True) as journal:
         return planned_configs(journal, configs, selection)

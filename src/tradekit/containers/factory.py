@@ -230,11 +230,20 @@ class TradingOrchestratorFactory:
             log.bind(strategy_id=strategy_id).debug("strategy unloaded")
 
     def close_positions(self, strategy_id: str, reason: str = ExitReason.OPERATOR) -> int:
-        """Close a loaded strategy's open positions at market; returns how many stay open."""
+        """Close a loaded strategy's open positions at market, unless a close is under way.
+
+        Returns how many positions have no close under way afterwards: their symbol
+        has no candle yet to price the close.
+        """
         with self.lock(strategy_id):
             handle = self._handles[strategy_id]
+            positions = handle.position_lifecycle
             self._close_all(self.get(strategy_id), handle, reason)
-            return handle.position_lifecycle.open_count()
+            return sum(
+                1
+                for position in positions.open_positions()
+                if positions.closable_quantity(position.symbol) > 0
+            )
 
     def _close_all(
         self, container: Container, handle: StrategyHandle, reason: str = ExitReason.UNLOAD
@@ -243,7 +252,10 @@ class TradingOrchestratorFactory:
         # The strategy's own candle provider: an override may have replaced the shared one.
         store = _provider(container, "shared_candle_provider")()
         queue = handle.action_queue
-        for position in handle.position_lifecycle.open_positions():
+        positions = handle.position_lifecycle
+        for position in positions.open_positions():
+            if positions.closable_quantity(position.symbol) <= 0:
+                continue  # a close is already under way
             series = store.get(position.symbol, handle.config.timeframe)
             if series is None or len(series) == 0:
                 continue

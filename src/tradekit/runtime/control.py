@@ -331,15 +331,18 @@ class RegistryControl:
         if held:
             self.engine.disable(strategy_id, reason)
             self._close(strategy_id)
+            if self.engine.open_positions(strategy_id):
+                # An unload would cancel the closing orders: wait for their fills.
+                raise _WaitingError(f"closing {held} position(s) at market, waiting for the fills")
         # Journaled before the unload: the strategy's last events say who removed it.
         self._journal_event(change, APPLIED)
         self.engine.unload(strategy_id, reason=reason)
         self.journal.set_status(strategy_id, StrategyStatus.REMOVED)
 
     def _close(self, strategy_id: str) -> None:
-        left = self.engine.close_positions(strategy_id)
-        if left:
-            raise _WaitingError(f"{left} position(s) have no price yet to close at; next candle")
+        unpriced = self.engine.close_positions(strategy_id)
+        if unpriced:
+            raise _WaitingError(f"{unpriced} position(s) have no price yet to close at")
 
     # -- recording --------------------------------------------------------------------------
 

@@ -270,8 +270,8 @@ class Engine:
     def close_positions(self, strategy_id: str) -> int:
         """Close the strategy's open positions at market (its symbols' last close).
 
-        Returns how many stay open: a position on a symbol with no candle yet has no
-        price to close at.
+        A position whose close is already under way is left to it. Returns how many
+        positions have no close under way: a symbol with no candle yet has no price.
         """
         with self.factory.lock(strategy_id):
             return self.factory.close_positions(strategy_id)

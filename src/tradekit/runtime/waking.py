@@ -2,10 +2,12 @@
 
 A live feed may wait minutes for the next closed candle, and a run driven by
 the registry must still apply changes within seconds. The source is read on a
-thread of its own into a queue; the run's thread takes candles from the queue
-in the order they came and gets ``IDLE`` whenever none came for ``timeout``
-seconds, so it can look at the registry and wait again. Candles are processed
-on the run's thread only, as before.
+thread of its own; the run's thread asks for one candle at a time and gets
+``IDLE`` whenever none came for ``timeout`` seconds, so it can look at the
+registry and wait again. Nothing is read ahead: the next candle is asked of the
+source only once the run has processed the previous one, as without the
+thread, so a run stopped or killed between candles has read no candle it did
+not process. Candles are processed on the run's thread only.
 """
 
 from __future__ import annotations
@@ -27,9 +29,6 @@ class Idle:
 
 IDLE: Final = Idle()
 
-_QUEUED = 256
-"""Candles read ahead at most: a replay does not run far ahead of the run."""
-
 
 class _End:
     def __init__(self, error: BaseException | None) -> None:
@@ -42,37 +41,42 @@ class WakingSource:
     def __init__(self, candles: Iterable[Candle], timeout: float) -> None:
         self._candles = candles
         self._timeout = timeout
-        self._queue: queue.Queue[Candle | _End] = queue.Queue(maxsize=_QUEUED)
+        self._queue: queue.Queue[Candle | _End] = queue.Queue()
+        self._wanted = threading.Semaphore(0)
         self._closing = threading.Event()
         self._reader = threading.Thread(target=self._read, name="candle-reader", daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
-        error: BaseException | None = None
-        try:
-            for candle in self._candles:
-                if not self._put(candle):
-                    return
-        except BaseException as exc:  # handed to the run's thread, which raises it
-            error = exc
-        self._put(_End(error))
-
-    def _put(self, item: Candle | _End) -> bool:
-        while not self._closing.is_set():
+        candles = iter(self._candles)
+        while self._asked():
             try:
-                self._queue.put(item, timeout=self._timeout)
-            except queue.Full:
-                continue
-            return True
+                candle = next(candles, None)
+            except BaseException as exc:  # handed to the run's thread, which raises it
+                self._queue.put(_End(exc))
+                return
+            if candle is None:
+                self._queue.put(_End(None))
+                return
+            self._queue.put(candle)
+
+    def _asked(self) -> bool:
+        """Wait until the run asks for the next candle; False once it is closing."""
+        while not self._closing.is_set():
+            if self._wanted.acquire(timeout=self._timeout):
+                return not self._closing.is_set()
         return False
 
     def __iter__(self) -> Iterator[Candle | Idle]:
         while True:
-            try:
-                item = self._queue.get(timeout=self._timeout)
-            except queue.Empty:
-                yield IDLE
-                continue
+            self._wanted.release()
+            while True:
+                try:
+                    item = self._queue.get(timeout=self._timeout)
+                except queue.Empty:
+                    yield IDLE
+                    continue
+                break
             if isinstance(item, _End):
                 if item.error is not None:
                     raise item.error
