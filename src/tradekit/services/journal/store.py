@@ -166,6 +166,7 @@ class SqlJournal:
         self._closed = False
         self.read_only = read_only
         self._writer_lock: WriterLock | None = None
+        self._has_changes = True
         try:
             url = make_url(database_url)
         except ArgumentError as exc:
@@ -222,6 +223,10 @@ class SqlJournal:
                 if problems:
                     raise self._damaged(f"integrity check: {'; '.join(problems)}")
             stored = set(inspect(connection).get_table_names())
+            if self.read_only and _CHANGES_TABLE not in stored:
+                # A journal written before registry changes existed reads as having none.
+                self._has_changes = False
+                stored.add(_CHANGES_TABLE)
             if {table.name for table in tables} <= stored:
                 # Nothing to create: a read-only database opens, and fails only on commit.
                 self._check_schema(connection)
@@ -269,6 +274,8 @@ class SqlJournal:
         problems = []
         for model in JOURNAL_TABLES:
             table = table_of(model)
+            if table.name == _CHANGES_TABLE and not self._has_changes:
+                continue
             stored = {column["name"] for column in inspector.get_columns(table.name)}
             missing = [column.name for column in table.columns if column.name not in stored]
             if missing:
@@ -607,6 +614,8 @@ class SqlJournal:
 
     def last_change_id(self) -> int:
         """The id of the newest change asked of the registry; 0 when there is none (cheap)."""
+        if not self._has_changes:
+            return 0
         with self._reading() as session:
             newest = session.exec(select(func.max(RegistryChangeRecord.id))).one()
         return int(newest or 0)
@@ -615,6 +624,8 @@ class SqlJournal:
         self, *, after_id: int = 0, pending_only: bool = False
     ) -> list[RegistryChange]:
         """Changes with an id above ``after_id`` in the order they were asked for."""
+        if not self._has_changes:
+            return []
         statement = select(RegistryChangeRecord).where(col(RegistryChangeRecord.id) > after_id)
         if pending_only:
             statement = statement.where(col(RegistryChangeRecord.applied_at).is_(None))
@@ -745,6 +756,8 @@ def _write(connection: Connection, buffer: _Buffer) -> list[str]:
         upsert(connection, SNAPSHOTS, list(buffer.snapshots.values()), newer="seq")
     return []
 
+
+_CHANGES_TABLE = table_of(RegistryChangeRecord).name
 
 # Well under the bound parameters SQLite accepts in one statement (999 before 3.32).
 _IDS_PER_STATEMENT = 500
