@@ -1,4 +1,8 @@
-"""``tradekit run``: the paper loop over a synthetic replay.
+"""``tradekit run``: the paper loop over a synthetic replay, following the strategies registry.
+
+The journal database's registry says what runs (seeded from the strategy files
+on a new database; see ``tradekit.runtime.control``); ``--only`` and
+``--symbols`` narrow a run without changing the registry.
 
 ``--mode live`` is refused: live orders need real exchange market data, which
 the launcher cannot provide yet. A run whose orders failed says how many and

@@ -173,6 +173,7 @@ class RegistryControl:
         self._seen = 0
         # Changes that need something the run does not have yet (a price to close at).
         self._waiting: dict[int, RegistryChange] = {}
+        self._waited: set[int] = set()  # said once in the log, not on every retry
         engine.factory.shared.event_bus().subscribe(self._quarantined, StrategyQuarantined)
 
     # -- start ------------------------------------------------------------------------------
@@ -269,8 +270,10 @@ class RegistryControl:
         except _RefusedError as refused:
             outcome = refused.reason
         except _WaitingError as waiting:
+            if change.change_id not in self._waited:
+                self._waited.add(change.change_id)
+                log.bind(strategy_id=strategy_id).info("{} waits: {}", change.action, waiting)
             self._waiting[change.change_id] = change
-            log.bind(strategy_id=strategy_id).info("{} waits: {}", change.action, waiting)
             return
         except (TradekitError, ValueError) as exc:
             outcome = f"refused: {exc}"
