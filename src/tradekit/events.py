@@ -261,6 +261,21 @@ class VenueHoldingAdopted(Event):
     price: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyControlled(Event):
+    """A running process applied a change asked of the registry to this strategy.
+
+    ``action`` is what was asked (add, update, enable, disable, remove, resume),
+    ``by`` who asked (``user@host``, or ``api``), ``change_id`` the registry
+    change, and ``outcome`` what came of it (``applied``, or why it was refused).
+    """
+
+    action: str
+    by: str
+    change_id: int
+    outcome: str
+
+
 _EVENT_CLASSES: tuple[type[Event], ...] = (
     SignalGenerated,
     PositionOpened,
@@ -280,6 +295,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     StrategyQuarantined,
     StrategyResumed,
     VenueHoldingAdopted,
+    StrategyControlled,
 )
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
@@ -403,6 +419,7 @@ __all__ = [
     "RiskRejected",
     "SignalGenerated",
     "StopLossUpdated",
+    "StrategyControlled",
     "StrategyFailed",
     "StrategyLoaded",
     "StrategyQuarantined",

@@ -18,6 +18,8 @@ class ExitReason(StrEnum):
     TIME_STOP = "time_stop"
     SIGNAL_EXIT = "signal_exit"
     UNLOAD = "unload"
+    OPERATOR = "operator"
+    """Closed at market because an operator asked (``disable --close``, ``remove --close``)."""
     PARTIAL_TAKE_PROFIT = "partial_take_profit"
     """The prefix of ``partial_take_profit_reason(level)``; a close never carries it alone."""
 

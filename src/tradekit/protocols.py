@@ -192,6 +192,10 @@ class Journal(Protocol):
         """Add or update a named strategy in the registry."""
         ...
 
+    def register_if_new(self, strategy_id: str, name: str, kind: str, config_json: str) -> bool:
+        """Register a strategy the registry does not know; a known one is left as it is."""
+        ...
+
     def set_status(self, strategy_id: str, status: StrategyStatus | str) -> None:
         """Change a registered strategy's status; ``StorageError`` for an unknown id."""
         ...

@@ -167,8 +167,8 @@ class TestStrategiesRegistry:
         args = ["strategies", "add", str(RSI_FILE), "--db", url, "--config"]
         code, output = invoke([*args, str(REPO / "config.json")], tmp_path, monkeypatch)
         assert code == 0, output
-        assert "registered rsi-btc-1h" in output
-        assert "status active" in output
+        assert "added rsi-btc-1h" in output
+        assert ", active," in output
         with SqlJournal(url) as journal:
             [info] = journal.strategies()
         assert (info.strategy_id, info.kind, info.status) == (
@@ -180,18 +180,96 @@ class TestStrategiesRegistry:
         expected = load_strategy(RSI_FILE, settings).config
         assert StrategyConfig.model_validate_json(info.config_json) == expected
 
-    def test_adding_again_updates_and_keeps_the_status(
+    def test_adding_a_registered_id_is_refused_with_a_pointer_to_update(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = url_of(tmp_path / "registry.db")
+        invoke(["strategies", "add", str(RSI_FILE), "--db", url], tmp_path, monkeypatch)
+        code, output = invoke(
+            ["strategies", "add", str(RSI_FILE), "--db", url], tmp_path, monkeypatch
+        )
+        assert code == EXIT_CONFIG_ERROR
+        assert "already registered" in output
+        assert "tradekit strategies update" in output
+
+    def test_update_replaces_the_config_and_keeps_the_status(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         url = url_of(tmp_path / "registry.db")
         invoke(["strategies", "add", str(RSI_FILE), "--db", url], tmp_path, monkeypatch)
         invoke(["strategies", "disable", "rsi-btc-1h", "--db", url], tmp_path, monkeypatch)
+        changed = tmp_path / "rsi.json"
+        changed.write_text(json.dumps({**json.loads(RSI_FILE.read_text()), "name": "renamed"}))
         code, output = invoke(
-            ["strategies", "add", str(RSI_FILE), "--db", url], tmp_path, monkeypatch
+            ["strategies", "update", str(changed), "--db", url], tmp_path, monkeypatch
         )
-        assert code == 0
-        assert "updated rsi-btc-1h" in output
-        assert "status disabled" in output
+        assert code == 0, output
+        assert "updated rsi-btc-1h (renamed), disabled" in output
+        with SqlJournal(url) as journal:
+            assert journal.registered("rsi-btc-1h").name == "renamed"
+            assert [c.action for c in journal.registry_changes()] == ["add", "disable", "update"]
+
+    def test_remove_is_refused_while_the_strategy_holds_positions(
+        self, journal_file: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = url_of(journal_file)
+        code, output = invoke(
+            ["strategies", "remove", "rsi", "--db", url], journal_file.parent, monkeypatch
+        )
+        assert code == EXIT_CONFIG_ERROR
+        assert "holds 1 open position(s) (ETH/USDT long 2)" in output
+        assert "--close" in output
+        with SqlJournal(url) as journal:
+            assert journal.registered("rsi").status is StrategyStatus.ACTIVE
+            assert journal.registry_changes() == []
+
+    def test_remove_with_close_is_left_to_the_run_that_trades(
+        self, journal_file: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = url_of(journal_file)
+        code, output = invoke(
+            ["strategies", "remove", "rsi", "--close", "--db", url],
+            journal_file.parent,
+            monkeypatch,
+        )
+        assert code == 0, output
+        assert "the run closes 1 open position(s)" in output
+        with SqlJournal(url) as journal:
+            assert journal.registered("rsi").status is StrategyStatus.ACTIVE
+            [change] = journal.registry_changes()
+        assert (change.action, change.close_positions, change.applied_at) == ("remove", True, None)
+        assert "@" in change.by
+
+    def test_list_shows_symbols_timeframe_positions_pnl_and_the_last_change(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = url_of(tmp_path / "registry.db")
+        invoke(["strategies", "add", str(RSI_FILE), "--db", url], tmp_path, monkeypatch)
+        invoke(["strategies", "disable", "rsi-btc-1h", "--db", url], tmp_path, monkeypatch)
+        code, output = invoke(["strategies", "list", "--db", url], tmp_path, monkeypatch)
+        assert code == 0, output
+        [line] = [line for line in output.splitlines() if line.startswith("rsi-btc-1h ")]
+        for shown in ("BTC/USDT", "1h", "disabled", "0.00", "#2 disable by", "pending"):
+            assert shown in line
+
+    def test_resume_only_lifts_a_quarantine(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = url_of(tmp_path / "registry.db")
+        invoke(["strategies", "add", str(RSI_FILE), "--db", url], tmp_path, monkeypatch)
+        code, output = invoke(
+            ["strategies", "resume", "rsi-btc-1h", "--db", url], tmp_path, monkeypatch
+        )
+        assert code == EXIT_CONFIG_ERROR
+        assert "active, not quarantined" in output
+        with SqlJournal(url) as journal:
+            journal.set_status("rsi-btc-1h", StrategyStatus.QUARANTINED)
+        code, output = invoke(
+            ["strategies", "resume", "rsi-btc-1h", "--db", url], tmp_path, monkeypatch
+        )
+        assert code == 0, output
+        with SqlJournal(url) as journal:
+            assert journal.registered("rsi-btc-1h").status is StrategyStatus.ACTIVE
 
     def test_status_changes_show_in_the_list(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -227,7 +305,7 @@ class TestStrategiesRegistry:
         url = url_of(tmp_path / "registry.db")
         code, output = invoke(["strategies", "add", str(off), "--db", url], tmp_path, monkeypatch)
         assert code == 0, output
-        assert "status disabled" in output
+        assert ", disabled," in output
 
     @pytest.mark.parametrize("command", ["enable", "disable", "remove"])
     def test_unknown_id_exits_2_with_a_suggestion(

@@ -65,5 +65,6 @@ class TestExitReason:
             "TIME_STOP": "time_stop",
             "SIGNAL_EXIT": "signal_exit",
             "UNLOAD": "unload",
+            "OPERATOR": "operator",
             "PARTIAL_TAKE_PROFIT": "partial_take_profit",
         }

@@ -80,6 +80,8 @@ PLAUSIBLE: dict[str, Any] = {
     "venue_amount": 0.75,
     "books_amount": 0.5,
     "quantity_change": 0.25,
+    "change_id": 3,
+    "outcome": "applied",
 }
 
 
@@ -951,3 +953,47 @@ def test_every_event_field_has_a_plausible_value() -> None:
             except KeyError:
                 missing.append(f"{name}.{item.name}")
     assert missing == []
+
+
+class TestRegistryChanges:
+    def test_changes_get_increasing_ids_and_stay_pending_until_settled(
+        self, journal: SqlJournal
+    ) -> None:
+        journal.register_strategy("a", "A", "rsi", "{}")
+        first = journal.request_change("a", "disable", "ops@desk")
+        second = journal.request_change("a", "remove", "api", close_positions=True)
+        assert (first < second, journal.last_change_id()) == (True, second)
+
+        journal.settle_change(first, "applied", T0)
+
+        [pending] = journal.registry_changes(pending_only=True)
+        assert (pending.change_id, pending.action, pending.by) == (second, "remove", "api")
+        assert pending.close_positions
+        [settled] = journal.registry_changes(after_id=0)[:1]
+        assert (settled.outcome, settled.applied_at) == ("applied", T0)
+
+    def test_register_if_new_leaves_a_known_strategy_as_it_is(self, journal: SqlJournal) -> None:
+        journal.register_strategy("a", "A", "rsi", '{"v": 1}')
+        journal.remove_strategy("a")
+
+        assert not journal.register_if_new("a", "A2", "rsi", '{"v": 2}')
+        assert journal.register_if_new("b", "B", "rsi", "{}")
+
+        info = journal.registered("a")
+        assert (info.status, info.name, info.config_json) == (
+            StrategyStatus.REMOVED,
+            "A",
+            '{"v": 1}',
+        )
+
+    def test_a_journal_from_before_registry_changes_reads_as_having_none(
+        self, db_path: Path
+    ) -> None:
+        SqlJournal(url_of(db_path)).close()
+        with sqlite3.connect(db_path) as connection:
+            connection.execute("DROP TABLE registry_changes")
+
+        with SqlJournal(url_of(db_path), read_only=True) as old:
+            assert (old.last_change_id(), old.registry_changes()) == (0, [])
+        with SqlJournal(url_of(db_path)) as upgraded:
+            assert upgraded.request_change("a", "add", "api") == 1

@@ -68,15 +68,16 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
     ),
     "run": LazyCommand(
         "tradekit.cli.run_command",
-        "Run the strategies live or on paper; Ctrl-C or SIGTERM stops cleanly (exit code 0).",
+        "Run what the registry says, live or on paper; Ctrl-C or SIGTERM stops cleanly "
+        "(exit code 0).",
     ),
     "schema": LazyCommand(
         "tradekit.cli.config_commands",
         "Print the JSON Schema of a strategy file (or of the base config with --settings).",
     ),
     "strategies": LazyCommand(
-        "tradekit.cli.db_commands",
-        "Manage the named strategies registered in the journal database.",
+        "tradekit.cli.strategies_commands",
+        "Manage the strategies registry that a running 'tradekit run' follows.",
     ),
     "validate": LazyCommand(
         "tradekit.cli.config_commands",

@@ -1,4 +1,5 @@
-"""Journal database commands: ``report`` (per-strategy results) and ``strategies`` (the registry).
+"""Journal database commands: ``report`` (per-strategy results) and what the registry
+commands (``tradekit.cli.strategies_commands``) share: the ``--db`` option and opening a journal.
 
 Every command takes ``--db URL``, by default the config's ``storage.database_url``.
 Only ``strategies add`` creates a database; the others refuse a SQLite file that
@@ -13,7 +14,6 @@ import dataclasses
 import json
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,7 +24,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from tradekit.cli.app import ConfigOption, app, load_cli_settings, out, run_guarded
-from tradekit.config import load_strategy
 from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import Position, Side
 from tradekit.errors import StorageError
@@ -36,14 +35,8 @@ from tradekit.events import (
     PositionReduced,
 )
 from tradekit.reporting import json_safe
-from tradekit.runtime.validation import check_strategies_build
-from tradekit.services.journal.store import SqlJournal, StrategyInfo, StrategyStatus
+from tradekit.services.journal.store import SqlJournal, StrategyInfo
 from tradekit.terminal import format_optional, plain_text, print_table, results_table
-
-strategies_app = typer.Typer(
-    help="Manage the named strategies registered in the journal database.", no_args_is_help=True
-)
-app.add_typer(strategies_app, name="strategies")
 
 DatabaseOption = Annotated[
     str | None,
@@ -58,7 +51,7 @@ DEFAULT_CAPITAL = StrategyConfig.model_fields["capital"].default
 StrategyIdArgument = Annotated[str, typer.Argument(help="The registered strategy's id.")]
 
 
-def _database_url(database: str | None, config: Path | None) -> str:
+def database_url(database: str | None, config: Path | None) -> str:
     return database if database is not None else load_cli_settings(config).storage.database_url
 
 
@@ -493,131 +486,3 @@ def report(
     print_table(out, _performance_table(reports))
     out.print()
     print_table(out, _exposure_table(exposures))
-
-
-@strategies_app.command("list")
-def list_strategies(database: DatabaseOption = None, config: ConfigOption = None) -> None:
-    """Print every registered strategy with its status."""
-
-    def read() -> tuple[str, list[StrategyInfo]]:
-        with open_journal(_database_url(database, config), read_only=True) as journal:
-            return journal.url, journal.strategies()
-
-    url, registered = run_guarded(read)
-    if not registered:
-        out.print(plain_text(f"no strategies registered in {url}"), markup=False, highlight=False)
-        return
-    rows = [
-        [
-            info.strategy_id,
-            info.name,
-            info.kind,
-            info.status.value,
-            info.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
-        ]
-        for info in registered
-    ]
-    headers = ("strategy", "name", "kind", "status", "updated (UTC)")
-    print_table(
-        out, results_table(f"Strategies in {url}", headers, rows, text_columns=len(headers))
-    )
-
-
-@strategies_app.command("add")
-def add_strategy(
-    file: Annotated[Path, typer.Argument(help="The strategy file (JSON) to register.")],
-    database: DatabaseOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Validate a strategy file over the config's defaults and register it.
-
-    The registry stores the merged, validated configuration as JSON. A new
-    strategy is active, or disabled when its file says "enabled": false. Adding an
-    id that is already registered updates its name and configuration and keeps its
-    status (a removed one becomes active again).
-    """
-
-    def register() -> tuple[str, str, str]:
-        settings = load_cli_settings(config)
-        loaded = load_strategy(file, settings)
-        check_strategies_build([loaded], settings)
-        strategy = loaded.config
-        kind = "+".join(dict.fromkeys(analyzer.type for analyzer in strategy.analyzers))
-        url = database if database is not None else settings.storage.database_url
-        with open_journal(url, create=True) as journal:
-            known = {info.strategy_id for info in journal.strategies()}
-            journal.register_strategy(
-                strategy.strategy_id, strategy.name, kind, strategy.model_dump_json()
-            )
-            if strategy.strategy_id not in known and not strategy.enabled:
-                journal.set_status(strategy.strategy_id, StrategyStatus.DISABLED)
-            status = next(
-                info.status.value
-                for info in journal.strategies()
-                if info.strategy_id == strategy.strategy_id
-            )
-            verb = "updated" if strategy.strategy_id in known else "registered"
-            return journal.url, f"{verb} {strategy.strategy_id} ({strategy.name})", status
-
-    url, done, status = run_guarded(register)
-    out.print(
-        plain_text(f"{done} from {file} in {url}; status {status}"), markup=False, highlight=False
-    )
-
-
-def _change_status(
-    strategy_id: str,
-    database: str | None,
-    config: Path | None,
-    change: Callable[[SqlJournal], None],
-    done: str,
-) -> None:
-    def apply() -> str:
-        with open_journal(_database_url(database, config)) as journal:
-            change(journal)
-            return journal.url
-
-    url = run_guarded(apply)
-    out.print(plain_text(f"{strategy_id}: {done} in {url}"), markup=False, highlight=False)
-
-
-@strategies_app.command("enable")
-def enable_strategy(
-    strategy_id: StrategyIdArgument, database: DatabaseOption = None, config: ConfigOption = None
-) -> None:
-    """Mark a registered strategy active."""
-    _change_status(
-        strategy_id,
-        database,
-        config,
-        lambda journal: journal.set_status(strategy_id, StrategyStatus.ACTIVE),
-        "active",
-    )
-
-
-@strategies_app.command("disable")
-def disable_strategy(
-    strategy_id: StrategyIdArgument, database: DatabaseOption = None, config: ConfigOption = None
-) -> None:
-    """Mark a registered strategy disabled; it stays registered with its journal."""
-    _change_status(
-        strategy_id,
-        database,
-        config,
-        lambda journal: journal.set_status(strategy_id, StrategyStatus.DISABLED),
-        "disabled",
-    )
-
-
-@strategies_app.command("remove")
-def remove_strategy(
-    strategy_id: StrategyIdArgument, database: DatabaseOption = None, config: ConfigOption = None
-) -> None:
-    """Mark a registered strategy removed; its events, orders and fills are kept."""
-    _change_status(
-        strategy_id,
-        database,
-        config,
-        lambda journal: journal.remove_strategy(strategy_id),
-        "removed",
-    )

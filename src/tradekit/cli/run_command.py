@@ -1,4 +1,9 @@
-"""``tradekit run``: the paper or live loop over a synthetic replay, candle files or a venue.
+"""``tradekit run``: the paper or live loop over a synthetic replay, candle files or a venue,
+following the strategies registry.
+
+The journal database's registry says what runs (seeded from the strategy files
+on a new database; see ``tradekit.runtime.control``); ``--only`` and
+``--symbols`` narrow a run without changing the registry.
 
 ``--source ccxt`` follows a ccxt venue's live closed candles (after warm-up
 history); ``--mode live`` runs only on it, since synthetic candles and file
@@ -31,12 +36,14 @@ from tradekit.cli.app import (
     out,
     run_guarded,
 )
+from tradekit.cli.db_commands import open_journal, sqlite_file
 from tradekit.config import StrategyConfig, load_strategy_configs
 from tradekit.data import FileSource
 from tradekit.domain import Candle
 from tradekit.errors import ConfigError, DataError
 from tradekit.runtime import RunMode
 from tradekit.runtime.backtest import needed_series
+from tradekit.runtime.control import RunSelection, planned_configs
 from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
 from tradekit.runtime.live_feeds import live_feeds, with_venue
 
@@ -105,8 +112,19 @@ def run(
     config: ConfigOption = None,
     health_interval: HealthIntervalOption = None,
     health_file: HealthFileOption = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option("--symbols", help="Run only these symbols, e.g. BTC/USDT,ETH/USDT."),
+    ] = None,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Run only these strategy ids, comma-separated.")
+    ] = None,
 ) -> None:
-    """Run the strategies live or on paper; Ctrl-C or SIGTERM stops cleanly (exit code 0)."""
+    """Run what the registry says, live or on paper; Ctrl-C or SIGTERM stops cleanly (exit code 0).
+
+    On a new database the registry is seeded from the strategy files; afterwards
+    it wins, and 'tradekit strategies ...' changes it while the run goes.
+    """
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -137,23 +155,26 @@ def run(
             settings = settings.model_copy(
                 update={"storage": settings.storage.model_copy(update={"database_url": db})}
             )
+        selection = RunSelection(only=_comma_list(only), symbols=_comma_list(symbols))
+        planned = planned_run(settings.storage.database_url, configs, selection)
         if source is not SourceKind.CCXT:
             return run_live(
                 settings,
                 configs,
-                _file_source(data, configs)
+                _file_source(data, planned)
                 if source is SourceKind.FILE
-                else replay_source(configs, bars, seed),
+                else replay_source(planned, bars, seed),
                 mode=RunMode.PAPER,
                 persist=True,
                 replay_clock=True,
                 candles_per_second=speed,
                 stop=stop,
+                registry=selection,
                 **health_arguments(settings, health_interval, health_file),
             )
         # The venue named on the command line takes both the candles and, live, the orders.
         settings = with_venue(settings, exchange, sandbox)
-        feeds = live_feeds(settings.exchange.ccxt, configs, stop=stop)
+        feeds = live_feeds(settings.exchange.ccxt, planned, stop=stop)
         try:
             return run_live(
                 settings,
@@ -163,6 +184,7 @@ def run(
                 persist=True,
                 replay_clock=False,
                 stop=stop,
+                registry=selection,
                 **health_arguments(settings, health_interval, health_file),
             )
         finally:
@@ -197,6 +219,27 @@ def _file_source(data: list[Path] | None, configs: list[StrategyConfig]) -> Iter
             "columns (see the README's candle file format)"
         )
     return source.stream()
+
+
+def _comma_list(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    items = frozenset(item.strip() for item in value.split(",") if item.strip())
+    if not items:
+        raise ConfigError(f"expected a comma-separated list, got {value!r}")
+    return items
+
+
+def planned_run(
+    url: str, configs: list[StrategyConfig], selection: RunSelection
+) -> list[StrategyConfig]:
+    """The strategies the run starts with (the registry's, or the files' on a new database)."""
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        # No registry yet; whatever is in the way is reported when the run opens the journal.
+        return planned_configs(None, configs, selection)
+    with open_journal(url, read_only=True) as journal:
+        return planned_configs(journal, configs, selection)
 
 
 def _print_summary(summary: LiveRunSummary) -> None:

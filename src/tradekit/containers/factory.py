@@ -229,17 +229,38 @@ class TradingOrchestratorFactory:
                 after_unload(handle, unloaded)
             log.bind(strategy_id=strategy_id).debug("strategy unloaded")
 
-    def _close_all(self, container: Container, handle: StrategyHandle) -> None:
+    def close_positions(self, strategy_id: str, reason: str = ExitReason.OPERATOR) -> int:
+        """Close a loaded strategy's open positions at market, unless a close is under way.
+
+        Returns how many positions have no close under way afterwards: their symbol
+        has no candle yet to price the close.
+        """
+        with self.lock(strategy_id):
+            handle = self._handles[strategy_id]
+            positions = handle.position_lifecycle
+            self._close_all(self.get(strategy_id), handle, reason)
+            return sum(
+                1
+                for position in positions.open_positions()
+                if positions.closable_quantity(position.symbol) > 0
+            )
+
+    def _close_all(
+        self, container: Container, handle: StrategyHandle, reason: str = ExitReason.UNLOAD
+    ) -> None:
         """Close every open position at its symbol's last close, through the strategy's queue."""
         # The strategy's own candle provider: an override may have replaced the shared one.
         store = _provider(container, "shared_candle_provider")()
         queue = handle.action_queue
-        for position in handle.position_lifecycle.open_positions():
+        positions = handle.position_lifecycle
+        for position in positions.open_positions():
+            if positions.closable_quantity(position.symbol) <= 0:
+                continue  # a close is already under way
             series = store.get(position.symbol, handle.config.timeframe)
             if series is None or len(series) == 0:
                 continue
             candle = series.candle_at(series.last_bar)
-            queue.enqueue(ClosePercent(position.symbol, 100.0, ExitReason.UNLOAD, candle.close))
+            queue.enqueue(ClosePercent(position.symbol, 100.0, reason, candle.close))
             queue.run(candle)
 
     def reload(self, config: StrategyConfig, reason: str = "") -> Container:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -105,14 +105,20 @@ class Engine:
 
     # -- loading ----------------------------------------------------------------------------
 
-    def load(self, configs: Iterable[StrategyConfig]) -> list[str]:
+    def load(
+        self,
+        configs: Iterable[StrategyConfig],
+        quarantined: Collection[str] = (),
+    ) -> list[str]:
         """Load strategies in order; returns the ids built and started.
 
         A strategy already running with the same config is left as it is (and not
         announced again); one whose config differs only in ``enabled`` is reloaded
         with it (disabled, or active again unless quarantined); any other config
         for it is refused (use ``reload``). A disabled strategy is built only when
-        the journal holds state of it; otherwise it stays dormant.
+        the journal holds state of it; otherwise it stays dormant. The enabled
+        strategies named in ``quarantined`` start quarantined (a quarantine the
+        registry kept across a restart).
         """
         configs = list(configs)
         building = sum(1 for config in configs if self._builds(config))
@@ -136,9 +142,11 @@ class Engine:
                     continue
                 self.factory.get_or_create(config)
                 self._dormant.pop(strategy_id, None)
-                self._start(
-                    self.factory.handle(strategy_id), state_for_config(None, config.enabled)
+                state = state_for_config(
+                    StrategyState.QUARANTINED if strategy_id in quarantined else None,
+                    config.enabled,
                 )
+                self._start(self.factory.handle(strategy_id), state)
             loaded.append(strategy_id)
         return loaded
 
@@ -253,13 +261,37 @@ class Engine:
         if entry is not None:
             entry.orchestrator.permit(permissions(state, self._entries_off(strategy_id)))
 
-    def unload(self, strategy_id: str, close_positions: bool = False) -> None:
+    def unload(self, strategy_id: str, close_positions: bool = False, reason: str = "") -> None:
         """Unload one strategy (the factory stops its routing and health tracking first)."""
         with self.factory.lock(strategy_id):
             if self._dormant.pop(strategy_id, None) is not None:
                 del self._health[strategy_id]
                 return
-        self.factory.unload(strategy_id, close_positions=close_positions)
+        self.factory.unload(strategy_id, close_positions=close_positions, reason=reason)
+
+    def close_positions(self, strategy_id: str) -> int:
+        """Close the strategy's open positions at market (its symbols' last close).
+
+        A position whose close is already under way is left to it. Returns how many
+        positions have no close under way: a symbol with no candle yet has no price.
+        """
+        with self.factory.lock(strategy_id):
+            return self.factory.close_positions(strategy_id)
+
+    def open_positions(self, strategy_id: str) -> int:
+        """How many positions a loaded strategy holds; 0 for a dormant one."""
+        handle = self.factory.find_handle(strategy_id)
+        return 0 if handle is None else handle.position_lifecycle.open_count()
+
+    @property
+    def running(self) -> int:
+        """How many strategies are built and tracked: what ``max_concurrent_strategies`` counts."""
+        return len(self.factory)
+
+    def flush_journal(self) -> None:
+        """Snapshot the strategies that changed and commit, between candles (a control change)."""
+        if self._journal is not None:
+            self._journal.flush(self.factory.shared.clock().now(), self.factory)
 
     def _route(self, config: StrategyConfig, orchestrator: TradingOrchestrator) -> None:
         entry = RouteEntry(config.strategy_id, orchestrator, self.factory.lock(config.strategy_id))
@@ -428,6 +460,10 @@ class Engine:
             )
 
     # -- reporting --------------------------------------------------------------------------
+
+    def tracks(self, strategy_id: str) -> bool:
+        """True for a strategy loaded here, running or dormant."""
+        return strategy_id in self._health
 
     def state(self, strategy_id: str) -> StrategyState:
         """The state of a loaded or dormant strategy."""

@@ -75,8 +75,9 @@ class EngineJournal:
             self.journal.record_fill(order, fill)
 
     def register(self, config: StrategyConfig) -> None:
+        """Register a strategy new to the registry; what the registry says of a known one stays."""
         kind = config.analyzers[0].type if config.analyzers else "custom"
-        self.journal.register_strategy(
+        self.journal.register_if_new(
             config.strategy_id, config.name, kind, json.dumps(config.model_dump(mode="json"))
         )
 
@@ -111,13 +112,17 @@ class EngineJournal:
 
     def after_candle(self, candle: Candle, factory: TradingOrchestratorFactory) -> None:
         """Snapshot the loaded strategies that published since their last snapshot; commit."""
+        self.flush(candle.close_ts, factory)
+
+    def flush(self, ts: datetime, factory: TradingOrchestratorFactory) -> None:
+        """Snapshot, as of ``ts``, the strategies that published since their last one; commit."""
         # Swapped, not cleared after: a lifecycle call on another thread may publish meanwhile.
         touched, self._touched = self._touched, set()
         for strategy_id in touched:
             with factory.lock(strategy_id):
                 handle = factory.find_handle(strategy_id)
                 if handle is not None:
-                    self._save(handle, candle.close_ts)
+                    self._save(handle, ts)
         self.commit()
 
     def after_unload(self, handle: StrategyHandle, unloaded: StrategyUnloaded) -> None:

@@ -13,6 +13,7 @@ strategy and in total.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 import time
@@ -33,12 +34,15 @@ from tradekit.errors import ConfigError
 from tradekit.events import ActionFailed
 from tradekit.logs import log
 from tradekit.protocols import Exchange, Journal
-from tradekit.runtime.bootstrap import RunMode, bootstrap
+from tradekit.runtime.bootstrap import RunMode, Runtime, bootstrap
+from tradekit.runtime.control import CONTROL_POLL_SECONDS, RegistryControl, RunSelection
 from tradekit.runtime.health import HealthReporter
 from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data, live_banner
 from tradekit.runtime.pacing import CandlePacer
 from tradekit.runtime.reconcile import reconcile_at_start
 from tradekit.runtime.trade_log import install_trade_log
+from tradekit.runtime.waking import Idle, WakingSource
+from tradekit.services.journal.store import SqlJournal
 from tradekit.services.market.clock import ManualClock
 
 _LOOP_MODES = frozenset({RunMode.PAPER, RunMode.LIVE, RunMode.TEST})
@@ -100,6 +104,31 @@ def _live_source(source: object) -> LiveMarketData:
     return source
 
 
+def _control(runtime: Runtime, selection: RunSelection | None) -> RegistryControl | None:
+    if selection is None:
+        return None
+    if not isinstance(runtime.journal, SqlJournal):
+        runtime.close()
+        raise ConfigError(
+            "a run driven by the registry needs a journal database: pass persist=True or "
+            "journal=SqlJournal(...)"
+        )
+    return RegistryControl(runtime.journal, runtime.engine, selection)
+
+
+def _pause(seconds: float, control: RegistryControl | None, stop: threading.Event | None) -> None:
+    """Wait ``seconds`` for the next candle's turn, less if ``stop`` is set; a controlled
+    run keeps polling the registry meanwhile."""
+    wait = time.sleep if stop is None else stop.wait
+    if control is None:
+        wait(seconds)
+        return
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and not (stop is not None and stop.is_set()):
+        wait(min(left, CONTROL_POLL_SECONDS))
+        control.poll()
+
+
 def run_live(
     settings: TradekitSettings,
     configs: Sequence[StrategyConfig],
@@ -119,6 +148,7 @@ def run_live(
     health_path: Path | None = None,
     health_interval: float | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    registry: RunSelection | None = None,
 ) -> LiveRunSummary:
     """Run ``configs`` over ``source`` until it ends or ``stop`` is set; then shut down cleanly.
 
@@ -149,6 +179,12 @@ def run_live(
     the ``logging.health_interval`` setting) of ``monotonic`` time, checked after
     each candle and once at the end, one health line per strategy is logged and,
     with ``health_path``, written there as JSON (``tradekit.runtime.health``).
+
+    With ``registry`` (a ``RunSelection``; needs a journal) the journal's registry
+    decides what runs: ``configs`` only seed a new registry, and changes asked of
+    the registry while the run goes (``tradekit strategies ...``) are applied
+    between candles, and at least every ``CONTROL_POLL_SECONDS`` while the run
+    waits for a candle (see ``tradekit.runtime.control``).
     """
     mode = RunMode(mode)
     if mode not in _LOOP_MODES:
@@ -184,7 +220,8 @@ def run_live(
         path=health_path,
         monotonic=monotonic,
     )
-    loaded = engine.load(configs)
+    control = _control(runtime, registry)
+    loaded = engine.load(configs) if control is None else control.start(configs)
     if history is None and isinstance(source, WarmupSource):
         history = source.warmup()
     if history is not None:
@@ -198,24 +235,41 @@ def run_live(
         candles = plausible_candles(candles, runtime.shared.clock(), clock_skew)
         first = next(candles, None)
     if pacer is None and candles_per_second > 0:
-        sleep = time.sleep if stop is None else stop.wait
-        pacer = CandlePacer(candles_per_second, sleep=sleep)
+        pacer = CandlePacer(
+            candles_per_second, sleep=lambda seconds: _pause(seconds, control, stop)
+        )
     processed = 0
     stopped = False
-    candle = first
-    while candle is not None:
-        if pacer is not None:
-            pacer.wait()
-        if stop is not None and stop.is_set():
-            stopped = True
-            break
-        if clock is not None:
-            clock.set(candle.close_ts)
-        engine.on_candle(candle)
-        health.on_candle(candle)
-        health.tick()
-        processed += 1
-        candle = next(candles, None)
+    waking: WakingSource | None = None
+    arrivals: Iterator[Candle | Idle] = candles
+    if control is not None:
+        control.poll()
+        if first is not None:
+            # The run wakes up without a candle too, to apply registry changes in time.
+            waking = WakingSource(itertools.chain([first], candles), CONTROL_POLL_SECONDS)
+            arrivals = iter(waking)
+            first = None
+    arrival: Candle | Idle | None = first if first is not None else next(arrivals, None)
+    try:
+        while arrival is not None:
+            if pacer is not None and isinstance(arrival, Candle):
+                pacer.wait()
+            if stop is not None and stop.is_set():
+                stopped = True
+                break
+            if isinstance(arrival, Candle):
+                if clock is not None:
+                    clock.set(arrival.close_ts)
+                engine.on_candle(arrival)
+                health.on_candle(arrival)
+                processed += 1
+            health.tick()
+            if control is not None:
+                control.poll()
+            arrival = next(arrivals, None)
+    finally:
+        if waking is not None:
+            waking.close()
     # A source that ends because ``stop`` closed it (a live feed) was stopped, not exhausted.
     stopped = stopped or (stop is not None and stop.is_set())
     health.report()

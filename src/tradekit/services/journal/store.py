@@ -53,6 +53,7 @@ from tradekit.services.journal.tables import (
     JournalModel,
     OrderRecord,
     PositionRecord,
+    RegistryChangeRecord,
     SnapshotRecord,
     StrategyRecord,
     event_conflict,
@@ -92,6 +93,20 @@ class StrategyInfo:
     status: StrategyStatus
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryChange:
+    """One change asked of the registry, as read back; ``applied_at`` is ``None`` while pending."""
+
+    change_id: int
+    strategy_id: str
+    action: str
+    close_positions: bool
+    by: str
+    requested_at: datetime
+    applied_at: datetime | None
+    outcome: str | None
 
 
 class StoredSnapshot(NamedTuple):
@@ -154,6 +169,7 @@ class SqlJournal:
         self._closed = False
         self.read_only = read_only
         self._writer_lock: WriterLock | None = None
+        self._has_changes = True
         try:
             url = make_url(database_url)
         except ArgumentError as exc:
@@ -210,6 +226,10 @@ class SqlJournal:
                 if problems:
                     raise self._damaged(f"integrity check: {'; '.join(problems)}")
             stored = set(inspect(connection).get_table_names())
+            if self.read_only and _CHANGES_TABLE not in stored:
+                # A journal written before registry changes existed reads as having none.
+                self._has_changes = False
+                stored.add(_CHANGES_TABLE)
             if {table.name for table in tables} <= stored:
                 # Nothing to create: a read-only database opens, and fails only on commit.
                 self._check_schema(connection)
@@ -257,6 +277,8 @@ class SqlJournal:
         problems = []
         for model in JOURNAL_TABLES:
             table = table_of(model)
+            if table.name == _CHANGES_TABLE and not self._has_changes:
+                continue
             stored = {column["name"] for column in inspector.get_columns(table.name)}
             missing = [column.name for column in table.columns if column.name not in stored]
             if missing:
@@ -558,17 +580,89 @@ class SqlJournal:
         with self._writing(f"set status of strategy {strategy_id!r}") as session:
             record = session.get(StrategyRecord, strategy_id)
             if record is None:
-                known = session.exec(select(StrategyRecord.strategy_id)).all()
-                close = difflib.get_close_matches(strategy_id, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise StorageError(f"unknown strategy {strategy_id!r} in the registry{hint}")
+                raise _unknown_strategy(session, strategy_id)
             record.status = new_status.value
             record.updated_at = self._now()
+            session.add(record)
+
+    def register_if_new(self, strategy_id: str, name: str, kind: str, config_json: str) -> bool:
+        """Register ``strategy_id`` as active unless it is registered already; True if it was new.
+
+        A registered strategy (removed ones included) is left exactly as it is: a
+        run never changes what the registry says about a strategy it knows.
+        """
+        with self._writing(f"register strategy {strategy_id!r}") as session:
+            if session.get(StrategyRecord, strategy_id) is not None:
+                return False
+        self.register_strategy(strategy_id, name, kind, config_json)
+        return True
+
+    def request_change(
+        self, strategy_id: str, action: str, by: str, *, close_positions: bool = False
+    ) -> int:
+        """Record that ``by`` asked for ``action`` on ``strategy_id``; returns the change's id."""
+        with self._writing(f"record a change of strategy {strategy_id!r}") as session:
+            record = RegistryChangeRecord(
+                strategy_id=strategy_id,
+                action=action,
+                close_positions=close_positions,
+                by=by,
+                requested_at=self._now(),
+            )
+            session.add(record)
+            session.flush()
+            if record.id is None:
+                raise StorageError(f"journal {self.url}: the database gave the change no id")
+            return record.id
+
+    def last_change_id(self) -> int:
+        """The id of the newest change asked of the registry; 0 when there is none (cheap)."""
+        if not self._has_changes:
+            return 0
+        with self._reading() as session:
+            newest = session.exec(select(func.max(RegistryChangeRecord.id))).one()
+        return int(newest or 0)
+
+    def registry_changes(
+        self, *, after_id: int = 0, pending_only: bool = False
+    ) -> list[RegistryChange]:
+        """Changes with an id above ``after_id`` in the order they were asked for."""
+        if not self._has_changes:
+            return []
+        statement = select(RegistryChangeRecord).where(col(RegistryChangeRecord.id) > after_id)
+        if pending_only:
+            statement = statement.where(col(RegistryChangeRecord.applied_at).is_(None))
+        statement = statement.order_by(col(RegistryChangeRecord.id))
+        with self._reading() as session:
+            return [_registry_change(record) for record in session.exec(statement)]
+
+    def settle_change(self, change_id: int, outcome: str, applied_at: datetime) -> None:
+        """Record what a runner made of change ``change_id`` and when it applied it."""
+        with self._writing(f"settle registry change {change_id}") as session:
+            record = session.get(RegistryChangeRecord, change_id)
+            if record is None:
+                raise StorageError(f"journal {self.url}: no registry change {change_id}")
+            record.applied_at = require_aware(applied_at, f"registry change {change_id}")
+            record.outcome = outcome
             session.add(record)
 
     def remove_strategy(self, strategy_id: str) -> None:
         """Mark ``strategy_id`` removed; its events, snapshots, orders and fills stay."""
         self.set_status(strategy_id, StrategyStatus.REMOVED)
+
+    def strategy_info(self, strategy_id: str) -> StrategyInfo | None:
+        """The registry entry of ``strategy_id``, or ``None`` when it is not registered."""
+        with self._reading() as session:
+            record = session.get(StrategyRecord, strategy_id)
+            return None if record is None else _strategy_info(record)
+
+    def registered(self, strategy_id: str) -> StrategyInfo:
+        """The registry entry of ``strategy_id``; ``StorageError`` with a suggestion if unknown."""
+        with self._reading() as session:
+            record = session.get(StrategyRecord, strategy_id)
+            if record is None:
+                raise _unknown_strategy(session, strategy_id)
+            return _strategy_info(record)
 
     def strategies(self) -> list[StrategyInfo]:
         """Every registered strategy, removed ones included, by ``strategy_id``."""
@@ -662,6 +756,9 @@ def _write(connection: Connection, buffer: _Buffer) -> list[str]:
     return []
 
 
+_CHANGES_TABLE = table_of(RegistryChangeRecord).name
+
+
 def _reason(exc: BaseException) -> str:
     """The driver's own message when there is one: short, and the part a reader can act on."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:
@@ -671,6 +768,26 @@ def _reason(exc: BaseException) -> str:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _unknown_strategy(session: Session, strategy_id: str) -> StorageError:
+    known = session.exec(select(StrategyRecord.strategy_id)).all()
+    close = difflib.get_close_matches(strategy_id, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return StorageError(f"unknown strategy {strategy_id!r} in the registry{hint}")
+
+
+def _registry_change(record: RegistryChangeRecord) -> RegistryChange:
+    return RegistryChange(
+        change_id=record.id or 0,
+        strategy_id=record.strategy_id,
+        action=record.action,
+        close_positions=record.close_positions,
+        by=record.by,
+        requested_at=record.requested_at,
+        applied_at=record.applied_at,
+        outcome=record.outcome,
+    )
 
 
 def _strategy_info(record: StrategyRecord) -> StrategyInfo:
@@ -687,6 +804,7 @@ def _strategy_info(record: StrategyRecord) -> StrategyInfo:
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
+    "RegistryChange",
     "SqlJournal",
     "StoredSnapshot",
     "StrategyInfo",

@@ -88,6 +88,26 @@ class StrategyRecord(JournalModel, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class RegistryChangeRecord(JournalModel, table=True):
+    """One change asked of the registry: what, by whom, and what the runner made of it.
+
+    ``id`` increases with every request, so a runner polls for ``id`` above the
+    last one it saw. ``applied_at`` and ``outcome`` stay empty until a runner
+    applies the change (or a run starting on the database takes it in).
+    """
+
+    __tablename__ = "registry_changes"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_ID)
+    strategy_id: str = Field(index=True)
+    action: str
+    close_positions: bool = False
+    by: str
+    requested_at: datetime = Field(sa_type=UtcDateTime)
+    applied_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    outcome: str | None = Field(default=None, sa_type=Text)
+
+
 class EventRecord(JournalModel, table=True):
     """One journaled event; append-only, never updated. ``payload`` is ``Event.to_dict`` as JSON."""
 
@@ -178,6 +198,7 @@ class FillRecord(JournalModel, table=True):
 
 JOURNAL_TABLES = (
     StrategyRecord,
+    RegistryChangeRecord,
     EventRecord,
     SnapshotRecord,
     PositionRecord,
@@ -478,6 +499,7 @@ __all__ = [
     "JournalModel",
     "OrderRecord",
     "PositionRecord",
+    "RegistryChangeRecord",
     "SnapshotRecord",
     "StrategyRecord",
     "UtcDateTime",

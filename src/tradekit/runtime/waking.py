@@ -1,0 +1,92 @@
+"""``WakingSource``: a candle source that never keeps the run asleep for long.
+
+A live feed may wait minutes for the next closed candle, and a run driven by
+the registry must still apply changes within seconds. The source is read on a
+thread of its own; the run's thread asks for one candle at a time and gets
+``IDLE`` whenever none came for ``timeout`` seconds, so it can look at the
+registry and wait again. Nothing is read ahead: the next candle is asked of the
+source only once the run has processed the previous one, as without the
+thread, so a run stopped or killed between candles has read no candle it did
+not process. Candles are processed on the run's thread only.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Final
+
+from tradekit.domain import Candle
+
+
+class Idle:
+    """No candle came within the timeout."""
+
+    def __repr__(self) -> str:
+        return "IDLE"
+
+
+IDLE: Final = Idle()
+
+
+class _End:
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+class WakingSource:
+    """Reads ``candles`` on a daemon thread; one per run, closed when the run ends."""
+
+    def __init__(self, candles: Iterable[Candle], timeout: float) -> None:
+        self._candles = candles
+        self._timeout = timeout
+        self._queue: queue.Queue[Candle | _End] = queue.Queue()
+        self._wanted = threading.Semaphore(0)
+        self._closing = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="candle-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        candles = iter(self._candles)
+        while self._asked():
+            try:
+                candle = next(candles, None)
+            except BaseException as exc:  # handed to the run's thread, which raises it
+                self._queue.put(_End(exc))
+                return
+            if candle is None:
+                self._queue.put(_End(None))
+                return
+            self._queue.put(candle)
+
+    def _asked(self) -> bool:
+        """Wait until the run asks for the next candle; False once it is closing."""
+        while not self._closing.is_set():
+            if self._wanted.acquire(timeout=self._timeout):
+                return not self._closing.is_set()
+        return False
+
+    def __iter__(self) -> Iterator[Candle | Idle]:
+        while True:
+            self._wanted.release()
+            while True:
+                try:
+                    item = self._queue.get(timeout=self._timeout)
+                except queue.Empty:
+                    yield IDLE
+                    continue
+                break
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+
+    def close(self) -> None:
+        """Stop reading; a reader blocked inside the source ends with the process."""
+        self._closing.set()
+        self._reader.join(timeout=self._timeout * 2)
+
+
+__all__ = ["IDLE", "Idle", "WakingSource"]
