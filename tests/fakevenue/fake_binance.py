@@ -75,6 +75,7 @@ class _State:
     retry_after: int = 1
     reject_reason: str | None = None
     requests: list[tuple[str, str]] = field(default_factory=list)
+    queries: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     sockets: list[WebSocket] = field(default_factory=list)
     subscriptions: list[str] = field(default_factory=list)
@@ -232,15 +233,21 @@ class FakeBinance:
     def requests(self) -> list[tuple[str, str]]:
         return list(self._state.requests)
 
+    def queries(self, path: str) -> list[dict[str, str]]:
+        """The query parameters of every request to ``path``, in order."""
+        with self._lock:
+            return [dict(query) for requested, query in self._state.queries if requested == path]
+
     # -- internals used by the app ----------------------------------------
     def _call(self, coroutine: Any) -> None:
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
 
-    def _record(self, method: str, path: str) -> JSONResponse | None:
+    def _record(self, method: str, path: str, query: dict[str, str]) -> JSONResponse | None:
         """Log the request; a 429 answer while rate limited."""
         with self._lock:
             self._state.requests.append((method, path))
+            self._state.queries.append((path, query))
             self._lock.notify_all()
             if self._state.rate_limited > 0:
                 self._state.rate_limited -= 1
@@ -294,7 +301,7 @@ def _build_app(venue: FakeBinance) -> FastAPI:
 
     @app.middleware("http")
     async def record(request: Request, call_next: Any) -> Any:
-        limited = venue._record(request.method, request.url.path)
+        limited = venue._record(request.method, request.url.path, dict(request.query_params))
         return limited if limited is not None else await call_next(request)
 
     @app.get("/api/v3/time")
