@@ -19,7 +19,7 @@ from ticker_strategies import ticker
 from tradekit.config.strategy import StrategyConfig
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.domain import Candle, Order
-from tradekit.events import OrderCancelled, PositionClosed, PositionOpened
+from tradekit.events import OrderCancelled, PositionClosed, PositionIncreased, PositionOpened
 from tradekit.runtime.engine import Engine
 from tradekit.services.exchange.paper import PaperExchange
 from tradekit.strategy_state import StrategyState
@@ -137,6 +137,25 @@ class TestDisable:
         assert len(opened(rig)) == 1
         assert rig.events.of_type(OrderCancelled) == []
         assert rig.engine.open_positions("a") == 0
+
+    def test_a_pending_dca_add_is_cancelled_and_the_position_kept(self, rig: Rig) -> None:
+        stream = closes(*[100.0] * 5)
+        rig.engine.load(
+            [ticker("a", every=1, exit_offset=None, dca={"safety_orders": 5, "trigger": "signal"})]
+        )
+        rig.feed(stream[:2])  # bar 1: the open filled, an add is decided
+        assert [order.side.value for order in rig.pending("a")] == ["buy"]
+        assert rig.engine.open_positions("a") == 1
+
+        rig.engine.disable("a")
+        rig.feed(stream[2:])
+
+        assert rig.events.of_type(PositionIncreased) == []
+        assert [e.side.value for e in rig.events.of_type(OrderCancelled)] == ["buy"]
+        position = rig.engine.factory.handle("a").position_lifecycle.position(SYMBOL)
+        assert position is not None
+        assert position.entries == 1
+        assert rig.pending("a") == []
 
     def test_reloading_as_disabled_cancels_the_pending_entry(self, rig: Rig) -> None:
         stream = closes(*[100.0] * 4)
