@@ -189,6 +189,21 @@ class OrderFilled(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCancelled(Event):
+    """A pending order was cancelled before it filled; ``reason`` says why.
+
+    An entry order still pending when its strategy may no longer open
+    positions (disabled, quarantined, removed, entries halted) is cancelled.
+    """
+
+    order_id: str
+    symbol: str
+    side: OrderSide
+    quantity: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RiskRejected(Event):
     """A risk rule refused or cut down an order: ``requested`` asked, ``allowed`` permitted."""
 
@@ -287,6 +302,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     ActionExecuted,
     ActionFailed,
     OrderFilled,
+    OrderCancelled,
     RiskRejected,
     StrategyLoaded,
     StrategyUnloaded,
@@ -411,6 +427,7 @@ __all__ = [
     "ActionExecuted",
     "ActionFailed",
     "Event",
+    "OrderCancelled",
     "OrderFilled",
     "PositionClosed",
     "PositionIncreased",

@@ -6,7 +6,7 @@ the candle source, clock and journal join them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload, runtime_checkable
 
@@ -92,6 +92,14 @@ class Exchange(Protocol):
 
     def cancel_pending(self, strategy_id: str) -> int:
         """Drop every pending order of ``strategy_id``; returns how many were dropped."""
+        ...
+
+    def cancel_orders(self, strategy_id: str, order_ids: Collection[str]) -> list[Order]:
+        """Drop the pending orders of ``strategy_id`` named in ``order_ids``; returns them.
+
+        An id that is not pending (filled already, or never held) is skipped; the
+        strategy's other pending orders are left to fill.
+        """
         ...
 
     def export_pending(self, strategy_id: str) -> list[dict[str, Any]]:

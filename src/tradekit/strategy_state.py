@@ -11,7 +11,9 @@
 ``may_open_position`` is the only place that decides whether a strategy may
 open or add to a position; the engine applies it on every path that changes a
 state or halts entries (load, reload, disable, enable, resume, quarantine, a
-journal failure), and the journal's registry stores these same values.
+journal failure), and the journal's registry stores these same values. On every
+one of them that takes entries away, the engine also cancels the entry orders
+the strategy sent and that have not filled yet.
 """
 
 from __future__ import annotations

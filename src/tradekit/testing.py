@@ -10,7 +10,7 @@ plugin, which provides the ``tradekit_runtime``, ``tradekit_shared``,
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -71,7 +71,7 @@ class FakeExchange:
 
     ``orders`` lists every submitted order, refused ones included; ``rejected``
     the refused ones, ``fills`` every fill, ``cancelled`` the pending orders
-    dropped by ``cancel_pending``. Safe to use from several threads.
+    dropped by ``cancel_pending`` and ``cancel_orders``. Safe to use from several threads.
     """
 
     def __init__(
@@ -139,6 +139,19 @@ class FakeExchange:
             self._held = [held for held in self._held if held.order.strategy_id != strategy_id]
             self.cancelled.extend(dropped)
             return len(dropped)
+
+    def cancel_orders(self, strategy_id: str, order_ids: Collection[str]) -> list[Order]:
+        """Drop the held orders of ``strategy_id`` named in ``order_ids``; returns them."""
+        wanted = set(order_ids)
+        with self._lock:
+            dropped = [
+                held.order
+                for held in self._held
+                if held.order.strategy_id == strategy_id and held.order.order_id in wanted
+            ]
+            self._held = [held for held in self._held if held.order not in dropped]
+            self.cancelled.extend(dropped)
+            return dropped
 
     def export_pending(self, strategy_id: str) -> list[dict[str, Any]]:
         """``strategy_id``'s held orders as JSON-ready dicts, for its snapshot."""

@@ -80,10 +80,11 @@ class TestCommitFailure:
         engine.factory.shared.event_bus().subscribe(decided.append, ActionExecuted)
         for candle in candles[11:30]:
             engine.on_candle(candle)
-        # An order decided before the failure may still fill; nothing new is opened after it.
+        # Nothing new is opened after the failure; an entry it left pending was cancelled.
         assert [event.action for event in decided if event.action == "OpenPosition"] == []
-        assert any(event.action == "ClosePercent" for event in decided)
-        assert engine.factory.get("every-bar").position_lifecycle().open_count() == 0
+        lifecycle = engine.factory.get("every-bar").position_lifecycle()
+        assert lifecycle.open_count() == 0
+        assert lifecycle.pending_entry_orders() == []
 
     def test_nothing_is_lost_once_storage_recovers(
         self, setup: tuple[Engine, FailingCommits, Path]

@@ -27,6 +27,8 @@ from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import Candle
 from tradekit.events import (
     Event,
+    OrderCancelled,
+    OrderFilled,
     PositionClosed,
     PositionOpened,
     SignalGenerated,
@@ -260,7 +262,7 @@ class TestRunningRunFollowsTheRegistry:
         self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         run = Run(url, [strategy_config_from_dict(trader_data("a"))], FLAT)
-        run.source.give(6)
+        run.source.give(5)  # bar 4 decided a buy, pending until bar 5's open
         run.started()
         disabled = change_id(cli(["strategies", "disable", "a"], url, tmp_path, monkeypatch))
         assert run.settled(disabled) == "applied"
@@ -273,9 +275,11 @@ class TestRunningRunFollowsTheRegistry:
         assert control.action == "disable"
         after = after_control(events, "disable")
         assert not any(isinstance(e, SignalGenerated) for e in after)
-        # An entry order sent before the disable is already at the exchange and may still
-        # fill at the next open; nothing is decided after the disable.
-        assert sum(isinstance(e, PositionOpened) for e in after) <= 1
+        # The buy pending at the disable is cancelled: nothing fills after the change.
+        assert not any(isinstance(e, (PositionOpened, OrderFilled)) for e in after)
+        # Cancelled while the change is applied, so journaled just before its record.
+        cancelled = [e for e in events if isinstance(e, OrderCancelled)]
+        assert [(e.side.value, e.symbol) for e in cancelled] == [("buy", "BTC/USDT")]
         assert summary.report["a"]["state"] == "disabled"
         with SqlJournal(url, read_only=True) as journal:
             assert journal.registered("a").status is StrategyStatus.DISABLED

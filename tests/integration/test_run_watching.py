@@ -18,6 +18,7 @@ from tradekit.domain import Candle, OrderSide, Side
 from tradekit.events import (
     ActionFailed,
     Event,
+    OrderCancelled,
     OrderFilled,
     PositionClosed,
     PositionIncreased,
@@ -155,6 +156,14 @@ SAMPLE_EVENTS: list[Event] = [
         allowed=0.5,
         reason="symbol cap",
     ),
+    OrderCancelled(
+        ts=START,
+        order_id="o8",
+        symbol="BTC/USDT",
+        side=OrderSide.BUY,
+        quantity=0.5,
+        reason="strategy disabled",
+    ),
     StrategyLoaded(ts=START, name="ticker", symbols=("BTC/USDT",), timeframe="1h"),
     StrategyUnloaded(ts=START, reason="removed by operator"),
     StrategyReloaded(ts=START, reason="config updated"),
@@ -179,7 +188,7 @@ class TestTradeLines:
             assert key in line
 
     def test_lines_show_the_values(self) -> None:
-        opened, _, reduced, closed, filled, failed, rejected, *_ = SAMPLE_EVENTS
+        opened, _, reduced, closed, filled, failed, rejected, cancelled, *_ = SAMPLE_EVENTS
         assert trade_line(opened) == (
             "entry symbol=BTC/USDT side=long price=100 quantity=0.5 reason=signal "
             "stop=95 target=- fee=0.05"
@@ -189,9 +198,13 @@ class TestTradeLines:
         assert "side=sell price=95 quantity=0.5 reason=order o7" in str(trade_line(filled))
         assert "reason=OpenPosition failed: insufficient funds" in str(trade_line(failed))
         assert "reason=max_exposure_per_symbol: symbol cap" in str(trade_line(rejected))
+        assert trade_line(cancelled) == (
+            "cancelled symbol=BTC/USDT side=buy price=- quantity=0.5 "
+            "reason=order o8: strategy disabled"
+        )
 
     def test_state_changes_say_the_new_state_and_why(self) -> None:
-        lines = [trade_line(event) for event in SAMPLE_EVENTS[7:]]
+        lines = [trade_line(event) for event in SAMPLE_EVENTS[8:]]
         assert lines == [
             "state loaded symbol=BTC/USDT timeframe=1h reason=ticker",
             "state unloaded reason=removed by operator",

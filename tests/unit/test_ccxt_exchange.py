@@ -218,6 +218,7 @@ class TestFills:
         exchange.submit(order(), CANDLE)
         assert exchange.fill_pending("a", CANDLE) == []
         assert exchange.cancel_pending("a") == 0
+        assert exchange.cancel_orders("a", ["a-1"]) == []
 
 
 class TestErrors:

@@ -175,6 +175,18 @@ class TestIsolation:
         assert paper.fill_pending("a", candle(T0 + HOUR)) == []
         assert len(paper.fill_pending("b", candle(T0 + HOUR))) == 1
 
+    def test_cancel_orders_drops_only_the_named_orders_of_that_strategy(self) -> None:
+        paper = exchange()
+        paper.submit(order("a-1", strategy_id="a"), candle(T0))
+        paper.submit(order("a-2", strategy_id="a", side=OrderSide.SELL), candle(T0))
+        paper.submit(order("a-1", strategy_id="b"), candle(T0))
+        cancelled = paper.cancel_orders("a", ["a-1", "a-9"])
+        assert [pending.order_id for pending in cancelled] == ["a-1"]
+        assert paper.cancel_orders("a", ["a-1"]) == []
+        fills = paper.fill_pending("a", candle(T0 + HOUR))
+        assert [(f.order_id, f.side) for f in fills] == [("a-2", OrderSide.SELL)]
+        assert [pending.order_id for pending in paper.pending_orders("b")] == ["a-1"]
+
     def test_the_same_order_id_in_two_strategies_is_fine(self) -> None:
         paper = exchange()
         paper.submit(order("1", strategy_id="a"), candle(T0))

@@ -103,6 +103,15 @@ class TestFakeExchange:
         assert exchange.cancelled == [order("a-1")]
         assert exchange.pending_orders() == (order("b-1", strategy_id="b"),)
 
+    def test_cancel_orders_drops_only_the_named_orders(self) -> None:
+        exchange = FakeExchange(hold=True)
+        exchange.submit(order("a-1"), candle())
+        exchange.submit(order("a-2"), candle())
+        exchange.submit(order("a-1", strategy_id="b"), candle())
+        assert exchange.cancel_orders("a", ["a-2"]) == [order("a-2")]
+        assert exchange.cancelled == [order("a-2")]
+        assert exchange.pending_orders() == (order("a-1"), order("a-1", strategy_id="b"))
+
     def test_fail_next_submit_raises_once_and_records_the_refused_order(self) -> None:
         exchange = FakeExchange()
         exchange.fail_next_submit("venue down")

@@ -22,9 +22,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tradekit.config.strategy import StrategyConfig
-from tradekit.domain import Candle, Signal
+from tradekit.domain import Candle, Order, Signal
 from tradekit.errors import DataError, StrategyError
-from tradekit.events import SignalGenerated
+from tradekit.events import OrderCancelled, SignalGenerated
 from tradekit.orchestrators.entry import EntryOrchestrator
 from tradekit.orchestrators.exit import ExitOrchestrator
 from tradekit.orchestrators.mtf_gate import MTFSnapshotGate
@@ -136,6 +136,35 @@ class TradingOrchestrator:
         """Apply what the strategy's state allows from the next candle on."""
         self.signals_enabled = permissions.signals
         self.entries_enabled = permissions.entries
+
+    def cancel_pending_entries(self, ts: datetime, reason: str) -> list[Order]:
+        """Cancel the entry orders (opens and adds) still pending at the exchange; returns them.
+
+        For a strategy that may no longer open positions: each cancelled order's
+        intent and exposure reservation are released and ``OrderCancelled`` says
+        why. Pending closes are left to fill: they protect what is open.
+        """
+        positions = self._positions
+        entries = positions.pending_entry_orders()
+        if not entries:
+            return []
+        cancelled = self._exchange.cancel_orders(
+            self.strategy_id, [order.order_id for order in entries]
+        )
+        for order in cancelled:
+            positions.cancel_intent(order.order_id)
+            self._risk.release_reservation(order.symbol)
+            self._publisher.publish(
+                OrderCancelled(
+                    ts=ts,
+                    order_id=order.order_id,
+                    symbol=order.symbol,
+                    side=order.side,
+                    quantity=order.quantity,
+                    reason=reason,
+                )
+            )
+        return cancelled
 
     def idle(self) -> bool:
         """True when the strategy takes no signals and has nothing open, opening or queued."""

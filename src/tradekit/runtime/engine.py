@@ -11,7 +11,10 @@ Each strategy's state (``tradekit.strategy_state``) is kept here, and every
 change of it (load, reload, ``disable``, ``enable``, ``resume``, quarantine,
 ``halt_entries``) goes through ``_apply``, which hands the strategy what the one
 rule allows. A disabled or quarantined strategy keeps its protective exits and
-processes nothing once flat.
+processes nothing once flat. A strategy that may no longer open positions has
+its entry orders still pending at the exchange cancelled at once (published as
+``OrderCancelled``, with why), so none fills on the next candle; its pending
+closes still fill.
 
 A strategy loaded disabled is built only when the journal holds a snapshot of
 it (it may hold positions, whose stops must keep being managed); otherwise it
@@ -176,11 +179,13 @@ class Engine:
         config = handle.config
         self._health[config.strategy_id] = StrategyHealth(config.strategy_id, state)
         orchestrator = handle.trading_orchestrator
-        orchestrator.permit(permissions(state, self._entries_off(config.strategy_id)))
+        self._permit(config.strategy_id, orchestrator, state)
         self._route(config, orchestrator)
         if self._journal is not None:
             self._journal.register(config)
             if self._journal.resume(handle):
+                # Its snapshot may bring back entry orders it may no longer send.
+                self._permit(config.strategy_id, orchestrator, state)
                 return  # a resumed strategy was loaded before: no second StrategyLoaded
         handle.publisher.publish(
             StrategyLoaded(
@@ -209,7 +214,7 @@ class Engine:
             orchestrator = self.factory.handle(strategy_id).trading_orchestrator
             health = self._health[strategy_id]
             health.state = state_for_config(health.state, config.enabled)
-            orchestrator.permit(permissions(health.state, self._entries_off(strategy_id)))
+            self._permit(strategy_id, orchestrator, health.state, reason)
             self._route(config, orchestrator)
 
     # -- states -----------------------------------------------------------------------------
@@ -218,7 +223,7 @@ class Engine:
         """No more signals or entries; its protective exits keep managing what it holds."""
         with self.factory.lock(strategy_id):
             self._tracked(strategy_id)
-            self._apply(strategy_id, StrategyState.DISABLED)
+            self._apply(strategy_id, StrategyState.DISABLED, reason)
         log.bind(strategy_id=strategy_id).info("strategy disabled: {}", reason or "no reason given")
 
     def enable(self, strategy_id: str, reason: str = "") -> None:
@@ -254,12 +259,42 @@ class Engine:
             raise StrategyError(f"strategy '{strategy_id}' is not tracked by this engine")
         return health
 
-    def _apply(self, strategy_id: str, state: StrategyState) -> None:
+    def _apply(self, strategy_id: str, state: StrategyState, why: str = "") -> None:
         """Put the strategy in ``state`` and hand it what that state allows."""
         self._health[strategy_id].state = state
         entry = self._routed.get(strategy_id)
         if entry is not None:
-            entry.orchestrator.permit(permissions(state, self._entries_off(strategy_id)))
+            self._permit(strategy_id, entry.orchestrator, state, why)
+
+    def _permit(
+        self,
+        strategy_id: str,
+        orchestrator: TradingOrchestrator,
+        state: StrategyState,
+        why: str = "",
+    ) -> None:
+        """Hand the strategy what ``state`` allows; without entries, cancel its pending ones.
+
+        An entry order sent before the change would otherwise fill at the next
+        open and open a position the strategy may no longer open. Call under the
+        strategy's lock.
+        """
+        allowed = permissions(state, self._entries_off(strategy_id))
+        orchestrator.permit(allowed)
+        if allowed.entries:
+            return
+        if state is not StrategyState.ACTIVE:
+            reason = f"strategy {state.value}" + (f": {why}" if why else "")
+        else:
+            halted = self.entries_halted or self.strategy_entries_halted.get(strategy_id, "")
+            reason = f"new entries stopped: {halted}"
+        cancelled = orchestrator.cancel_pending_entries(self.factory.shared.clock().now(), reason)
+        if cancelled:
+            log.bind(strategy_id=strategy_id).warning(
+                "cancelled pending entry order(s) {} ({}); pending closes still fill",
+                ", ".join(order.order_id for order in cancelled),
+                reason,
+            )
 
     def unload(self, strategy_id: str, close_positions: bool = False, reason: str = "") -> None:
         """Unload one strategy (the factory stops its routing and health tracking first)."""
@@ -352,9 +387,10 @@ class Engine:
             log.error("engine: new entries stopped: {}", reason)
         self.entries_halted = reason
         for entry in list(self._routed.values()):
-            health = self._health.get(entry.strategy_id)
-            if health is not None:
-                entry.orchestrator.permit(permissions(health.state, entries_halted=True))
+            with entry.lock:
+                health = self._health.get(entry.strategy_id)
+                if health is not None:
+                    self._permit(entry.strategy_id, entry.orchestrator, health.state)
 
     def halt_strategy_entries(self, strategy_ids: Iterable[str], reason: str) -> None:
         """Stop new entries in these strategies only (exits keep running), saying why."""
@@ -447,7 +483,7 @@ class Engine:
             health.state is StrategyState.ACTIVE
             and health.consecutive_failures >= self._quarantine_after
         ):
-            self._apply(strategy_id, StrategyState.QUARANTINED)
+            self._apply(strategy_id, StrategyState.QUARANTINED, message)
             publisher.publish(
                 StrategyQuarantined(
                     ts=candle.close_ts, failures=health.consecutive_failures, last_error=message

@@ -15,6 +15,7 @@ from typing import Any
 from tradekit.events import (
     ActionFailed,
     Event,
+    OrderCancelled,
     OrderFilled,
     PositionClosed,
     PositionIncreased,
@@ -109,6 +110,16 @@ def _filled(event: OrderFilled) -> str:
     )
 
 
+def _cancelled(event: OrderCancelled) -> str:
+    return "cancelled " + _fields(
+        symbol=event.symbol,
+        side=event.side,
+        price=None,
+        quantity=event.quantity,
+        reason=f"order {event.order_id}: {event.reason}",
+    )
+
+
 def _action_failed(event: ActionFailed) -> str:
     return "rejected " + _fields(
         symbol=event.symbol,
@@ -165,6 +176,7 @@ _FORMATTERS: dict[type[Event], Callable[[Any], str]] = {
     PositionReduced: _reduced,
     PositionClosed: _closed,
     OrderFilled: _filled,
+    OrderCancelled: _cancelled,
     ActionFailed: _action_failed,
     RiskRejected: _risk_rejected,
     StrategyLoaded: _loaded,

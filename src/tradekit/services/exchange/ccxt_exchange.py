@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
@@ -225,6 +225,11 @@ class CcxtExchange:
     def cancel_pending(self, strategy_id: str) -> int:
         """Nothing is ever pending, so nothing is dropped."""
         return 0
+
+    def cancel_orders(self, strategy_id: str, order_ids: Collection[str]) -> list[Order]:
+        """Nothing is ever pending: a market order has filled by the time ``submit`` returns,
+        so there is no order left at the venue to cancel."""
+        return []
 
     def export_pending(self, strategy_id: str) -> list[dict[str, Any]]:
         """Nothing is ever pending, so a snapshot holds no pending order."""

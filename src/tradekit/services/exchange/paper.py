@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,6 +126,21 @@ class PaperExchange:
         """Drop every pending order of ``strategy_id``; returns how many were dropped."""
         with self._lock:
             return len(self._pending.pop(strategy_id, ()))
+
+    def cancel_orders(self, strategy_id: str, order_ids: Collection[str]) -> list[Order]:
+        """Drop the pending orders of ``strategy_id`` named in ``order_ids``; returns them."""
+        wanted = set(order_ids)
+        with self._lock:
+            book = self._pending.get(strategy_id)
+            if not book or not wanted:
+                return []
+            dropped = [pending.order for pending in book if pending.order.order_id in wanted]
+            kept = [pending for pending in book if pending.order.order_id not in wanted]
+            if kept:
+                self._pending[strategy_id] = kept
+            else:
+                del self._pending[strategy_id]
+        return dropped
 
     def export_pending(self, strategy_id: str) -> list[dict[str, Any]]:
         """``strategy_id``'s pending orders as JSON-ready dicts, for a state snapshot."""

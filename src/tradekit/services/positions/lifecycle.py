@@ -306,6 +306,14 @@ class PositionLifecycleService:
         )
         return max(position.quantity - claimed, 0.0)
 
+    def pending_entry_orders(self) -> list[Order]:
+        """Registered orders that open or add to a position and have not completely filled."""
+        return [
+            pending.order
+            for pending in self._pending.values()
+            if isinstance(pending.intent, (OpenIntent, AddIntent))
+        ]
+
     def cancel_intent(self, order_id: str) -> bool:
         """Forget one registered order (refused or cancelled); True if it was known."""
         return self._pending.pop(order_id, None) is not None

@@ -296,6 +296,11 @@ class StrategyRiskManager:
         self._recorded[symbol] = notional
         self._reserved_symbols.discard(symbol)
 
+    def release_reservation(self, symbol: str) -> None:
+        """Give back what an approved entry in ``symbol`` reserved (its order was cancelled)."""
+        self._guard.release_reservation(self._strategy_id, symbol)
+        self._reserved_symbols.discard(symbol)
+
     def release(self) -> None:
         """Give back everything this strategy holds or reserved in the guard (on unload)."""
         self._guard.release_strategy(self._strategy_id)
