@@ -150,6 +150,16 @@ def _not_suppressed(record: Record) -> bool:
 _repeats = RepeatedMessages()
 
 
+def _current_stderr(message: str) -> None:
+    """Write to whatever ``sys.stderr`` is when the record comes: a stream swapped in for a
+    while (a test runner's capture, closed when it ends) is never written after it closed."""
+    sys.stderr.write(message)
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr is not None and sys.stderr.isatty()
+
+
 def configure_logging(
     level: str = "INFO",
     json_path: str | Path | None = None,
@@ -192,10 +202,11 @@ def configure_logging(
         logger.configure(extra={"strategy_id": NO_STRATEGY}, patcher=_repeats.patch)
         _installed_handler_ids.append(
             logger.add(
-                stream if stream is not None else sys.stderr,
+                stream if stream is not None else _current_stderr,
                 level=level_name,
                 format=HUMAN_FORMAT,
                 filter=_not_suppressed,
+                colorize=None if stream is not None else _stderr_is_terminal(),
             )
         )
         if json_handler_id is not None:
