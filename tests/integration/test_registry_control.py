@@ -94,6 +94,13 @@ class FedSource:
             yield candle
 
 
+class RoutedSource(FedSource):
+    """A fed source that says which series it delivers, as a replay or the live feeds do."""
+
+    def serves(self, symbol: str, timeframe: str) -> bool:
+        return any((c.symbol, c.timeframe) == (symbol, timeframe) for c in self.candles)
+
+
 def settings(**sections: Any) -> TradekitSettings:
     return settings_from_dict(
         {"exchange": {"kind": "paper", "fee_bps": 0.0, "slippage_bps": 0.0}, **sections}
@@ -127,10 +134,11 @@ class Run:
         run_settings: TradekitSettings | None = None,
         selection: RunSelection | None = None,
         exchange: FakeExchange | None = None,
+        source: type[FedSource] = FedSource,
     ) -> None:
         self.url = url
         self.exchange = exchange
-        self.source = FedSource(closes)
+        self.source = source(closes)
         self.journal = NotifyingJournal(url)
         self.summary: LiveRunSummary | None = None
         self.error: BaseException | None = None
@@ -398,6 +406,54 @@ class TestRunningRunFollowsTheRegistry:
         assert "max_concurrent_strategies" in listed
         with SqlJournal(url, read_only=True) as journal:
             assert journal.registered("b").status is StrategyStatus.DISABLED
+
+
+class TestChangesNeedingSeriesTheRunLacks:
+    def test_an_add_on_a_series_the_source_lacks_is_refused_and_says_why(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        run = Run(url, [strategy_config_from_dict(trader_data("a"))], FLAT, source=RoutedSource)
+        run.source.give(2)
+        run.started()
+        eth = write(tmp_path, trader_data("eth", symbols=["ETH/USDT"]))
+        refused = run.settled(
+            change_id(cli(["strategies", "add", str(eth)], url, tmp_path, monkeypatch))
+        )
+        btc = write(tmp_path, trader_data("btc"))
+        applied = run.settled(
+            change_id(cli(["strategies", "add", str(btc)], url, tmp_path, monkeypatch))
+        )
+        run.source.give(4)
+        summary = run.finish()
+
+        assert refused.startswith("refused: no candles for ETH/USDT 1h in this run")
+        assert "restart the run" in refused
+        assert applied == "applied"
+        assert "eth" not in summary.report
+        assert summary.report["btc"]["candles_processed"] > 0
+        with SqlJournal(url, read_only=True) as journal:
+            assert journal.registered("eth").status is StrategyStatus.DISABLED
+            assert journal.registered("btc").status is StrategyStatus.ACTIVE
+        listed = cli(["strategies", "list"], url, tmp_path, monkeypatch)
+        assert "no candles for ETH/USDT 1h" in listed
+
+    def test_an_update_to_a_series_the_source_lacks_keeps_the_running_config(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        run = Run(url, [strategy_config_from_dict(trader_data("a"))], FLAT, source=RoutedSource)
+        run.source.give(2)
+        run.started()
+        moved = write(tmp_path, trader_data("a", symbols=["ETH/USDT"]))
+        outcome = run.settled(
+            change_id(cli(["strategies", "update", str(moved)], url, tmp_path, monkeypatch))
+        )
+        run.source.give(4)
+        summary = run.finish()
+
+        assert outcome.startswith("refused: no candles for ETH/USDT 1h in this run")
+        assert summary.report["a"]["candles_processed"] == 6
+        with SqlJournal(url, read_only=True) as journal:
+            assert journal.registered("a").status is StrategyStatus.ACTIVE
 
 
 class TestQuarantineInTheRegistry:

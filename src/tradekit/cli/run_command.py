@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -39,12 +38,11 @@ from tradekit.cli.app import (
 from tradekit.cli.db_commands import open_journal, sqlite_file
 from tradekit.config import StrategyConfig, load_strategy_configs
 from tradekit.data import FileSource
-from tradekit.domain import Candle
 from tradekit.errors import ConfigError, DataError
 from tradekit.runtime import RunMode
 from tradekit.runtime.backtest import needed_series
 from tradekit.runtime.control import RunSelection, planned_configs
-from tradekit.runtime.live import LiveRunSummary, replay_source, run_live
+from tradekit.runtime.live import LiveRunSummary, replay_series, run_live
 from tradekit.runtime.live_feeds import live_feeds, with_venue
 
 EXIT_ORDERS_FAILED = 1
@@ -163,7 +161,7 @@ def run(
                 configs,
                 _file_source(data, planned)
                 if source is SourceKind.FILE
-                else replay_source(planned, bars, seed),
+                else replay_series(planned, bars, seed),
                 mode=RunMode.PAPER,
                 persist=True,
                 replay_clock=True,
@@ -200,7 +198,7 @@ def run(
         raise typer.Exit(EXIT_ORDERS_FAILED)
 
 
-def _file_source(data: list[Path] | None, configs: list[StrategyConfig]) -> Iterable[Candle]:
+def _file_source(data: list[Path] | None, configs: list[StrategyConfig]) -> FileSource:
     """The files' candles, checked; an error without files or when a needed series is missing."""
     if not data:
         raise ConfigError("--source file needs candles: --data FILE or --data FOLDER")
@@ -218,7 +216,7 @@ def _file_source(data: list[Path] | None, configs: list[StrategyConfig]) -> Iter
             f"hold {found}. Name files like BTC-USDT_1h.csv, or give symbol and timeframe "
             "columns (see the README's candle file format)"
         )
-    return source.stream()
+    return source
 
 
 def _comma_list(value: str | None) -> frozenset[str] | None:

@@ -104,6 +104,10 @@ class CcxtLiveFeeds:
         """Every (symbol, timeframe) followed, sorted."""
         return list(self._history)
 
+    def serves(self, symbol: str, timeframe: str) -> bool:
+        """Whether a feed follows the (``symbol``, ``timeframe``) series."""
+        return (symbol, timeframe) in self._history
+
     def start(self) -> None:
         """Connect every feed and wait until each has fetched its history (or ``close()``
         gives up on it); idempotent."""

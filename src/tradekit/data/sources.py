@@ -153,6 +153,10 @@ class FrameSource:
         """Every (symbol, timeframe) served, sorted by symbol then timeframe length."""
         return list(self._frames)
 
+    def serves(self, symbol: str, timeframe: str) -> bool:
+        """Whether the replay delivers the (``symbol``, ``timeframe``) series."""
+        return (symbol, timeframe) in self._frames
+
     def frames(self) -> dict[SeriesKey, pd.DataFrame]:
         """A copy of every whole series: open/high/low/close/volume over UTC open times."""
         return {key: frame.copy() for key, frame in self._frames.items()}

@@ -20,6 +20,11 @@ config and keeps its positions exactly as they are, stop, target and trailing
 levels included; the new exit settings apply to positions opened afterwards.
 Changing a level of a position already open is a decision about that position,
 not about the strategy's config, so an update never moves it.
+
+A run's candle source is fixed at start for the series its strategies read. An
+add, update or enable that needs a series the source does not deliver (a
+``CandleRoutes`` that does not ``serves`` it) is refused with an outcome naming
+the series, so the registry never shows a bot as active that gets no candles.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -161,15 +167,27 @@ def planned_configs(
 OUTSIDE_SELECTION = "not applied: outside this run's --only/--symbols"
 
 
+@runtime_checkable
+class CandleRoutes(Protocol):
+    """A run's candle source that says which (symbol, timeframe) series it delivers."""
+
+    def serves(self, symbol: str, timeframe: str) -> bool: ...
+
+
 class RegistryControl:
     """Makes one engine follow the registry of its journal; one per run, on the engine's thread."""
 
     def __init__(
-        self, journal: SqlJournal, engine: Engine, selection: RunSelection | None = None
+        self,
+        journal: SqlJournal,
+        engine: Engine,
+        selection: RunSelection | None = None,
+        routes: CandleRoutes | None = None,
     ) -> None:
         self.journal = journal
         self.engine = engine
         self.selection = selection or RunSelection()
+        self.routes = routes
         self._seen = 0
         # Changes that need something the run does not have yet (a price to close at).
         self._waiting: dict[int, RegistryChange] = {}
@@ -300,6 +318,7 @@ class RegistryControl:
         if action in (ControlAction.ADD, ControlAction.UPDATE):
             if info.status is StrategyStatus.REMOVED:
                 return "refused: the strategy is removed; add it again"
+            self._check_candles(config, tracked)
             if not tracked:
                 self._load(config, info.status, change.change_id)
             else:
@@ -307,6 +326,7 @@ class RegistryControl:
             return APPLIED
         if not tracked:
             if action is ControlAction.ENABLE and info.status is StrategyStatus.ACTIVE:
+                self._check_candles(config, tracked)
                 self._load(config, info.status, change.change_id)
                 return APPLIED
             return f"refused: strategy '{strategy_id}' is not running in this run"
@@ -321,6 +341,29 @@ class RegistryControl:
         elif action is ControlAction.REMOVE:
             self._remove(change, reason)
         return APPLIED
+
+    def _check_candles(self, config: StrategyConfig, tracked: bool) -> None:
+        """``_RefusedError`` when the run's source delivers no candles for a series of ``config``.
+
+        A strategy not running yet stays out, disabled in the registry; a running
+        one keeps its current config.
+        """
+        if self.routes is None:
+            return
+        narrowed = self.selection.narrow(config)
+        missing = [
+            f"{symbol} {narrowed.timeframe}"
+            for symbol in narrowed.symbols
+            if not self.routes.serves(symbol, narrowed.timeframe)
+        ]
+        if not missing:
+            return
+        if not tracked:
+            self.journal.set_status(config.strategy_id, StrategyStatus.DISABLED)
+        raise _RefusedError(
+            f"refused: no candles for {', '.join(missing)} in this run: its candle source "
+            "delivers only the series it started with; restart the run to trade them"
+        )
 
     def _remove(self, change: RegistryChange, reason: str) -> None:
         """Unload the strategy and mark it removed; ``_RefusedError`` while it holds positions."""
@@ -401,6 +444,7 @@ class _WaitingError(Exception):
 
 __all__ = [
     "CONTROL_POLL_SECONDS",
+    "CandleRoutes",
     "ControlAction",
     "RegistryControl",
     "RunSelection",

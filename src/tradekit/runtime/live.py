@@ -35,7 +35,12 @@ from tradekit.events import ActionFailed
 from tradekit.logs import log
 from tradekit.protocols import Exchange, Journal
 from tradekit.runtime.bootstrap import RunMode, Runtime, bootstrap
-from tradekit.runtime.control import CONTROL_POLL_SECONDS, RegistryControl, RunSelection
+from tradekit.runtime.control import (
+    CONTROL_POLL_SECONDS,
+    CandleRoutes,
+    RegistryControl,
+    RunSelection,
+)
 from tradekit.runtime.health import HealthReporter
 from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data, live_banner
 from tradekit.runtime.pacing import CandlePacer
@@ -76,6 +81,11 @@ class WarmupSource(Protocol):
 
 def replay_source(configs: Sequence[StrategyConfig], bars: int, seed: int) -> Iterable[Candle]:
     """Synthetic candles for every (symbol, timeframe) the enabled strategies trade."""
+    return replay_series(configs, bars, seed).stream()
+
+
+def replay_series(configs: Sequence[StrategyConfig], bars: int, seed: int) -> FrameSource:
+    """The synthetic series of ``replay_source``, as a source that says which it serves."""
     pairs = sorted(
         {
             (symbol, config.timeframe)
@@ -85,7 +95,7 @@ def replay_source(configs: Sequence[StrategyConfig], bars: int, seed: int) -> It
         }
     )
     frames = {pair: synthetic_frame(pair[0], pair[1], bars, seed=seed) for pair in pairs}
-    return FrameSource(frames).stream()
+    return FrameSource(frames)
 
 
 def _print_to_stderr(text: str) -> None:
@@ -104,7 +114,9 @@ def _live_source(source: object) -> LiveMarketData:
     return source
 
 
-def _control(runtime: Runtime, selection: RunSelection | None) -> RegistryControl | None:
+def _control(
+    runtime: Runtime, selection: RunSelection | None, source: object
+) -> RegistryControl | None:
     if selection is None:
         return None
     if not isinstance(runtime.journal, SqlJournal):
@@ -113,7 +125,8 @@ def _control(runtime: Runtime, selection: RunSelection | None) -> RegistryContro
             "a run driven by the registry needs a journal database: pass persist=True or "
             "journal=SqlJournal(...)"
         )
-    return RegistryControl(runtime.journal, runtime.engine, selection)
+    routes = source if isinstance(source, CandleRoutes) else None
+    return RegistryControl(runtime.journal, runtime.engine, selection, routes)
 
 
 def _pause(seconds: float, control: RegistryControl | None, stop: threading.Event | None) -> None:
@@ -220,7 +233,7 @@ def run_live(
         path=health_path,
         monotonic=monotonic,
     )
-    control = _control(runtime, registry)
+    control = _control(runtime, registry, source)
     loaded = engine.load(configs) if control is None else control.start(configs)
     if history is None and isinstance(source, WarmupSource):
         history = source.warmup()
@@ -281,4 +294,11 @@ def run_live(
     return LiveRunSummary(processed, stopped, report, halted, sum(failed.values()))
 
 
-__all__ = ["CandleStream", "LiveRunSummary", "WarmupSource", "replay_source", "run_live"]
+__all__ = [
+    "CandleStream",
+    "LiveRunSummary",
+    "WarmupSource",
+    "replay_series",
+    "replay_source",
+    "run_live",
+]
