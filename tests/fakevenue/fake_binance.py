@@ -186,6 +186,12 @@ class FakeBinance:
             ):
                 raise AssertionError(f"nobody subscribed {count} times to {stream}")
 
+    def subscription_count(self, symbol: str, interval: str) -> int:
+        """How many websocket subscriptions to the stream were made so far, by any client."""
+        stream = f"{_market_id(symbol).lower()}@kline_{interval}"
+        with self._lock:
+            return self._state.subscriptions.count(stream)
+
     def wait_for_request(self, path: str, count: int = 1) -> None:
         """Block until ``path`` was requested ``count`` times."""
         with self._lock:

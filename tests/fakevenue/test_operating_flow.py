@@ -202,6 +202,8 @@ def run_as_processes(venue: FakeBinance, folder: Path, klines: list[Kline]) -> d
     """The run in a subprocess, the changes as ``tradekit strategies`` processes."""
     strategies = write_files(folder, venue)
     url = f"sqlite:///{folder / 'journal.db'}"
+    # Clients before this run (the warm-up's feeds) may have subscribed too: wait for one more.
+    subscribed_before = venue.subscription_count(SYMBOL, "1h")
     health = folder / "health.json"
     run = subprocess.Popen(
         [
@@ -215,7 +217,7 @@ def run_as_processes(venue: FakeBinance, folder: Path, klines: list[Kline]) -> d
     alive = lambda: run.poll() is None  # noqa: E731
     delays: list[RegistryChange] = []
     try:
-        venue.wait_for_subscription(SYMBOL, "1h")  # the warm-up above reads by REST only
+        venue.wait_for_subscription(SYMBOL, "1h", count=subscribed_before + 1)
         for index, (kline, forming) in enumerate(itertools.pairwise(klines)):
             # The venue's next candle starting is what tells that this one closed.
             venue.push(SYMBOL, "1h", kline, closed=True)

@@ -57,6 +57,8 @@ class NotifyingJournal(SqlJournal):
     def __init__(self, database_url: str) -> None:
         super().__init__(database_url)
         self.changed = threading.Condition()
+        self.commits = 0
+        """Commits made through this journal: by its own run only, whatever the file held."""
 
     def _notify(self) -> None:
         with self.changed:
@@ -64,6 +66,7 @@ class NotifyingJournal(SqlJournal):
 
     def commit(self) -> None:
         super().commit()
+        self.commits += 1
         self._notify()
 
     def settle_change(self, change_id: int, outcome: str, applied_at: datetime) -> None:
@@ -175,13 +178,12 @@ class Run:
         assert met, f"timed out waiting for {what}"
 
     def started(self) -> None:
-        """Wait until the run took the registry in and committed its first candle."""
-        self.wait_for(
-            lambda: any(
-                self.journal.last_seq(info.strategy_id) for info in self.journal.strategies()
-            ),
-            "the run to start",
-        )
+        """Wait until the run took the registry in and committed its first candle.
+
+        Counted on this run's own commits: a database a previous run wrote already
+        holds events, so looking at them would not tell that this run started.
+        """
+        self.wait_for(lambda: self.journal.commits > 0, "the run to start")
 
     def settled(self, change_id: int) -> str:
         """Wait until the run applied change ``change_id``; its outcome."""
@@ -270,8 +272,18 @@ class TestRunningRunFollowsTheRegistry:
         self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         run = Run(url, [strategy_config_from_dict(trader_data("a"))], FLAT)
-        run.source.give(5)  # bar 4 decided a buy, pending until bar 5's open
+        last = run.source.give(5)  # bar 4 decided a buy, pending until bar 5's open
         run.started()
+
+        def processed_the_last_candle() -> bool:
+            snapshot = run.journal.latest_snapshot("a")
+            return (
+                snapshot is not None
+                and snapshot.state["last_ts"].get("BTC/USDT") == last.ts.isoformat()
+            )
+
+        # Disable only once bar 4 ran: its buy is then pending, and no later bar ran yet.
+        run.wait_for(processed_the_last_candle, "bar 4 to be processed")
         disabled = change_id(cli(["strategies", "disable", "a"], url, tmp_path, monkeypatch))
         assert run.settled(disabled) == "applied"
         run.source.give(20)
