@@ -14,47 +14,17 @@ the budget in docs/architecture.md).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Iterator
 
-from tradekit.config import StrategyConfig, TradekitSettings
+from bench_live_memory import SYMBOL, make_config, rss_mib
+from tradekit.config import TradekitSettings
 from tradekit.data.sources import FrameSource
 from tradekit.data.synthetic import synthetic_frame
 from tradekit.domain import Candle
 from tradekit.logs import log
 from tradekit.runtime.live import run_live
-
-SYMBOL = "BTC/USDT"
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_mib() -> float:
-    """Resident set size of this process, from ``/proc/self/statm`` (Linux)."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE / 2**20
-
-
-def make_config(index: int) -> StrategyConfig:
-    """An RSI(14) reversion bot; thresholds and exits vary with ``index``."""
-    low = 25 + index % 10
-    return StrategyConfig.model_validate(
-        {
-            "strategy_id": f"bot-{index}",
-            "symbols": [SYMBOL],
-            "timeframe": "1h",
-            "indicators": [{"name": "rsi", "params": {"length": 14}}],
-            "analyzers": [
-                {"type": "threshold", "params": {"source": "rsi", "below": low, "above": 100 - low}}
-            ],
-            "exit": {
-                "stop_loss_pct": 2.0 + index % 5,
-                "take_profit_pct": 3.0 + index % 7,
-                "exit_on_opposite_signal": True,
-            },
-        }
-    )
 
 
 class TimedFeed:

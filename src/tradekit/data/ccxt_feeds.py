@@ -19,15 +19,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tradekit.data.ccxt_errors import error_names, is_transient
 from tradekit.data.closed_candles import ClosedCandles
 from tradekit.data.sources import SeriesKey, candle_sort_key
 from tradekit.domain import Candle
 from tradekit.errors import DataError, ExchangeError
 from tradekit.logs import log
 
-# ccxt error classes by name along the error's class hierarchy (ccxt is never imported
-# here): network trouble, rate limits and maintenance all derive from NetworkError.
-_TRANSIENT = "NetworkError"
+# A rate-limit answer: wait at least what the venue's Retry-After says.
 _RATE_LIMITED = "DDoSProtection"
 _PAGE = 500
 
@@ -220,8 +219,8 @@ class CcxtLiveFeeds:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                names = {cls.__name__ for cls in type(exc).__mro__}
-                if _TRANSIENT not in names:
+                names = error_names(exc)
+                if not is_transient(names):
                     self._fail(self._translate(state, exc))
                     return
                 failures += 1

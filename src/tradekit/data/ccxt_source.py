@@ -14,6 +14,7 @@ from typing import Any, Protocol, cast
 
 import pandas as pd
 
+from tradekit.data.ccxt_errors import error_names, hint_for, is_transient
 from tradekit.data.sources import SeriesKey, candle_sort_key
 from tradekit.domain import Candle, ensure_utc
 from tradekit.errors import DataError, ExchangeError
@@ -23,10 +24,7 @@ from tradekit.timeframes import timeframe_seconds
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# ccxt error classes, matched by name along the error's class hierarchy. Network
-# trouble (timeouts, rate limits, maintenance all derive from NetworkError) is worth
-# retrying; a garbled answer is bad data rather than a refusal.
-_TRANSIENT = frozenset({"NetworkError"})
+# A garbled answer is bad data rather than a refusal.
 _BAD_DATA = frozenset({"BadResponse", "NullResponse"})
 _HINTS = {
     "BadSymbol": "the venue does not list this symbol; check the symbols given",
@@ -178,8 +176,8 @@ class CcxtPollingSource:
             try:
                 answer = self._client.fetch_ohlcv(symbol, self._timeframe, since, self._limit)
             except Exception as exc:
-                names = {cls.__name__ for cls in type(exc).__mro__}
-                if names & _TRANSIENT and attempt < self._retries:
+                names = error_names(exc)
+                if is_transient(names) and attempt < self._retries:
                     attempt += 1
                     self._sleep(self._poll_seconds)
                     continue
@@ -192,12 +190,12 @@ class CcxtPollingSource:
             return answer
 
     def _translate(
-        self, symbol: str, exc: Exception, names: set[str], attempts: int
+        self, symbol: str, exc: Exception, names: frozenset[str], attempts: int
     ) -> ExchangeError | DataError:
         message = f"{self._where(symbol)}: fetch_ohlcv failed with {type(exc).__name__}: {exc}"
         if attempts:
             message += f" (after {attempts} retries)"
-        hint = next((text for name, text in _HINTS.items() if name in names), None)
+        hint = hint_for(names, _HINTS)
         if hint:
             message += f"; {hint}"
         return DataError(message) if names & _BAD_DATA else ExchangeError(message)

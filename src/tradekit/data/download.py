@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from tradekit.data.ccxt_errors import error_names, hint_for, is_transient
 from tradekit.data.file_names import series_file_stem
 from tradekit.data.files import load_candles
 from tradekit.data.sources import normalize_frame
@@ -30,9 +31,6 @@ from tradekit.timeframes import timeframe_seconds
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PARQUET_SUFFIX = ".parquet"
 
-# ccxt error classes, matched by name along the error's class hierarchy: rate limits,
-# timeouts and maintenance all derive from NetworkError and are worth waiting out.
-_TRANSIENT = frozenset({"NetworkError"})
 _HINTS = {
     "BadSymbol": "the venue does not list this symbol; check --symbols",
     "BadRequest": "the venue refused the request; check --timeframes and --from",
@@ -179,8 +177,8 @@ class HistoryDownloader:
             try:
                 answer = self._client.fetch_ohlcv(symbol, timeframe, since, self._page_limit)
             except Exception as exc:
-                names = {cls.__name__ for cls in type(exc).__mro__}
-                if names & _TRANSIENT and attempt < self._retries:
+                names = error_names(exc)
+                if is_transient(names) and attempt < self._retries:
                     self._sleep(self._backoff * 2**attempt)
                     attempt += 1
                     continue
@@ -190,7 +188,7 @@ class HistoryDownloader:
                 )
                 if attempt:
                     message += f" (after {attempt} retries)"
-                hint = next((text for name, text in _HINTS.items() if name in names), None)
+                hint = hint_for(names, _HINTS)
                 raise ExchangeError(message + (f"; {hint}" if hint else "")) from exc
             if not isinstance(answer, list):
                 raise DataError(
