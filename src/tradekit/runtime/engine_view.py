@@ -132,12 +132,20 @@ class EngineViewPublisher:
         self._view: EngineView | None = None
         self._polls = 0
         self._polled = threading.Condition()
+        self._published = threading.Event()
 
     # -- readers (any thread) ---------------------------------------------------------------
 
     def latest(self) -> EngineView | None:
         """The newest view; ``None`` before the engine started."""
         return self._view
+
+    def wait_for_first_view(self) -> EngineView:
+        """Wait until a view is published: the engine loaded its bots, or it stopped."""
+        self._published.wait()
+        view = self._view
+        assert view is not None  # set before the event
+        return view
 
     @property
     def polls(self) -> int:
@@ -255,6 +263,7 @@ class EngineViewPublisher:
             feeds=self._feeds(now),
             bots=MappingProxyType(dict(self._bots)),
         )
+        self._published.set()
 
 
 __all__ = [
