@@ -19,7 +19,15 @@ import tradekit
 from tradekit.cli import app
 from tradekit.cli.app import LAZY_COMMANDS
 
-HEAVY_MODULES = ("pandas", "sqlalchemy", "tradekit.runtime", "tradekit.reporting", "numpy")
+HEAVY_MODULES = (
+    "pandas",
+    "sqlalchemy",
+    "tradekit.runtime",
+    "tradekit.reporting",
+    "numpy",
+    "fastapi",
+    "uvicorn",
+)
 
 
 @pytest.fixture

@@ -71,6 +71,10 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
         "Run what the registry says, live or on paper; Ctrl-C or SIGTERM stops cleanly "
         "(exit code 0).",
     ),
+    "serve": LazyCommand(
+        "tradekit.cli.serve_command",
+        "Run the bots and a REST API over them (docs at /docs); Ctrl-C or SIGTERM stops both.",
+    ),
     "schema": LazyCommand(
         "tradekit.cli.config_commands",
         "Print the JSON Schema of a strategy file (or of the base config with --settings).",

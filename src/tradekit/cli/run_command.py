@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -36,12 +38,13 @@ from tradekit.cli.app import (
     run_guarded,
 )
 from tradekit.cli.db_commands import open_journal, sqlite_file
-from tradekit.config import StrategyConfig, load_strategy_configs
+from tradekit.config import StrategyConfig, TradekitSettings, load_strategy_configs
 from tradekit.data import FileSource
 from tradekit.errors import ConfigError, DataError
 from tradekit.runtime import RunMode
 from tradekit.runtime.backtest import needed_series
 from tradekit.runtime.control import RunSelection, planned_configs
+from tradekit.runtime.engine_view import RunObserver
 from tradekit.runtime.live import LiveRunSummary, replay_series, run_live
 from tradekit.runtime.live_feeds import live_feeds, with_venue
 
@@ -59,141 +62,226 @@ class SourceKind(StrEnum):
     CCXT = "ccxt"
 
 
-@app.command()
-def run(
-    mode: Annotated[
-        RunModeChoice,
-        typer.Option(
-            "--mode",
-            help="paper (simulated fills) or live (real orders; only with --source ccxt).",
-        ),
-    ] = RunModeChoice.PAPER,
-    source: Annotated[
-        SourceKind,
-        typer.Option(
-            "--source",
-            help="synthetic replay, file replay (--data) or a ccxt venue's live candles.",
-        ),
-    ] = SourceKind.SYNTHETIC,
-    exchange: Annotated[
-        str | None,
-        typer.Option(
-            "--exchange", help="With --source ccxt: the ccxt exchange id (default: config)."
-        ),
-    ] = None,
-    sandbox: Annotated[
-        bool | None,
-        typer.Option(
-            "--sandbox/--no-sandbox",
-            help="With --source ccxt: the venue's test network or not (default: config).",
-        ),
-    ] = None,
-    data: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--data",
-            "-d",
-            help="With --source file: a candle file (CSV or Parquet) or folder; repeat for more.",
-        ),
-    ] = None,
-    speed: Annotated[
-        float, typer.Option("--speed", help="Replay speed in candles per second (0 = no wait).")
-    ] = 0.0,
-    bars: Annotated[
-        int, typer.Option("--bars", min=1, help="Synthetic candles per series.")
-    ] = 2000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic replay.")] = 7,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Journal database URL (default: storage setting).")
-    ] = None,
-    strategies: StrategiesOption = DEFAULT_STRATEGIES,
-    config: ConfigOption = None,
-    health_interval: HealthIntervalOption = None,
-    health_file: HealthFileOption = None,
-    symbols: Annotated[
-        str | None,
-        typer.Option("--symbols", help="Run only these symbols, e.g. BTC/USDT,ETH/USDT."),
-    ] = None,
-    only: Annotated[
-        str | None, typer.Option("--only", help="Run only these strategy ids, comma-separated.")
-    ] = None,
-) -> None:
-    """Run what the registry says, live or on paper; Ctrl-C or SIGTERM stops cleanly (exit code 0).
+ModeOption = Annotated[
+    RunModeChoice,
+    typer.Option(
+        "--mode",
+        help="paper (simulated fills) or live (real orders; only with --source ccxt).",
+    ),
+]
+SourceOption = Annotated[
+    SourceKind,
+    typer.Option(
+        "--source",
+        help="synthetic replay, file replay (--data) or a ccxt venue's live candles.",
+    ),
+]
+ExchangeOption = Annotated[
+    str | None,
+    typer.Option("--exchange", help="With --source ccxt: the ccxt exchange id (default: config)."),
+]
+SandboxOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--sandbox/--no-sandbox",
+        help="With --source ccxt: the venue's test network or not (default: config).",
+    ),
+]
+DataOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--data",
+        "-d",
+        help="With --source file: a candle file (CSV or Parquet) or folder; repeat for more.",
+    ),
+]
+SpeedOption = Annotated[
+    float, typer.Option("--speed", help="Replay speed in candles per second (0 = no wait).")
+]
+BarsOption = Annotated[int, typer.Option("--bars", min=1, help="Synthetic candles per series.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the synthetic replay.")]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Journal database URL (default: storage setting).")
+]
+SymbolsOption = Annotated[
+    str | None,
+    typer.Option("--symbols", help="Run only these symbols, e.g. BTC/USDT,ETH/USDT."),
+]
+OnlyOption = Annotated[
+    str | None, typer.Option("--only", help="Run only these strategy ids, comma-separated.")
+]
 
-    On a new database the registry is seeded from the strategy files; afterwards
-    it wins, and 'tradekit strategies ...' changes it while the run goes.
-    """
-    stop = threading.Event()
+
+@dataclass(frozen=True)
+class RunRequest:
+    """The options of ``tradekit run`` (and ``tradekit serve``) that say what runs on what."""
+
+    mode: RunModeChoice = RunModeChoice.PAPER
+    source: SourceKind = SourceKind.SYNTHETIC
+    exchange: str | None = None
+    sandbox: bool | None = None
+    data: list[Path] | None = None
+    speed: float = 0.0
+    bars: int = 2000
+    seed: int = 7
+    db: str | None = None
+    strategies: Path = DEFAULT_STRATEGIES
+    config: Path | None = None
+    health_interval: float | None = None
+    health_file: Path | None = None
+    symbols: str | None = None
+    only: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A checked ``RunRequest``: the settings, the strategy files' configs and the selection,
+    ready to run on the calling thread until it ends or ``stop`` is set."""
+
+    request: RunRequest
+    settings: TradekitSettings
+    configs: list[StrategyConfig]
+    selection: RunSelection
+    planned: list[StrategyConfig]
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.storage.database_url
+
+    def run(self, stop: threading.Event, observer: RunObserver | None = None) -> LiveRunSummary:
+        request, settings = self.request, self.settings
+        health = health_arguments(settings, request.health_interval, request.health_file)
+        if request.source is not SourceKind.CCXT:
+            return run_live(
+                settings,
+                self.configs,
+                _file_source(request.data, self.planned)
+                if request.source is SourceKind.FILE
+                else replay_series(self.planned, request.bars, request.seed),
+                mode=RunMode.PAPER,
+                persist=True,
+                replay_clock=True,
+                candles_per_second=request.speed,
+                stop=stop,
+                registry=self.selection,
+                observer=observer,
+                **health,
+            )
+        # The venue named on the command line takes both the candles and, live, the orders.
+        settings = with_venue(settings, request.exchange, request.sandbox)
+        feeds = live_feeds(settings.exchange.ccxt, self.planned, stop=stop)
+        try:
+            return run_live(
+                settings,
+                self.configs,
+                feeds,
+                mode=RunMode.LIVE if request.mode is RunModeChoice.LIVE else RunMode.PAPER,
+                persist=True,
+                replay_clock=False,
+                stop=stop,
+                registry=self.selection,
+                observer=observer,
+                **health,
+            )
+        finally:
+            feeds.close()
+
+
+def plan_run(request: RunRequest) -> PlannedRun:
+    """Check the options against each other, load the settings and strategy files, and plan
+    what the run starts with; ``ConfigError`` naming the options that do not go together."""
+    mode, source = request.mode, request.source
+    if mode is RunModeChoice.LIVE and source is SourceKind.FILE:
+        raise ConfigError(
+            "--mode live cannot run on --source file: a file replay is not live market "
+            "data, and live orders need it. Use --mode paper to replay the files"
+        )
+    if mode is RunModeChoice.LIVE and source is SourceKind.SYNTHETIC:
+        raise ConfigError(
+            "--mode live needs real exchange market data: add --source ccxt "
+            "--exchange ID. Synthetic candles are never live; use --mode paper to replay them"
+        )
+    if request.data and source is not SourceKind.FILE:
+        raise ConfigError(f"--data is read only with --source file, not --source {source}")
+    if source is not SourceKind.CCXT and (
+        request.exchange is not None or request.sandbox is not None
+    ):
+        raise ConfigError(
+            f"--exchange and --sandbox are read only with --source ccxt, not --source {source}"
+        )
+    settings = load_cli_settings(request.config)
+    configs = load_strategy_configs(request.strategies, settings)
+    if request.db is not None:
+        settings = settings.model_copy(
+            update={"storage": settings.storage.model_copy(update={"database_url": request.db})}
+        )
+    selection = RunSelection(only=_comma_list(request.only), symbols=_comma_list(request.symbols))
+    planned = planned_run(settings.storage.database_url, configs, selection)
+    return PlannedRun(request, settings, configs, selection, planned)
+
+
+def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    """Set ``stop`` on SIGINT and SIGTERM; returns what puts the previous handlers back."""
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    def go() -> LiveRunSummary:
-        if mode is RunModeChoice.LIVE and source is SourceKind.FILE:
-            raise ConfigError(
-                "--mode live cannot run on --source file: a file replay is not live market "
-                "data, and live orders need it. Use --mode paper to replay the files"
-            )
-        if mode is RunModeChoice.LIVE and source is SourceKind.SYNTHETIC:
-            raise ConfigError(
-                "--mode live needs real exchange market data: add --source ccxt "
-                "--exchange ID. Synthetic candles are never live; use --mode paper to replay them"
-            )
-        if data and source is not SourceKind.FILE:
-            raise ConfigError(f"--data is read only with --source file, not --source {source}")
-        if source is not SourceKind.CCXT and (exchange is not None or sandbox is not None):
-            raise ConfigError(
-                f"--exchange and --sandbox are read only with --source ccxt, not --source {source}"
-            )
-        settings = load_cli_settings(config)
-        configs = load_strategy_configs(strategies, settings)
-        if db is not None:
-            settings = settings.model_copy(
-                update={"storage": settings.storage.model_copy(update={"database_url": db})}
-            )
-        selection = RunSelection(only=_comma_list(only), symbols=_comma_list(symbols))
-        planned = planned_run(settings.storage.database_url, configs, selection)
-        if source is not SourceKind.CCXT:
-            return run_live(
-                settings,
-                configs,
-                _file_source(data, planned)
-                if source is SourceKind.FILE
-                else replay_series(planned, bars, seed),
-                mode=RunMode.PAPER,
-                persist=True,
-                replay_clock=True,
-                candles_per_second=speed,
-                stop=stop,
-                registry=selection,
-                **health_arguments(settings, health_interval, health_file),
-            )
-        # The venue named on the command line takes both the candles and, live, the orders.
-        settings = with_venue(settings, exchange, sandbox)
-        feeds = live_feeds(settings.exchange.ccxt, planned, stop=stop)
-        try:
-            return run_live(
-                settings,
-                configs,
-                feeds,
-                mode=RunMode.LIVE if mode is RunModeChoice.LIVE else RunMode.PAPER,
-                persist=True,
-                replay_clock=False,
-                stop=stop,
-                registry=selection,
-                **health_arguments(settings, health_interval, health_file),
-            )
-        finally:
-            feeds.close()
-
-    try:
-        summary = run_guarded(go)
-    finally:
+    def restore() -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    _print_summary(summary)
+
+    return restore
+
+
+@app.command()
+def run(
+    mode: ModeOption = RunModeChoice.PAPER,
+    source: SourceOption = SourceKind.SYNTHETIC,
+    exchange: ExchangeOption = None,
+    sandbox: SandboxOption = None,
+    data: DataOption = None,
+    speed: SpeedOption = 0.0,
+    bars: BarsOption = 2000,
+    seed: SeedOption = 7,
+    db: DbOption = None,
+    strategies: StrategiesOption = DEFAULT_STRATEGIES,
+    config: ConfigOption = None,
+    health_interval: HealthIntervalOption = None,
+    health_file: HealthFileOption = None,
+    symbols: SymbolsOption = None,
+    only: OnlyOption = None,
+) -> None:
+    """Run what the registry says, live or on paper; Ctrl-C or SIGTERM stops cleanly (exit code 0).
+
+    On a new database the registry is seeded from the strategy files; afterwards
+    it wins, and 'tradekit strategies ...' changes it while the run goes.
+    """
+    request = RunRequest(
+        mode=mode,
+        source=source,
+        exchange=exchange,
+        sandbox=sandbox,
+        data=data,
+        speed=speed,
+        bars=bars,
+        seed=seed,
+        db=db,
+        strategies=strategies,
+        config=config,
+        health_interval=health_interval,
+        health_file=health_file,
+        symbols=symbols,
+        only=only,
+    )
+    stop = threading.Event()
+    restore = stop_on_signals(stop)
+    try:
+        summary = run_guarded(lambda: plan_run(request).run(stop))
+    finally:
+        restore()
+    print_summary(summary)
     if summary.failed_orders:
         raise typer.Exit(EXIT_ORDERS_FAILED)
 
@@ -240,7 +328,8 @@ def planned_run(
         return planned_configs(journal, configs, selection)
 
 
-def _print_summary(summary: LiveRunSummary) -> None:
+def print_summary(summary: LiveRunSummary) -> None:
+    """How the run ended, its failed orders, and one row per strategy."""
     state = "stopped on request" if summary.stopped else "source exhausted"
     out.print(f"{summary.candles} candles processed ({state})", highlight=False)
     if summary.failed_orders:

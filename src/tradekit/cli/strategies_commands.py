@@ -6,8 +6,10 @@ run`` applies the change between candles, within a second or two, and records
 the outcome on the change row (``list`` shows it). Without a run the registry
 simply says what the next run starts with. Only a run trades, so closing
 positions (``--close``) is done by the run; ``remove`` of a strategy holding
-positions is refused without ``--close``, here and again by the run. None of
-these commands takes the journal's writer lock: they work beside a run.
+positions is refused without ``--close``, here and again by the run. The checks
+and messages are ``tradekit.runtime.bot_requests``', shared with the bot
+service's API. None of these commands takes the journal's writer lock: they
+work beside a run.
 """
 
 from __future__ import annotations
@@ -29,16 +31,20 @@ from tradekit.cli.db_commands import (
 )
 from tradekit.config import load_strategy
 from tradekit.config.strategy import StrategyConfig
-from tradekit.errors import ConfigError, StrategyError
+from tradekit.errors import ConfigError
 from tradekit.reporting import plain_text, print_table, results_table
-from tradekit.runtime.control import ControlAction, registered_config, requester, strategy_kind
-from tradekit.runtime.validation import check_strategies_build
-from tradekit.services.journal.store import (
-    RegistryChange,
-    SqlJournal,
-    StrategyInfo,
-    StrategyStatus,
+from tradekit.runtime.bot_requests import (
+    ChangeAsked,
+    add_bot,
+    disable_bot,
+    enable_bot,
+    remove_bot,
+    resume_bot,
+    update_bot,
 )
+from tradekit.runtime.control import registered_config, requester
+from tradekit.runtime.validation import check_strategies_build
+from tradekit.services.journal.store import RegistryChange, SqlJournal, StrategyInfo
 
 strategies_app = typer.Typer(
     help="Manage the strategies registry that a running 'tradekit run' follows.",
@@ -146,6 +152,13 @@ def _validated(file: Path, config: Path | None) -> tuple[StrategyConfig, str]:
     return loaded.config, settings.storage.database_url
 
 
+def _say_change(asked: ChangeAsked, url: str, file: Path | None = None) -> None:
+    if file is None:
+        _say(f"{asked.strategy_id}: {asked.told} (#{asked.change_id}) in {url}")
+    else:
+        _say(f"{asked.told}, #{asked.change_id}, from {file} in {url}")
+
+
 @strategies_app.command("add")
 def add_strategy(
     file: FileArgument, database: DatabaseOption = None, config: ConfigOption = None
@@ -157,26 +170,13 @@ def add_strategy(
     registered is refused (use ``update``), unless it was removed.
     """
 
-    def register() -> tuple[str, str]:
+    def register() -> tuple[ChangeAsked, str]:
         strategy, default_url = _validated(file, config)
-        strategy_id = strategy.strategy_id
         with open_journal(database or default_url, create=True) as journal:
-            known = journal.strategy_info(strategy_id)
-            if known is not None and known.status is not StrategyStatus.REMOVED:
-                raise StrategyError(
-                    f"strategy '{strategy_id}' is already registered ({known.status.value}); "
-                    f"use 'tradekit strategies update {file}' to change its config"
-                )
-            journal.register_strategy(
-                strategy_id, strategy.name, strategy_kind(strategy), strategy.model_dump_json()
-            )
-            status = StrategyStatus.ACTIVE if strategy.enabled else StrategyStatus.DISABLED
-            journal.set_status(strategy_id, status)
-            change = journal.request_change(strategy_id, ControlAction.ADD, requester())
-            return journal.url, f"added {strategy_id} ({strategy.name}), {status.value}, #{change}"
+            return add_bot(journal, strategy, requester(), file_hint=str(file)), journal.url
 
-    url, done = run_guarded(register)
-    _say(f"{done}, from {file} in {url}")
+    asked, url = run_guarded(register)
+    _say_change(asked, url, file)
 
 
 @strategies_app.command("update")
@@ -190,65 +190,28 @@ def update_strategy(
     disables the strategy; otherwise its state is kept.
     """
 
-    def register() -> tuple[str, str]:
+    def register() -> tuple[ChangeAsked, str]:
         strategy, default_url = _validated(file, config)
-        strategy_id = strategy.strategy_id
         with open_journal(database or default_url) as journal:
-            known = journal.registered(strategy_id)
-            if known.status is StrategyStatus.REMOVED:
-                raise StrategyError(
-                    f"strategy '{strategy_id}' is removed; use 'tradekit strategies add {file}'"
-                )
-            journal.register_strategy(
-                strategy_id, strategy.name, strategy_kind(strategy), strategy.model_dump_json()
-            )
-            status = known.status
-            if not strategy.enabled and status is StrategyStatus.ACTIVE:
-                status = StrategyStatus.DISABLED
-                journal.set_status(strategy_id, status)
-            change = journal.request_change(strategy_id, ControlAction.UPDATE, requester())
-            return (
-                journal.url,
-                f"updated {strategy_id} ({strategy.name}), {status.value}, #{change}",
-            )
+            return update_bot(journal, strategy, requester(), file_hint=str(file)), journal.url
 
-    url, done = run_guarded(register)
-    _say(f"{done}, from {file} in {url}")
+    asked, url = run_guarded(register)
+    _say_change(asked, url, file)
 
 
 def _change(
-    strategy_id: str,
     database: str | None,
     config: Path | None,
-    action: ControlAction,
-    decide: Callable[[SqlJournal, StrategyInfo], tuple[StrategyStatus | None, str]],
-    *,
-    close: bool = False,
+    ask: Callable[[SqlJournal], ChangeAsked],
 ) -> None:
-    """Check the change against the registry, write the new status and the change row.
+    """Open the journal and ask for one change; say what was asked, or why it was refused."""
 
-    ``decide`` raises ``StrategyError`` to refuse, or returns the status to write
-    (``None``: leave it for the run to write) and what to tell the user.
-    """
-
-    def apply() -> str:
+    def apply() -> tuple[ChangeAsked, str]:
         with open_journal(database_url(database, config)) as journal:
-            info = journal.registered(strategy_id)
-            status, told = decide(journal, info)
-            if status is not None:
-                journal.set_status(strategy_id, status)
-            change = journal.request_change(strategy_id, action, requester(), close_positions=close)
-            return f"{strategy_id}: {told} (#{change}) in {journal.url}"
+            return ask(journal), journal.url
 
-    _say(run_guarded(apply))
-
-
-def _not_removed(info: StrategyInfo, action: ControlAction) -> None:
-    if info.status is StrategyStatus.REMOVED:
-        raise StrategyError(
-            f"strategy '{info.strategy_id}' is removed; 'tradekit strategies add FILE' "
-            f"registers it again before it can be {action.value}d"
-        )
+    asked, url = run_guarded(apply)
+    _say_change(asked, url)
 
 
 @strategies_app.command("enable")
@@ -256,17 +219,7 @@ def enable_strategy(
     strategy_id: StrategyIdArgument, database: DatabaseOption = None, config: ConfigOption = None
 ) -> None:
     """Make a disabled strategy active; a running run starts its signals and entries again."""
-
-    def decide(journal: SqlJournal, info: StrategyInfo) -> tuple[StrategyStatus, str]:
-        _not_removed(info, ControlAction.ENABLE)
-        if info.status is StrategyStatus.QUARANTINED:
-            raise StrategyError(
-                f"strategy '{strategy_id}' is quarantined; lift the quarantine with "
-                f"'tradekit strategies resume {strategy_id}'"
-            )
-        return StrategyStatus.ACTIVE, "active"
-
-    _change(strategy_id, database, config, ControlAction.ENABLE, decide)
+    _change(database, config, lambda journal: enable_bot(journal, strategy_id, requester()))
 
 
 @strategies_app.command("disable")
@@ -277,13 +230,11 @@ def disable_strategy(
     config: ConfigOption = None,
 ) -> None:
     """No more signals or entries; its stops keep managing what it holds (or --close it)."""
-
-    def decide(journal: SqlJournal, info: StrategyInfo) -> tuple[StrategyStatus, str]:
-        _not_removed(info, ControlAction.DISABLE)
-        closing = ", its open positions closed at market by the run" if close else ""
-        return StrategyStatus.DISABLED, f"disabled{closing}"
-
-    _change(strategy_id, database, config, ControlAction.DISABLE, decide, close=close)
+    _change(
+        database,
+        config,
+        lambda journal: disable_bot(journal, strategy_id, requester(), close_positions=close),
+    )
 
 
 @strategies_app.command("resume")
@@ -291,16 +242,7 @@ def resume_strategy(
     strategy_id: StrategyIdArgument, database: DatabaseOption = None, config: ConfigOption = None
 ) -> None:
     """Lift a quarantine: the strategy is active again."""
-
-    def decide(journal: SqlJournal, info: StrategyInfo) -> tuple[StrategyStatus, str]:
-        if info.status is not StrategyStatus.QUARANTINED:
-            raise StrategyError(
-                f"strategy '{strategy_id}' is {info.status.value}, not quarantined; only a "
-                "quarantined strategy can be resumed"
-            )
-        return StrategyStatus.ACTIVE, "quarantine lifted, active"
-
-    _change(strategy_id, database, config, ControlAction.RESUME, decide)
+    _change(database, config, lambda journal: resume_bot(journal, strategy_id, requester()))
 
 
 @strategies_app.command("remove")
@@ -315,26 +257,11 @@ def remove_strategy(
     With ``--close`` the run closes its positions at market, then removes it;
     until a run has done so the strategy keeps its state.
     """
-
-    def decide(journal: SqlJournal, info: StrategyInfo) -> tuple[StrategyStatus | None, str]:
-        if info.status is StrategyStatus.REMOVED:
-            raise StrategyError(f"strategy '{strategy_id}' is already removed")
-        held = journal.open_positions(strategy_id)
-        if not held:
-            return StrategyStatus.REMOVED, "removed"
-        listed = ", ".join(f"{p.symbol} {p.side.value} {p.quantity:g}" for p in held)
-        if not close:
-            raise StrategyError(
-                f"strategy '{strategy_id}' holds {len(held)} open position(s) ({listed}); "
-                "close them first, or remove it with --close to have the run close them "
-                "at market"
-            )
-        return None, (
-            f"removal asked: the run closes {len(held)} open position(s) ({listed}) at "
-            "market, then removes it"
-        )
-
-    _change(strategy_id, database, config, ControlAction.REMOVE, decide, close=close)
+    _change(
+        database,
+        config,
+        lambda journal: remove_bot(journal, strategy_id, requester(), close_positions=close),
+    )
 
 
 __all__ = ["ListedStrategy", "listed_strategies", "strategies_app"]

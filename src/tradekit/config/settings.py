@@ -142,6 +142,21 @@ class LoggingSettings(BaseModel):
     health_path: str | None = None
 
 
+class ServiceSettings(BaseModel):
+    """The bot service (``tradekit serve``): who may call its API from a browser, and where
+    its generated API token is kept.
+
+    ``cors_origins`` lists the web origins (``https://host:port``) allowed to call the
+    API from a page they serve; empty (the default) allows none. ``token_path`` is where
+    a generated token is stored (default: next to a SQLite journal, ``<db>.api-token``).
+    """
+
+    model_config = _SECTION
+
+    cors_origins: tuple[str, ...] = ()
+    token_path: str | None = None
+
+
 # The parsed base config file for the settings being built. ``load_settings``
 # sets it around construction so the file sits below .env and the environment.
 _base_file_data: ContextVar[dict[str, Any] | None] = ContextVar("_base_file_data", default=None)
@@ -199,6 +214,10 @@ class TradekitSettings(BaseSettings):
     risk: GlobalRiskSettings = GlobalRiskSettings()
     storage: StorageSettings = StorageSettings()
     logging: LoggingSettings = LoggingSettings()
+    service: ServiceSettings = ServiceSettings()
+    api_token: SecretStr | None = Field(default=None, min_length=16)
+    """The bot service's bearer token (``TRADEKIT_API_TOKEN``); generated at first start
+    when unset."""
     live_orders_enabled: bool = False
     strategy_defaults: dict[str, Any] = Field(default_factory=dict)
 
@@ -235,6 +254,7 @@ __all__ = [
     "ExchangeSettings",
     "GlobalRiskSettings",
     "LoggingSettings",
+    "ServiceSettings",
     "StorageSettings",
     "TradekitSettings",
 ]

@@ -505,6 +505,15 @@ class Engine:
         """The state of a loaded or dormant strategy."""
         return self._tracked(strategy_id).state
 
+    def errors(self, strategy_id: str) -> int:
+        """How many times a loaded or dormant strategy has failed since it was loaded."""
+        return self._tracked(strategy_id).errors
+
+    def tracked_config(self, strategy_id: str) -> StrategyConfig | None:
+        """The config a loaded or dormant strategy runs with; ``None`` when not tracked."""
+        handle = self.factory.find_handle(strategy_id)
+        return handle.config if handle is not None else self._dormant.get(strategy_id)
+
     def health(self) -> dict[str, dict[str, Any]]:
         """Per strategy: state, error counts and last errors, candles processed, positions, P&L."""
         report: dict[str, dict[str, Any]] = {}

@@ -41,6 +41,7 @@ from tradekit.runtime.control import (
     RegistryControl,
     RunSelection,
 )
+from tradekit.runtime.engine_view import RunObserver
 from tradekit.runtime.health import HealthReporter
 from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data, live_banner
 from tradekit.runtime.pacing import CandlePacer
@@ -129,17 +130,33 @@ def _control(
     return RegistryControl(runtime.journal, runtime.engine, selection, routes)
 
 
-def _pause(seconds: float, control: RegistryControl | None, stop: threading.Event | None) -> None:
+def _poller(
+    control: RegistryControl | None, observer: RunObserver | None
+) -> Callable[[], None] | None:
+    """What looks at the registry between candles (and tells the observer); ``None`` when
+    the run is not driven by the registry."""
+    if control is None:
+        return None
+
+    def poll() -> None:
+        applied = control.poll()
+        if observer is not None:
+            observer.polled(applied)
+
+    return poll
+
+
+def _pause(seconds: float, poll: Callable[[], None] | None, stop: threading.Event | None) -> None:
     """Wait ``seconds`` for the next candle's turn, less if ``stop`` is set; a controlled
     run keeps polling the registry meanwhile."""
     wait = time.sleep if stop is None else stop.wait
-    if control is None:
+    if poll is None:
         wait(seconds)
         return
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0 and not (stop is not None and stop.is_set()):
         wait(min(left, CONTROL_POLL_SECONDS))
-        control.poll()
+        poll()
 
 
 def run_live(
@@ -162,6 +179,7 @@ def run_live(
     health_interval: float | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     registry: RunSelection | None = None,
+    observer: RunObserver | None = None,
 ) -> LiveRunSummary:
     """Run ``configs`` over ``source`` until it ends or ``stop`` is set; then shut down cleanly.
 
@@ -198,6 +216,10 @@ def run_live(
     the registry while the run goes (``tradekit strategies ...``) are applied
     between candles, and at least every ``CONTROL_POLL_SECONDS`` while the run
     waits for a candle (see ``tradekit.runtime.control``).
+
+    ``observer`` (``tradekit.runtime.engine_view``) is told, on the engine's thread,
+    when the strategies are loaded, after each candle, after each look at the
+    registry, and when the run stops.
     """
     mode = RunMode(mode)
     if mode not in _LOOP_MODES:
@@ -247,16 +269,17 @@ def run_live(
     if not replaying:
         candles = plausible_candles(candles, runtime.shared.clock(), clock_skew)
         first = next(candles, None)
+    poll = _poller(control, observer)
     if pacer is None and candles_per_second > 0:
-        pacer = CandlePacer(
-            candles_per_second, sleep=lambda seconds: _pause(seconds, control, stop)
-        )
+        pacer = CandlePacer(candles_per_second, sleep=lambda seconds: _pause(seconds, poll, stop))
+    if observer is not None:
+        observer.started(engine, runtime.shared.clock().now)
     processed = 0
     stopped = False
     waking: WakingSource | None = None
     arrivals: Iterator[Candle | Idle] = candles
-    if control is not None:
-        control.poll()
+    if poll is not None:
+        poll()
         if first is not None:
             # The run wakes up without a candle too, to apply registry changes in time.
             waking = WakingSource(itertools.chain([first], candles), CONTROL_POLL_SECONDS)
@@ -275,14 +298,18 @@ def run_live(
                     clock.set(arrival.close_ts)
                 engine.on_candle(arrival)
                 health.on_candle(arrival)
+                if observer is not None:
+                    observer.candle(arrival)
                 processed += 1
             health.tick()
-            if control is not None:
-                control.poll()
+            if poll is not None:
+                poll()
             arrival = next(arrivals, None)
     finally:
         if waking is not None:
             waking.close()
+        if observer is not None:
+            observer.stopped()
     # A source that ends because ``stop`` closed it (a live feed) was stopped, not exhausted.
     stopped = stopped or (stop is not None and stop.is_set())
     health.report()

@@ -453,13 +453,18 @@ class SqlJournal:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def events(self, strategy_id: str, after_seq: int = 0) -> list[Event]:
-        """``strategy_id``'s committed events with ``seq > after_seq``, in seq order."""
+    def events(
+        self, strategy_id: str, after_seq: int = 0, *, limit: int | None = None
+    ) -> list[Event]:
+        """``strategy_id``'s committed events with ``seq > after_seq``, in seq order; the
+        first ``limit`` of them when given."""
         statement = (
             select(EventRecord.seq, EventRecord.payload)
             .where(EventRecord.strategy_id == strategy_id, col(EventRecord.seq) > after_seq)
             .order_by(col(EventRecord.seq))
         )
+        if limit is not None:
+            statement = statement.limit(limit)
         with self._reading() as session:
             rows = session.exec(statement).all()
         return [self._decode_event(strategy_id, seq, payload) for seq, payload in rows]

@@ -1,0 +1,276 @@
+"""What other threads may know of a running engine: an immutable view, swapped whole.
+
+The engine's objects belong to its thread. ``EngineViewPublisher`` is handed to
+``run_live`` as its observer and runs on that thread: after each candle it
+rebuilds the views of the bots on that candle's series, after a registry change
+it rebuilds every bot, and each time it publishes a new ``EngineView`` by
+replacing one reference. Readers (the bot service's API) take ``latest()`` and
+never touch the engine. ``wait_for_poll`` lets a reader wait until the engine
+has looked at the registry again, so a change it asked for can be read back
+settled without polling on a clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Protocol
+
+from tradekit.domain import Candle, Position, Side
+from tradekit.runtime.engine import Engine
+from tradekit.strategy_state import StrategyState
+
+FeedKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """One open position of a bot, valued at the last price its bot saw."""
+
+    symbol: str
+    side: Side
+    quantity: float
+    avg_entry_price: float
+    opened_at: datetime
+    last_price: float | None
+    unrealized_pnl: float
+    stop_loss: float | None
+    take_profit: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BotView:
+    """One bot as its engine holds it at the moment the view was published."""
+
+    strategy_id: str
+    name: str
+    symbols: tuple[str, ...]
+    timeframe: str
+    state: StrategyState
+    open_positions: tuple[PositionView, ...]
+    realized_pnl: float
+    unrealized_pnl: float
+    last_candle: datetime | None
+    errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedView:
+    """One candle series the engine reads: its last candle and how far behind it is."""
+
+    symbol: str
+    timeframe: str
+    last_candle: datetime | None
+    lag_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineView:
+    """The engine of one ``tradekit serve`` at one moment; never changed once published."""
+
+    mode: str
+    source: str
+    running: bool
+    published_at: datetime | None
+    candles: int
+    feeds: tuple[FeedView, ...]
+    bots: Mapping[str, BotView] = field(default_factory=lambda: MappingProxyType({}))
+
+    def bots_by_state(self) -> dict[str, int]:
+        """How many bots are in each state (every state listed, zero included)."""
+        counts = {state.value: 0 for state in StrategyState}
+        for bot in self.bots.values():
+            counts[bot.state.value] += 1
+        return counts
+
+
+class RunObserver(Protocol):
+    """What ``run_live`` tells its observer, always on the engine's thread."""
+
+    def started(self, engine: Engine, now: Callable[[], datetime]) -> None: ...
+
+    def candle(self, candle: Candle) -> None: ...
+
+    def polled(self, applied: int) -> None: ...
+
+    def stopped(self) -> None: ...
+
+
+def _position_view(position: Position, last_price: float | None) -> PositionView:
+    price = position.avg_entry_price if last_price is None else last_price
+    return PositionView(
+        symbol=position.symbol,
+        side=position.side,
+        quantity=position.quantity,
+        avg_entry_price=position.avg_entry_price,
+        opened_at=position.opened_at,
+        last_price=last_price,
+        unrealized_pnl=position.unrealized_pnl(price),
+        stop_loss=position.stop_loss,
+        take_profit=position.take_profit,
+    )
+
+
+class EngineViewPublisher:
+    """Builds and publishes the views of one engine; one per ``tradekit serve``.
+
+    ``started``, ``candle``, ``polled`` and ``stopped`` run on the engine's
+    thread; ``latest`` and ``wait_for_poll`` on any.
+    """
+
+    def __init__(self, mode: str, source: str) -> None:
+        self._mode = mode
+        self._source = source
+        self._engine: Engine | None = None
+        self._now: Callable[[], datetime] | None = None
+        self._last: dict[FeedKey, Candle] = {}
+        self._candles = 0
+        self._bots: dict[str, BotView] = {}
+        self._view: EngineView | None = None
+        self._polls = 0
+        self._polled = threading.Condition()
+        self._published = threading.Event()
+
+    # -- readers (any thread) ---------------------------------------------------------------
+
+    def latest(self) -> EngineView | None:
+        """The newest view; ``None`` before the engine started."""
+        return self._view
+
+    def wait_for_first_view(self) -> EngineView:
+        """Wait until a view is published: the engine loaded its bots, or it stopped."""
+        self._published.wait()
+        view = self._view
+        assert view is not None  # set before the event
+        return view
+
+    @property
+    def polls(self) -> int:
+        """How many times the engine has looked at the registry so far."""
+        return self._polls
+
+    def wait_for_poll(self, after: int, timeout: float) -> bool:
+        """Wait until the engine has looked at the registry more than ``after`` times, or
+        has stopped; False when ``timeout`` seconds passed first."""
+        with self._polled:
+            return self._polled.wait_for(
+                lambda: self._polls > after or (self._view is not None and not self._view.running),
+                timeout,
+            )
+
+    # -- the engine's thread ----------------------------------------------------------------
+
+    def started(self, engine: Engine, now: Callable[[], datetime]) -> None:
+        self._engine, self._now = engine, now
+        self._rebuild_all()
+        self._publish(running=True)
+
+    def candle(self, candle: Candle) -> None:
+        engine = self._engine
+        if engine is None:
+            return
+        self._candles += 1
+        self._last[(candle.symbol, candle.timeframe)] = candle
+        for entry in engine.route(candle.symbol, candle.timeframe):
+            bot = self._bot(entry.strategy_id)
+            if bot is not None:
+                self._bots[entry.strategy_id] = bot
+        self._publish(running=True)
+
+    def polled(self, applied: int) -> None:
+        if applied:
+            self._rebuild_all()
+            self._publish(running=True)
+        with self._polled:
+            self._polls += 1
+            self._polled.notify_all()
+
+    def stopped(self) -> None:
+        self._publish(running=False)
+        with self._polled:
+            self._polled.notify_all()
+
+    def _rebuild_all(self) -> None:
+        engine = self._engine
+        if engine is None:
+            return
+        bots = {}
+        for strategy_id in engine.health():
+            bot = self._bot(strategy_id)
+            if bot is not None:
+                bots[strategy_id] = bot
+        self._bots = bots
+
+    def _bot(self, strategy_id: str) -> BotView | None:
+        engine = self._engine
+        if engine is None or not engine.tracks(strategy_id):
+            return None
+        config = engine.tracked_config(strategy_id)
+        if config is None:
+            return None
+        handle = engine.factory.find_handle(strategy_id)
+        seen = [self._last[key].ts for key in self._keys(config.symbols, config.timeframe)]
+        positions: tuple[PositionView, ...] = ()
+        realized = unrealized = 0.0
+        if handle is not None:
+            book = handle.position_lifecycle
+            positions = tuple(
+                _position_view(position, book.last_price(position.symbol))
+                for position in book.open_positions()
+            )
+            realized, unrealized = book.realized_pnl, book.unrealized_pnl()
+        return BotView(
+            strategy_id=strategy_id,
+            name=config.name,
+            symbols=config.symbols,
+            timeframe=config.timeframe,
+            state=engine.state(strategy_id),
+            open_positions=positions,
+            realized_pnl=realized,
+            unrealized_pnl=unrealized,
+            last_candle=max(seen, default=None),
+            errors=engine.errors(strategy_id),
+        )
+
+    def _keys(self, symbols: tuple[str, ...], timeframe: str) -> list[FeedKey]:
+        return [(symbol, timeframe) for symbol in symbols if (symbol, timeframe) in self._last]
+
+    def _feeds(self, now: datetime | None) -> tuple[FeedView, ...]:
+        wanted = {
+            (symbol, bot.timeframe) for bot in self._bots.values() for symbol in bot.symbols
+        } | set(self._last)
+        feeds = []
+        for symbol, timeframe in sorted(wanted):
+            last = self._last.get((symbol, timeframe))
+            if last is None:
+                feeds.append(FeedView(symbol, timeframe, None, None))
+                continue
+            lag = None if now is None else (now - last.close_ts).total_seconds()
+            feeds.append(FeedView(symbol, timeframe, last.ts, lag))
+        return tuple(feeds)
+
+    def _publish(self, *, running: bool) -> None:
+        now = None if self._now is None else self._now()
+        self._view = EngineView(
+            mode=self._mode,
+            source=self._source,
+            running=running,
+            published_at=now,
+            candles=self._candles,
+            feeds=self._feeds(now),
+            bots=MappingProxyType(dict(self._bots)),
+        )
+        self._published.set()
+
+
+__all__ = [
+    "BotView",
+    "EngineView",
+    "EngineViewPublisher",
+    "FeedView",
+    "PositionView",
+    "RunObserver",
+]

@@ -1,0 +1,293 @@
+"""What the API knows of the bots: the registry, with the running engine's latest view, or
+the journal when no engine runs; and changes asked through ``tradekit.runtime.bot_requests``.
+
+Reads never touch engine objects: a running bot's state, positions and P&L come
+from the newest ``EngineView``; a bot the engine does not hold (none runs, or it
+is removed) is summed up from its journal. A change is written to the registry,
+then the answer waits (at most ``change_timeout`` seconds) until the running
+engine has settled its row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from tradekit.cli.db_commands import strategy_report
+from tradekit.config.strategy import StrategyConfig
+from tradekit.errors import ConfigError
+from tradekit.events import PositionClosed
+from tradekit.runtime.bot_requests import ChangeAsked, registered_bot
+from tradekit.runtime.control import APPLIED, TAKEN_IN_AT_START, registered_config
+from tradekit.runtime.engine_view import BotView, EngineView
+from tradekit.service.models import (
+    BotDetail,
+    BotOut,
+    ChangeOut,
+    ChangeState,
+    ControlOut,
+    EventOut,
+    EventPage,
+    PositionOut,
+    TradeOut,
+)
+from tradekit.services.journal.store import (
+    RegistryChange,
+    SqlJournal,
+    StrategyInfo,
+    StrategyStatus,
+)
+
+DEFAULT_CHANGE_TIMEOUT = 5.0
+"""How long a control route waits for the running engine to apply its change."""
+
+SETTLED_AS_APPLIED = frozenset({APPLIED, TAKEN_IN_AT_START})
+
+
+class EngineLink(Protocol):
+    """What the API may do with the engine of its process (a fake in tests)."""
+
+    def view(self) -> EngineView | None:
+        """The newest view; ``None`` before the engine started."""
+
+    @property
+    def polls(self) -> int:
+        """How many times the engine has looked at the registry."""
+
+    def wait_for_poll(self, after: int, timeout: float) -> bool:
+        """Wait until it looked more than ``after`` times (or stopped); False on timeout."""
+
+    def stop(self) -> None:
+        """Ask the engine (and the service) to stop, as SIGTERM does."""
+
+
+def change_out(change: RegistryChange) -> ChangeOut:
+    if change.applied_at is None:
+        state = ChangeState.PENDING
+    elif change.outcome in SETTLED_AS_APPLIED:
+        state = ChangeState.APPLIED
+    else:
+        state = ChangeState.REFUSED
+    return ChangeOut(
+        change_id=change.change_id,
+        strategy_id=change.strategy_id,
+        action=change.action,
+        close_positions=change.close_positions,
+        by=change.by,
+        requested_at=change.requested_at,
+        applied_at=change.applied_at,
+        state=state,
+        outcome=change.outcome,
+    )
+
+
+def _position_from_view(bot: BotView) -> list[PositionOut]:
+    return [
+        PositionOut(
+            symbol=position.symbol,
+            side=position.side,
+            quantity=position.quantity,
+            avg_entry_price=position.avg_entry_price,
+            opened_at=position.opened_at,
+            last_price=position.last_price,
+            unrealized_pnl=position.unrealized_pnl,
+            stop_loss=position.stop_loss,
+            take_profit=position.take_profit,
+        )
+        for position in bot.open_positions
+    ]
+
+
+class BotDirectory:
+    """The bots as the API shows them; one per app, safe to use from the server's threads."""
+
+    def __init__(
+        self,
+        journal: SqlJournal,
+        engine: EngineLink | None = None,
+        change_timeout: float = DEFAULT_CHANGE_TIMEOUT,
+    ) -> None:
+        self.journal = journal
+        self.engine = engine
+        self.change_timeout = change_timeout
+
+    def view(self) -> EngineView | None:
+        return None if self.engine is None else self.engine.view()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def bots(self) -> list[BotOut]:
+        """Every bot not removed, by id."""
+        last = self._last_changes()
+        view = self.view()
+        return [
+            self._summary(info, view, last.get(info.strategy_id))
+            for info in self.journal.strategies()
+            if info.status is not StrategyStatus.REMOVED
+        ]
+
+    def bot(self, strategy_id: str) -> BotDetail:
+        info = registered_bot(self.journal, strategy_id)
+        running = self._running(strategy_id)
+        summary = self._summary(info, self.view(), self._last_changes().get(strategy_id))
+        positions = (
+            _position_from_view(running) if running is not None else self._journal_positions(info)
+        )
+        return BotDetail(**summary.model_dump(), positions=positions, config=_config_data(info))
+
+    def positions(self, strategy_id: str) -> list[PositionOut]:
+        info = registered_bot(self.journal, strategy_id)
+        running = self._running(strategy_id)
+        return (
+            _position_from_view(running) if running is not None else self._journal_positions(info)
+        )
+
+    def trades(self, strategy_id: str) -> list[TradeOut]:
+        registered_bot(self.journal, strategy_id)
+        return [
+            TradeOut(
+                seq=event.seq,
+                position_id=event.position_id,
+                symbol=event.symbol,
+                side=event.side,
+                quantity=event.quantity,
+                avg_entry_price=event.avg_entry_price,
+                exit_price=event.exit_price,
+                fees=event.fees,
+                realized_pnl=event.realized_pnl,
+                reason=event.reason,
+                bars_held=event.bars_held,
+                closed_at=event.ts,
+            )
+            for event in self.journal.events(strategy_id)
+            if isinstance(event, PositionClosed)
+        ]
+
+    def events(self, strategy_id: str, after_seq: int, limit: int) -> EventPage:
+        registered_bot(self.journal, strategy_id)
+        # One more than asked says whether another page follows.
+        found = self.journal.events(strategy_id, after_seq, limit=limit + 1)
+        page = found[:limit]
+        events = []
+        for event in page:
+            data = event.to_dict()
+            for key in ("event_type", "strategy_id", "seq", "ts"):
+                data.pop(key, None)
+            events.append(EventOut(seq=event.seq, ts=event.ts, type=event.event_type, data=data))
+        return EventPage(
+            events=events,
+            next_after_seq=page[-1].seq if page else after_seq,
+            more=len(found) > limit,
+        )
+
+    def _running(self, strategy_id: str) -> BotView | None:
+        view = self.view()
+        return None if view is None or not view.running else view.bots.get(strategy_id)
+
+    def _last_changes(self) -> dict[str, RegistryChange]:
+        last: dict[str, RegistryChange] = {}
+        for change in self.journal.registry_changes():
+            last[change.strategy_id] = change
+        return last
+
+    def _summary(
+        self, info: StrategyInfo, view: EngineView | None, change: RegistryChange | None
+    ) -> BotOut:
+        try:
+            config: StrategyConfig | None = registered_config(info)
+        except ConfigError:
+            config = None  # listed all the same: the engine reports the broken config
+        running = None if view is None or not view.running else view.bots.get(info.strategy_id)
+        common: dict[str, Any] = {
+            "id": info.strategy_id,
+            "name": info.name,
+            "kind": info.kind,
+            "symbols": list(config.symbols) if config else [],
+            "timeframe": config.timeframe if config else "",
+            "last_change": None if change is None else change_out(change),
+        }
+        if running is not None:
+            return BotOut(
+                **common,
+                state=running.state,
+                open_positions=len(running.open_positions),
+                realized_pnl=running.realized_pnl,
+                unrealized_pnl=running.unrealized_pnl,
+                last_candle=running.last_candle,
+            )
+        report = strategy_report(self.journal, info.strategy_id, info)
+        return BotOut(
+            **common,
+            state=info.status,
+            open_positions=len(report.open_positions),
+            realized_pnl=report.realized_pnl,
+            unrealized_pnl=report.unrealized_pnl,
+            last_candle=None,
+        )
+
+    def _journal_positions(self, info: StrategyInfo) -> list[PositionOut]:
+        report = strategy_report(self.journal, info.strategy_id, info)
+        opened = {p.symbol: p.opened_at for p in self.journal.open_positions(info.strategy_id)}
+        return [
+            PositionOut(
+                symbol=position.symbol,
+                side=position.side,
+                quantity=position.quantity,
+                avg_entry_price=position.avg_entry_price,
+                opened_at=opened.get(position.symbol),
+                last_price=position.last_price,
+                unrealized_pnl=position.unrealized_pnl,
+            )
+            for position in report.open_positions
+        ]
+
+    # -- changing ---------------------------------------------------------------------------
+
+    def control(
+        self, strategy_id: str, ask: Callable[[SqlJournal], ChangeAsked]
+    ) -> tuple[ControlOut, bool]:
+        """Ask for a change, wait for the running engine to settle it; the answer, and
+        whether it was settled in time."""
+        registered_bot(self.journal, strategy_id)
+        engine = self.engine
+        polls = 0 if engine is None else engine.polls
+        asked = ask(self.journal)
+        change = self._settled(asked.change_id, polls)
+        info = registered_bot(self.journal, strategy_id)
+        bot = self._summary(info, self.view(), change)
+        answer = ControlOut(message=asked.told, change=change_out(change), bot=bot)
+        return answer, change.applied_at is not None
+
+    def _settled(self, change_id: int, polls: int) -> RegistryChange:
+        """The change's row once a running engine settled it, or as it stands at the deadline."""
+        deadline = time.monotonic() + self.change_timeout
+        while True:
+            change = self._change(change_id)
+            view = self.view()
+            engine = self.engine
+            if change.applied_at is not None or engine is None or view is None:
+                return change
+            left = deadline - time.monotonic()
+            if not view.running or left <= 0:
+                return change
+            engine.wait_for_poll(polls, left)
+            polls = engine.polls
+
+    def _change(self, change_id: int) -> RegistryChange:
+        [change] = [
+            change
+            for change in self.journal.registry_changes(after_id=change_id - 1)
+            if change.change_id == change_id
+        ]
+        return change
+
+
+def _config_data(info: StrategyInfo) -> dict[str, Any]:
+    try:
+        return registered_config(info).model_dump(mode="json")
+    except ConfigError:
+        return {}
+
+
+__all__ = ["DEFAULT_CHANGE_TIMEOUT", "BotDirectory", "EngineLink", "change_out"]

@@ -1,0 +1,129 @@
+"""``/api/bots``: list and read bots, start, stop, resume and delete them.
+
+Control routes go through ``tradekit.runtime.bot_requests``, as ``tradekit
+strategies`` does, and answer once the running engine has applied the change
+(200, with its outcome), or 202 with the change still pending when it did not
+in time (or no engine runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from tradekit.runtime.bot_requests import (
+    ChangeAsked,
+    disable_bot,
+    enable_bot,
+    remove_bot,
+    resume_bot,
+)
+from tradekit.service.dependencies import Directory, Requester, require_token
+from tradekit.service.errors import BOT_ERRORS, CONTROL_ERRORS
+from tradekit.service.models import BotDetail, BotOut, ControlOut, EventPage, PositionOut, TradeOut
+from tradekit.services.journal.store import SqlJournal
+
+router = APIRouter(prefix="/api/bots", tags=["bots"], dependencies=[Depends(require_token)])
+
+ClosePositions = Annotated[
+    bool, Query(description="Close the bot's open positions at market first")
+]
+PENDING: dict[int | str, dict[str, Any]] = {
+    202: {"model": ControlOut, "description": "Asked; the engine has not applied it yet"}
+}
+MAX_EVENTS_PAGE = 1000
+
+
+def _answer(
+    bots: Directory, bot_id: str, response: Response, ask: Callable[[SqlJournal], ChangeAsked]
+) -> ControlOut:
+    answer, settled = bots.control(bot_id, ask)
+    if not settled:
+        response.status_code = 202
+    return answer
+
+
+@router.get("", response_model=list[BotOut], responses=BOT_ERRORS)
+def list_bots(bots: Directory) -> list[BotOut]:
+    """Every bot not removed: state, positions, P&L, last candle and last change."""
+    return bots.bots()
+
+
+@router.get("/{bot_id}", response_model=BotDetail, responses=BOT_ERRORS)
+def get_bot(bot_id: str, bots: Directory) -> BotDetail:
+    """One bot with its open positions and config."""
+    return bots.bot(bot_id)
+
+
+@router.post("/{bot_id}/start", response_model=ControlOut, responses={**CONTROL_ERRORS, **PENDING})
+def start_bot(bot_id: str, bots: Directory, by: Requester, response: Response) -> ControlOut:
+    """Make a disabled bot active (a quarantined one needs resume)."""
+    return _answer(bots, bot_id, response, lambda journal: enable_bot(journal, bot_id, by))
+
+
+@router.post("/{bot_id}/stop", response_model=ControlOut, responses={**CONTROL_ERRORS, **PENDING})
+def stop_bot(
+    bot_id: str,
+    bots: Directory,
+    by: Requester,
+    response: Response,
+    close_positions: ClosePositions = False,
+) -> ControlOut:
+    """Disable a bot: no signals or entries; its stops keep managing what it holds."""
+    return _answer(
+        bots,
+        bot_id,
+        response,
+        lambda journal: disable_bot(journal, bot_id, by, close_positions=close_positions),
+    )
+
+
+@router.post("/{bot_id}/resume", response_model=ControlOut, responses={**CONTROL_ERRORS, **PENDING})
+def resume(bot_id: str, bots: Directory, by: Requester, response: Response) -> ControlOut:
+    """Lift a bot's quarantine."""
+    return _answer(bots, bot_id, response, lambda journal: resume_bot(journal, bot_id, by))
+
+
+@router.delete("/{bot_id}", response_model=ControlOut, responses={**CONTROL_ERRORS, **PENDING})
+def delete_bot(
+    bot_id: str,
+    bots: Directory,
+    by: Requester,
+    response: Response,
+    close_positions: ClosePositions = False,
+) -> ControlOut:
+    """Remove a bot (its journal stays); 409 while it holds positions unless close_positions."""
+    return _answer(
+        bots,
+        bot_id,
+        response,
+        lambda journal: remove_bot(journal, bot_id, by, close_positions=close_positions),
+    )
+
+
+@router.get("/{bot_id}/positions", response_model=list[PositionOut], responses=BOT_ERRORS)
+def positions(bot_id: str, bots: Directory) -> list[PositionOut]:
+    """The bot's open positions at the last price it saw."""
+    return bots.positions(bot_id)
+
+
+@router.get("/{bot_id}/trades", response_model=list[TradeOut], responses=BOT_ERRORS)
+def trades(bot_id: str, bots: Directory) -> list[TradeOut]:
+    """The bot's closed positions, oldest first."""
+    return bots.trades(bot_id)
+
+
+@router.get("/{bot_id}/events", response_model=EventPage, responses=BOT_ERRORS)
+def events(
+    bot_id: str,
+    bots: Directory,
+    after_seq: Annotated[int, Query(ge=0, description="Only events after this seq")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE, description="Page size")] = 100,
+) -> EventPage:
+    """The bot's journaled events after ``after_seq``, in seq order, one page at a time."""
+    return bots.events(bot_id, after_seq, limit)
+
+
+__all__ = ["router"]

@@ -1,0 +1,70 @@
+"""``/api/engine`` (the engine of this process, and stopping it) and ``/api/health``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from tradekit import __version__
+from tradekit.errors import StrategyError
+from tradekit.service.dependencies import Directory, require_token
+from tradekit.service.errors import CONTROL_ERRORS, ERROR_RESPONSES
+from tradekit.service.models import EngineOut, EngineStopOut, FeedOut, Health
+
+router = APIRouter(prefix="/api/engine", tags=["engine"], dependencies=[Depends(require_token)])
+health_router = APIRouter(tags=["health"])
+
+
+@health_router.get("/api/health", response_model=Health)
+def health() -> Health:
+    """Open to anyone (no token): the service answers."""
+    return Health(version=__version__)
+
+
+@router.get("", response_model=EngineOut, responses=ERROR_RESPONSES)
+def engine(bots: Directory) -> EngineOut:
+    """Mode, source, feeds with their lag and bots by state; not running when none runs."""
+    view = bots.view()
+    if view is None:
+        return EngineOut(
+            running=False,
+            mode=None,
+            source=None,
+            candles=0,
+            published_at=None,
+            feeds=[],
+            bots_by_state={},
+        )
+    return EngineOut(
+        running=view.running,
+        mode=view.mode,
+        source=view.source,
+        candles=view.candles,
+        published_at=view.published_at,
+        feeds=[
+            FeedOut(
+                symbol=feed.symbol,
+                timeframe=feed.timeframe,
+                last_candle=feed.last_candle,
+                lag_seconds=feed.lag_seconds,
+            )
+            for feed in view.feeds
+        ],
+        bots_by_state=view.bots_by_state(),
+    )
+
+
+@router.post(
+    "/stop",
+    response_model=EngineStopOut,
+    status_code=202,
+    responses={409: CONTROL_ERRORS[409], **ERROR_RESPONSES},
+)
+def stop_engine(bots: Directory) -> EngineStopOut:
+    """Stop the engine and the service gracefully, as SIGTERM does."""
+    if bots.engine is None:
+        raise StrategyError("no engine runs in this process")
+    bots.engine.stop()
+    return EngineStopOut(message="stopping: the engine commits its journal, then the service ends")
+
+
+__all__ = ["health_router", "router"]

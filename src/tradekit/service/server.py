@@ -1,0 +1,194 @@
+"""One ``tradekit serve`` process: the engine on its own thread, the API under uvicorn on the
+main thread, both over the same journal database.
+
+The engine thread runs what ``tradekit run`` runs (``run_live`` following the
+registry) with an ``EngineViewPublisher`` as its observer; the API reads the
+published views and asks for changes through the registry. Stopping either
+stops both: Ctrl-C or SIGTERM end uvicorn, then the engine is told to stop and
+commits its journal; ``POST /api/engine/stop`` (or an engine failure) stops the
+engine, which ends uvicorn. A replay that runs out leaves the API serving the
+journal until the service is stopped.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import uvicorn
+
+from tradekit.errors import TradekitError
+from tradekit.runtime.engine_view import EngineView, EngineViewPublisher, RunObserver
+from tradekit.runtime.live import LiveRunSummary
+from tradekit.service.app import create_app
+from tradekit.services.journal.store import SqlJournal
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+EngineRun = Callable[[threading.Event, RunObserver], LiveRunSummary]
+"""Runs the engine on the calling thread until its source ends or the event is set."""
+
+
+class EngineThread:
+    """The engine of the service on its own thread, and the API's link to it; one per process."""
+
+    def __init__(
+        self, run: EngineRun, publisher: EngineViewPublisher, stop: threading.Event
+    ) -> None:
+        self._run = run
+        self._publisher = publisher
+        self._stop = stop
+        self._ended = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="tradekit-engine", daemon=True)
+        self.summary: LiveRunSummary | None = None
+        self.error: BaseException | None = None
+        self.on_stopped: Callable[[], None] = lambda: None
+        """Called on the engine's thread when it stopped on request or failed."""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _main(self) -> None:
+        try:
+            self.summary = self._run(self._stop, self._publisher)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            self.error = exc
+        finally:
+            self._ended.set()
+            self._publisher.stopped()
+        if self.error is not None or self._stop.is_set():
+            self.on_stopped()
+
+    def wait_started(self) -> None:
+        """Wait until the engine has loaded its bots (its first view) or ended."""
+        self._publisher.wait_for_first_view()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    # -- EngineLink -------------------------------------------------------------------------
+
+    def view(self) -> EngineView | None:
+        return self._publisher.latest()
+
+    @property
+    def polls(self) -> int:
+        return self._publisher.polls
+
+    def wait_for_poll(self, after: int, timeout: float) -> bool:
+        return self._publisher.wait_for_poll(after, timeout)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """Where the API listens and who may call it."""
+
+    host: str
+    port: int
+    token: str
+    cors_origins: Sequence[str] = ()
+
+
+def is_local(host: str) -> bool:
+    """True for the loopback addresses only this machine reaches."""
+    return host in LOCAL_HOSTS or host.startswith("127.")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (port 0: any free one); ``TradekitError``
+    when the address cannot be used."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+        listener = socket.socket(family, kind, protocol)
+    except OSError as exc:
+        raise TradekitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        raise TradekitError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
+        ) from None
+    return listener
+
+
+def serve(
+    run: EngineRun,
+    *,
+    mode: str,
+    source: str,
+    database_url: str,
+    options: ServiceOptions,
+    stop: threading.Event,
+    announce: Callable[[str], None],
+) -> LiveRunSummary | None:
+    """Run the engine and the API until stopped (``stop`` set, as a signal handler does);
+    the engine's summary (``None`` when it never started). An engine that failed has its
+    error raised here, after the API stopped."""
+    publisher = EngineViewPublisher(mode, source)
+    engine = EngineThread(run, publisher, stop)
+    engine.start()
+    engine.wait_started()
+    if engine.error is not None:
+        engine.join()
+        raise engine.error
+    listener = bind(options.host, options.port)
+    try:
+        journal = SqlJournal(database_url)
+        try:
+            app = create_app(
+                journal=journal,
+                token=options.token,
+                engine_link=engine,
+                cors_origins=options.cors_origins,
+            )
+            config = uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            )
+            server = uvicorn.Server(config)
+
+            def end_service() -> None:
+                server.should_exit = True
+
+            engine.on_stopped = end_service
+            if stop.is_set() or engine.error is not None:
+                end_service()  # stopped while the API was being set up
+            host, port = listener.getsockname()[:2]
+            announce(f"tradekit serve: API on http://{_url_host(host)}:{port} (docs at /docs)")
+            try:
+                server.run(sockets=[listener])
+            finally:
+                engine.stop()
+                engine.join()
+        finally:
+            journal.close()
+    finally:
+        listener.close()
+    if engine.error is not None:
+        raise engine.error
+    return engine.summary
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+__all__ = ["EngineThread", "ServiceOptions", "bind", "is_local", "serve"]
