@@ -101,7 +101,7 @@ def deep_problems(config: StrategyConfig, source: str) -> list[ConfigProblem]:
     references): build ``config`` once in a throwaway validation runtime."""
     # The catalog's own check first, for problems placed on the indicator they concern.
     problems = [
-        ConfigProblem(message, source, f"indicators[{index}].params" if spec else None)
+        ConfigProblem(message, source, f"indicators[{index}].{'params' if spec else 'name'}")
         for index, indicator in enumerate(config.indicators)
         for spec, _, messages in [indicator_problems(indicator, f"indicators[{index}]")]
         for message in messages
