@@ -69,7 +69,10 @@ def parameter_definition(spec: ParameterSpec, target: Target) -> ParameterDefini
         maximum=main.get("maximum", main.get("exclusiveMaximum")),
         exclusive_maximum="exclusiveMaximum" in main,
         choices=tuple(choices) if choices is not None else None,
-        description=spec.help or schema.get("description") or target.description,
+        description=spec.help
+        or schema.get("description")
+        or target.description
+        or f"Sets {target.path} of the strategy.",
         unit=spec.unit,
         path=target.path,
     )
