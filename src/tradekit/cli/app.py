@@ -83,6 +83,10 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
         "tradekit.cli.strategies_commands",
         "Manage the strategies registry that a running 'tradekit run' follows.",
     ),
+    "templates": LazyCommand(
+        "tradekit.cli.templates_commands",
+        "List the strategy templates (bundled and the user's) and their parameters.",
+    ),
     "validate": LazyCommand(
         "tradekit.cli.config_commands",
         "Check the base config and every strategy file; print one line per strategy.",
