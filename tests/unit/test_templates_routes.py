@@ -1,23 +1,26 @@
-"""``/api/strategies``: the template listing and one template's definitions, over a bare app."""
+"""``/api/strategies``: the template listing and one template's definitions, through the app."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tradekit.service.templates_routes import router
+from tradekit.service.app import create_app
+from tradekit.services.journal.store import SqlJournal
 from tradekit.templates import TemplateCatalog, load_templates
+
+TOKEN = "a-test-token-of-enough-length"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def client() -> TestClient:
-    app = FastAPI()
-    app.include_router(router)
-    return TestClient(app)
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with SqlJournal(f"sqlite:///{tmp_path / 'journal.db'}") as journal:
+        yield TestClient(create_app(journal=journal, token=TOKEN), headers=AUTH)
 
 
 class TestTemplateRoutes:
@@ -41,7 +44,13 @@ class TestTemplateRoutes:
     def test_unknown_id_is_a_404_with_a_suggestion(self, client: TestClient) -> None:
         response = client.get("/api/strategies/rsii")
         assert response.status_code == 404
-        assert response.json() == {"detail": "unknown template 'rsii'; did you mean 'rsi'?"}
+        assert response.json() == {
+            "detail": "unknown template 'rsii'; did you mean 'rsi'?",
+            "problems": [],
+        }
+
+    def test_the_token_is_needed(self, client: TestClient) -> None:
+        assert client.get("/api/strategies", headers={"Authorization": ""}).status_code == 401
 
     def test_the_apps_catalog_is_served(self, client: TestClient, tmp_path: Path) -> None:
         template = {

@@ -122,8 +122,10 @@ def serve(
         # Imported here: 'tradekit --help' and the other commands never load FastAPI.
         from tradekit.service.server import ServiceOptions, is_local, serve
         from tradekit.service.token import api_token
+        from tradekit.templates import load_templates, templates_folder_beside
 
         planned = plan_run(request)
+        templates = load_templates(templates_folder_beside(Path(strategies)))
         token = api_token(planned.settings, token_file)
         if token.generated:
             _say(f"API token (kept in {token.source}; shown only this once): {token.value}")
@@ -145,7 +147,9 @@ def serve(
             mode=mode.value,
             source=source.value,
             database_url=planned.database_url,
-            options=ServiceOptions(host, port, token.value, origins),
+            options=ServiceOptions(
+                host, port, token.value, origins, settings=planned.settings, templates=templates
+            ),
             stop=stop,
             announce=_say,
         )

@@ -45,11 +45,18 @@ def registered_bot(journal: SqlJournal, strategy_id: str) -> StrategyInfo:
 
 
 def add_bot(
-    journal: SqlJournal, config: StrategyConfig, by: str, *, file_hint: str = "FILE"
+    journal: SqlJournal,
+    config: StrategyConfig,
+    by: str,
+    *,
+    file_hint: str = "FILE",
+    kind: str | None = None,
 ) -> ChangeAsked:
     """Register a validated strategy (active, or disabled when its config says so).
 
     An id already registered is refused (use ``update_bot``), unless it was removed.
+    ``kind`` is the registry's kind (default: ``strategy_kind``; a template's id for
+    a bot made from a template).
     """
     strategy_id = config.strategy_id
     known = journal.strategy_info(strategy_id)
@@ -59,7 +66,7 @@ def add_bot(
             f"use 'tradekit strategies update {file_hint}' to change its config"
         )
     journal.register_strategy(
-        strategy_id, config.name, strategy_kind(config), config.model_dump_json()
+        strategy_id, config.name, kind or strategy_kind(config), config.model_dump_json()
     )
     status = StrategyStatus.ACTIVE if config.enabled else StrategyStatus.DISABLED
     journal.set_status(strategy_id, status)
@@ -69,7 +76,12 @@ def add_bot(
 
 
 def update_bot(
-    journal: SqlJournal, config: StrategyConfig, by: str, *, file_hint: str = "FILE"
+    journal: SqlJournal,
+    config: StrategyConfig,
+    by: str,
+    *,
+    file_hint: str = "FILE",
+    kind: str | None = None,
 ) -> ChangeAsked:
     """Replace a registered strategy's config; a running engine hot-reloads it, keeping
     its positions. A config saying ``enabled: false`` disables it; otherwise its state stays."""
@@ -80,7 +92,7 @@ def update_bot(
             f"strategy '{strategy_id}' is removed; use 'tradekit strategies add {file_hint}'"
         )
     journal.register_strategy(
-        strategy_id, config.name, strategy_kind(config), config.model_dump_json()
+        strategy_id, config.name, kind or strategy_kind(config), config.model_dump_json()
     )
     status = known.status
     if not config.enabled and status is StrategyStatus.ACTIVE:

@@ -9,10 +9,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from tradekit import __version__
+from tradekit.config.settings import TradekitSettings
 from tradekit.service.bots import DEFAULT_CHANGE_TIMEOUT, BotDirectory, EngineLink
 from tradekit.service.errors import install_error_handlers
-from tradekit.service.routers import bots, engine
+from tradekit.service.routers import bots, engine, templates
 from tradekit.services.journal.store import SqlJournal
+from tradekit.templates import TemplateCatalog, bundled_templates
 
 
 def create_app(
@@ -22,6 +24,8 @@ def create_app(
     engine_link: EngineLink | None = None,
     cors_origins: Sequence[str] = (),
     change_timeout: float = DEFAULT_CHANGE_TIMEOUT,
+    settings: TradekitSettings | None = None,
+    template_catalog: TemplateCatalog | None = None,
 ) -> FastAPI:
     """The API over ``journal`` (read, and written for registry changes, never locked).
 
@@ -30,14 +34,20 @@ def create_app(
     route but ``GET /api/health`` requires. ``cors_origins`` are the only web
     origins allowed to call from a browser (none by default). A control route
     waits at most ``change_timeout`` seconds for the engine to apply its change.
+    ``settings`` give the ``strategy_defaults`` a new bot's template is merged over;
+    ``template_catalog`` the templates bots are made from (default: the bundled ones).
     """
+    catalog = template_catalog or TemplateCatalog(bundled_templates())
     app = FastAPI(
         title="tradekit",
         version=__version__,
         summary="Run and watch many trading bots: their state, positions, trades and events.",
     )
     app.state.token = token
-    app.state.directory = BotDirectory(journal, engine_link, change_timeout)
+    app.state.settings = settings
+    app.state.template_catalog = catalog
+    template_ids = frozenset(template.template_id for template in catalog.templates)
+    app.state.directory = BotDirectory(journal, engine_link, change_timeout, template_ids)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -48,6 +58,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(engine.health_router)
     app.include_router(bots.router)
+    app.include_router(templates.router)
     app.include_router(engine.router)
     return app
 

@@ -107,10 +107,13 @@ class BotDirectory:
         journal: SqlJournal,
         engine: EngineLink | None = None,
         change_timeout: float = DEFAULT_CHANGE_TIMEOUT,
+        template_ids: frozenset[str] = frozenset(),
     ) -> None:
         self.journal = journal
         self.engine = engine
         self.change_timeout = change_timeout
+        self.template_ids = template_ids
+        """The templates' ids: a bot whose registry kind is one was made from that template."""
 
     def view(self) -> EngineView | None:
         return None if self.engine is None else self.engine.view()
@@ -203,6 +206,7 @@ class BotDirectory:
             "id": info.strategy_id,
             "name": info.name,
             "kind": info.kind,
+            "template": info.kind if info.kind in self.template_ids else None,
             "symbols": list(config.symbols) if config else [],
             "timeframe": config.timeframe if config else "",
             "last_change": None if change is None else change_out(change),
@@ -245,11 +249,17 @@ class BotDirectory:
     # -- changing ---------------------------------------------------------------------------
 
     def control(
-        self, strategy_id: str, ask: Callable[[SqlJournal], ChangeAsked]
+        self,
+        strategy_id: str,
+        ask: Callable[[SqlJournal], ChangeAsked],
+        *,
+        new: bool = False,
     ) -> tuple[ControlOut, bool]:
         """Ask for a change, wait for the running engine to settle it; the answer, and
-        whether it was settled in time."""
-        registered_bot(self.journal, strategy_id)
+        whether it was settled in time. ``new``: the change adds the bot (it need not be
+        registered yet)."""
+        if not new:
+            registered_bot(self.journal, strategy_id)
         engine = self.engine
         polls = 0 if engine is None else engine.polls
         asked = ask(self.journal)

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tradekit.service.bots import BotDirectory
 from tradekit.service.token import same_token
+from tradekit.templates import TemplateCatalog, bundled_templates
 
 UNAUTHORIZED = "missing or wrong bearer token"
 
@@ -38,6 +39,14 @@ def directory(request: Request) -> BotDirectory:
     return found
 
 
+def template_catalog(request: Request) -> TemplateCatalog:
+    """The app's template catalog (``app.state.template_catalog``), else the bundled templates."""
+    catalog = getattr(request.app.state, "template_catalog", None)
+    if isinstance(catalog, TemplateCatalog):
+        return catalog
+    return TemplateCatalog(bundled_templates())
+
+
 def requester_of(request: Request) -> str:
     """Who asked, as recorded on a registry change: the API and the caller's address."""
     client = request.client
@@ -46,5 +55,15 @@ def requester_of(request: Request) -> str:
 
 Directory = Annotated[BotDirectory, Depends(directory)]
 Requester = Annotated[str, Depends(requester_of)]
+Templates = Annotated[TemplateCatalog, Depends(template_catalog)]
 
-__all__ = ["UNAUTHORIZED", "Directory", "Requester", "directory", "requester_of", "require_token"]
+__all__ = [
+    "UNAUTHORIZED",
+    "Directory",
+    "Requester",
+    "Templates",
+    "directory",
+    "requester_of",
+    "require_token",
+    "template_catalog",
+]

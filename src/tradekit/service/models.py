@@ -93,6 +93,9 @@ class BotOut(BaseModel):
     id: str
     name: str
     kind: str
+    template: str | None = Field(
+        description="The template it was made from (None: registered from a strategy file)"
+    )
     symbols: list[str]
     timeframe: str
     state: StrategyState

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from tradekit.config.settings import TradekitSettings
 from tradekit.errors import TradekitError
 from tradekit.runtime.engine_view import EngineView, EngineViewPublisher, RunObserver
 from tradekit.runtime.live import LiveRunSummary
 from tradekit.service.app import create_app
 from tradekit.services.journal.store import SqlJournal
+from tradekit.templates import TemplateCatalog
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -97,6 +99,10 @@ class ServiceOptions:
     port: int
     token: str
     cors_origins: Sequence[str] = ()
+    settings: TradekitSettings | None = None
+    """Their ``strategy_defaults`` are merged under a new bot's template, as under a file."""
+    templates: TemplateCatalog | None = None
+    """What bots are made from (default: the bundled templates)."""
 
 
 def is_local(host: str) -> bool:
@@ -155,6 +161,8 @@ def serve(
                 token=options.token,
                 engine_link=engine,
                 cors_origins=options.cors_origins,
+                settings=options.settings,
+                template_catalog=options.templates,
             )
             config = uvicorn.Config(
                 app,

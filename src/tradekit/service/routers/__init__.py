@@ -1,1 +1,2 @@
-"""The API's routes, one router per resource: ``bots`` and ``engine`` (with health)."""
+"""The API's routes, one router per resource: ``bots``, ``templates`` (``/api/strategies``)
+and ``engine`` (with health)."""

@@ -1,4 +1,9 @@
-"""``/api/bots``: list and read bots, start, stop, resume and delete them.
+"""``/api/bots``: list, read, create and change bots, start, stop, resume and delete them.
+
+A bot is created (``POST``) and changed (``PUT``) from a template's parameters
+(``tradekit.service.bot_configs``); a bad value is a 422 whose problems name
+the field (``params.rsi_length``), the value given and what was expected, with
+the messages a strategy file gets.
 
 Control routes go through ``tradekit.runtime.bot_requests``, as ``tradekit
 strategies`` does, and answer once the running engine has applied the change
@@ -11,17 +16,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from tradekit.errors import ConfigError
 from tradekit.runtime.bot_requests import (
     ChangeAsked,
+    add_bot,
     disable_bot,
     enable_bot,
+    registered_bot,
     remove_bot,
     resume_bot,
+    update_bot,
 )
-from tradekit.service.dependencies import Directory, Requester, require_token
-from tradekit.service.errors import BOT_ERRORS, CONTROL_ERRORS
+from tradekit.service.bot_configs import (
+    BotCreate,
+    BotUpdate,
+    new_bot_config,
+    problems_with_values,
+    updated_bot_config,
+)
+from tradekit.service.dependencies import Directory, Requester, Templates, require_token
+from tradekit.service.errors import BOT_ERRORS, CONTROL_ERRORS, ERROR_RESPONSES, error_response
 from tradekit.service.models import BotDetail, BotOut, ControlOut, EventPage, PositionOut, TradeOut
 from tradekit.services.journal.store import SqlJournal
 
@@ -49,6 +65,57 @@ def _answer(
 def list_bots(bots: Directory) -> list[BotOut]:
     """Every bot not removed: state, positions, P&L, last candle and last change."""
     return bots.bots()
+
+
+CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    409: CONTROL_ERRORS[409],
+    503: CONTROL_ERRORS[503],
+}
+
+
+@router.post("", response_model=ControlOut, status_code=201, responses=CREATE_ERRORS)
+def create_bot(
+    body: BotCreate, request: Request, bots: Directory, templates: Templates, by: Requester
+) -> Any:
+    """Make a bot from a template; it starts at once unless ``start`` is false."""
+    try:
+        config = new_bot_config(body, templates, request.app.state.settings)
+    except ConfigError as exc:
+        return _refused_values(exc, body.model_dump(mode="json"))
+    answer, _ = bots.control(
+        config.strategy_id,
+        lambda journal: add_bot(journal, config, by, kind=body.template),
+        new=True,
+    )
+    return answer
+
+
+@router.put("/{bot_id}", response_model=ControlOut, responses={**CONTROL_ERRORS, **PENDING})
+def change_bot(
+    bot_id: str,
+    body: BotUpdate,
+    request: Request,
+    bots: Directory,
+    templates: Templates,
+    by: Requester,
+    response: Response,
+) -> Any:
+    """Change a bot made from a template; a running bot is hot-reloaded keeping its positions
+    (their stops and targets stay; new settings apply to positions opened afterwards)."""
+    info = registered_bot(bots.journal, bot_id)
+    try:
+        config = updated_bot_config(info, body, templates, request.app.state.settings)
+    except ConfigError as exc:
+        return _refused_values(exc, body.model_dump(mode="json", exclude_none=True))
+    return _answer(
+        bots, bot_id, response, lambda journal: update_bot(journal, config, by, kind=info.kind)
+    )
+
+
+def _refused_values(error: ConfigError, body: dict[str, Any]) -> Any:
+    problems = problems_with_values(error, body)
+    return error_response(422, f"{len(problems)} problem(s) in the bot's settings", problems)
 
 
 @router.get("/{bot_id}", response_model=BotDetail, responses=BOT_ERRORS)
