@@ -97,7 +97,7 @@ def sortino_of_returns(returns: npt.NDArray[np.float64], periods_per_year: float
     The downside deviation is the root mean square of the returns below 0, over all
     periods. 0 when every return is 0; ``None`` when it is undefined: fewer than two
     returns, or no losing period while the mean is positive (it would be infinite).
-    With a positive mean it is never below the Sharpe ratio, with a negative one never above.
+    With a positive mean it is never below the Sharpe ratio.
     """
     if returns.size < 2:
         return None
