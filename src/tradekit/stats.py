@@ -72,22 +72,22 @@ def simple_returns(equity: Sequence[float] | np.ndarray) -> npt.NDArray[np.float
     return np.diff(values) / values[:-1]
 
 
-# Below this a deviation is rounding noise of equal returns, not variation.
+# Below this a deviation (or a mean) is rounding noise, not variation (or a return).
 _NO_DEVIATION = 1e-12
 
 
 def sharpe_of_returns(returns: npt.NDArray[np.float64], periods_per_year: float) -> float | None:
     """Annualized Sharpe ratio of per-period returns (risk-free rate 0).
 
-    0 when every return is 0; ``None`` when it is undefined: fewer than two returns,
-    or equal non-zero returns (no deviation to divide by).
+    0 when every return is 0 (or rounding noise); ``None`` when it is undefined: fewer
+    than two returns, or equal non-zero returns (no deviation to divide by).
     """
     if returns.size < 2:
         return None
     deviation = float(np.std(returns, ddof=1))
     mean = float(np.mean(returns))
     if deviation <= _NO_DEVIATION:
-        return 0.0 if mean == 0.0 else None
+        return 0.0 if abs(mean) <= _NO_DEVIATION else None
     return mean / deviation * math.sqrt(periods_per_year)
 
 
@@ -95,8 +95,9 @@ def sortino_of_returns(returns: npt.NDArray[np.float64], periods_per_year: float
     """Annualized Sortino ratio of per-period returns (target 0).
 
     The downside deviation is the root mean square of the returns below 0, over all
-    periods. 0 when every return is 0; ``None`` when it is undefined: fewer than two
-    returns, or no losing period while the mean is positive (it would be infinite).
+    periods. 0 when every return is 0 (or rounding noise); ``None`` when it is
+    undefined: fewer than two returns, or no losing period while the mean is positive
+    (it would be infinite).
     With a positive mean it is never below the Sharpe ratio.
     """
     if returns.size < 2:
@@ -104,7 +105,7 @@ def sortino_of_returns(returns: npt.NDArray[np.float64], periods_per_year: float
     downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
     mean = float(np.mean(returns))
     if downside <= _NO_DEVIATION:
-        return 0.0 if mean == 0.0 else None
+        return 0.0 if abs(mean) <= _NO_DEVIATION else None
     return mean / downside * math.sqrt(periods_per_year)
 
 
