@@ -170,6 +170,10 @@ class Journal(Protocol):
         """Buffer a JSON-ready ``state`` of ``strategy_id`` taken after event ``seq``."""
         ...
 
+    def record_price_mark(self, symbol: str, timeframe: str, ts: datetime, close: float) -> None:
+        """Buffer a sampled close of a series (for equity over time); a stored one is kept."""
+        ...
+
     def commit(self) -> None:
         """Write everything buffered in one transaction."""
         ...

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from ticker_strategies import ticker
 
-from tradekit.cli.db_commands import strategy_report
 from tradekit.config import (
     StrategyConfig,
     TradekitSettings,
@@ -26,6 +25,7 @@ from tradekit.containers.shared import SharedContainer
 from tradekit.data import synthetic_candles
 from tradekit.domain import Candle
 from tradekit.events import Event, PositionClosed, StrategyLoaded, StrategyUnloaded
+from tradekit.insights.holdings import strategy_report
 from tradekit.runtime.engine import Engine
 from tradekit.runtime.live import replay_source, run_live
 from tradekit.services.journal.store import SqlJournal

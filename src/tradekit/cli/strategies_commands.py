@@ -27,11 +27,11 @@ from tradekit.cli.db_commands import (
     StrategyIdArgument,
     database_url,
     open_journal,
-    strategy_report,
 )
 from tradekit.config import load_strategy
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import ConfigError
+from tradekit.insights.holdings import strategy_report
 from tradekit.reporting import plain_text, print_table, results_table
 from tradekit.runtime.bot_requests import (
     ChangeAsked,

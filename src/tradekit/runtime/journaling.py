@@ -10,6 +10,12 @@ as the first time. The positions table is written with the snapshot, so those
 mark-to-market fields there are as of the strategy's last event. An unload
 snapshots the strategy's final state (positions it closed are gone) and commits.
 
+Equity history is not snapshotted; instead the close of the first candle of each
+series in every ``PRICE_MARK_SECONDS`` window is journaled as a price mark. With the
+fills, that values any strategy's equity over its whole life
+(``tradekit.insights.equity``) at one row per series per window, however many
+strategies trade the series.
+
 On load, a strategy with a journal resumes: its positions, pending orders, risk
 day come back from the snapshot, and its ``seq`` continues after the last event
 stored, snapshot or not. One whose last session ended with ``StrategyUnloaded``
@@ -35,6 +41,9 @@ from tradekit.events import Event, OrderFilled, StrategyUnloaded
 from tradekit.logs import log
 from tradekit.protocols import Journal
 
+PRICE_MARK_SECONDS = 15 * 60
+"""One price mark per series per this many seconds: 96 a day, enough for a curve over days."""
+
 
 class EngineJournal:
     """Connects one engine to one journal; one per engine."""
@@ -48,6 +57,8 @@ class EngineJournal:
         self._unloaded: set[str] = set()
         self._batching = False
         self.failed_commits = 0
+        # (symbol, timeframe) -> the PRICE_MARK_SECONDS window of its last mark.
+        self._marked_window: dict[tuple[str, str], int] = {}
 
     def record(self, event: Event) -> None:
         """Bus subscriber: buffer ``event`` (and the fill it reports) for the next commit."""
@@ -111,7 +122,13 @@ class EngineJournal:
         return bool(last) and isinstance(last[-1], StrategyUnloaded)
 
     def after_candle(self, candle: Candle, factory: TradingOrchestratorFactory) -> None:
-        """Snapshot the loaded strategies that published since their last snapshot; commit."""
+        """Mark the candle's price if due, snapshot the strategies that published since their
+        last snapshot, and commit."""
+        window = int(candle.ts.timestamp()) // PRICE_MARK_SECONDS
+        series = (candle.symbol, candle.timeframe)
+        if self._marked_window.get(series) != window:
+            self._marked_window[series] = window
+            self.journal.record_price_mark(candle.symbol, candle.timeframe, candle.ts, candle.close)
         self.flush(candle.close_ts, factory)
 
     def flush(self, ts: datetime, factory: TradingOrchestratorFactory) -> None:

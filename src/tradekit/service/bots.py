@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from tradekit.cli.db_commands import strategy_report
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import ConfigError
 from tradekit.events import PositionClosed
+from tradekit.insights.holdings import strategy_report
 from tradekit.runtime.bot_requests import ChangeAsked, registered_bot
 from tradekit.runtime.control import APPLIED, TAKEN_IN_AT_START, registered_config
 from tradekit.runtime.engine_view import BotView, EngineView

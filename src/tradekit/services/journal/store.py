@@ -47,12 +47,14 @@ from tradekit.services.journal.tables import (
     JOURNAL_TABLES,
     ORDERS,
     POSITIONS,
+    PRICE_MARKS,
     SNAPSHOTS,
     EventRecord,
     FillRecord,
     JournalModel,
     OrderRecord,
     PositionRecord,
+    PriceMarkRecord,
     RegistryChangeRecord,
     SnapshotRecord,
     StrategyRecord,
@@ -125,6 +127,7 @@ class _Buffer:
     fills: list[dict[str, Any]] = field(default_factory=list)
     positions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    price_marks: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     """Different events recorded under one key: the commit refuses the whole buffer."""
 
@@ -135,6 +138,7 @@ class _Buffer:
             + len(self.fills)
             + len(self.positions)
             + len(self.snapshots)
+            + len(self.price_marks)
         )
 
 
@@ -170,6 +174,7 @@ class SqlJournal:
         self.read_only = read_only
         self._writer_lock: WriterLock | None = None
         self._has_changes = True
+        self._has_marks = True
         try:
             url = make_url(database_url)
         except ArgumentError as exc:
@@ -230,6 +235,10 @@ class SqlJournal:
                 # A journal written before registry changes existed reads as having none.
                 self._has_changes = False
                 stored.add(_CHANGES_TABLE)
+            if self.read_only and _MARKS_TABLE not in stored:
+                # Likewise a journal written before price marks: it reads as having none.
+                self._has_marks = False
+                stored.add(_MARKS_TABLE)
             if {table.name for table in tables} <= stored:
                 # Nothing to create: a read-only database opens, and fails only on commit.
                 self._check_schema(connection)
@@ -278,6 +287,8 @@ class SqlJournal:
         for model in JOURNAL_TABLES:
             table = table_of(model)
             if table.name == _CHANGES_TABLE and not self._has_changes:
+                continue
+            if table.name == _MARKS_TABLE and not self._has_marks:
                 continue
             stored = {column["name"] for column in inspector.get_columns(table.name)}
             missing = [column.name for column in table.columns if column.name not in stored]
@@ -416,6 +427,21 @@ class SqlJournal:
             if held is None or held["seq"] <= seq:
                 self._buffer.snapshots[strategy_id] = row
 
+    def record_price_mark(self, symbol: str, timeframe: str, ts: datetime, close: float) -> None:
+        """Buffer the close of the candle of ``symbol`` / ``timeframe`` opened at ``ts``.
+
+        A mark already stored for that candle is kept (a resumed run delivers it again).
+        """
+        row = {
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "ts": require_aware(ts, f"price mark of {symbol} {timeframe}"),
+            "close": close,
+        }
+        with self._lock:
+            self._require_writable()
+            self._buffer.price_marks.append(row)
+
     def commit(self) -> None:
         """Write everything buffered in one transaction; on failure keep it all for a retry.
 
@@ -528,6 +554,26 @@ class SqlJournal:
         )
         with self._reading() as session:
             return [fill_from(record) for record in session.exec(statement)]
+
+    def price_marks(
+        self, symbol: str, timeframe: str, *, since: datetime | None = None
+    ) -> list[tuple[datetime, float]]:
+        """The sampled closes of ``symbol`` / ``timeframe`` as ``(ts, close)``, oldest first.
+
+        With ``since``, only the marks at or after it.
+        """
+        if not self._has_marks:
+            return []
+        statement = select(PriceMarkRecord.ts, PriceMarkRecord.close).where(
+            PriceMarkRecord.symbol == symbol, PriceMarkRecord.timeframe == timeframe
+        )
+        if since is not None:
+            statement = statement.where(
+                col(PriceMarkRecord.ts) >= require_aware(since, "price marks since")
+            )
+        statement = statement.order_by(col(PriceMarkRecord.ts))
+        with self._reading() as session:
+            return [(ts, close) for ts, close in session.exec(statement)]
 
     def strategy_ids(self) -> list[str]:
         """Every strategy with anything stored: registered, or with events, snapshots, positions."""
@@ -758,10 +804,13 @@ def _write(connection: Connection, buffer: _Buffer) -> list[str]:
         execute_rows(connection, insert_statement(POSITIONS), rows)
     if buffer.snapshots:
         upsert(connection, SNAPSHOTS, list(buffer.snapshots.values()), newer="seq")
+    if buffer.price_marks:
+        insert_new(connection, PRICE_MARKS, buffer.price_marks)
     return []
 
 
 _CHANGES_TABLE = table_of(RegistryChangeRecord).name
+_MARKS_TABLE = table_of(PriceMarkRecord).name
 
 
 def _reason(exc: BaseException) -> str:

@@ -196,6 +196,20 @@ class FillRecord(JournalModel, table=True):
     ts: datetime = Field(sa_type=UtcDateTime)
 
 
+class PriceMarkRecord(JournalModel, table=True):
+    """The close of one candle of a series, sampled so equity can be valued over a run's life.
+
+    ``ts`` is the candle's open time, as equity curves label their points.
+    """
+
+    __tablename__ = "price_marks"
+
+    symbol: str = Field(primary_key=True)
+    timeframe: str = Field(primary_key=True)
+    ts: datetime = Field(primary_key=True, sa_type=UtcDateTime)
+    close: float
+
+
 JOURNAL_TABLES = (
     StrategyRecord,
     RegistryChangeRecord,
@@ -204,6 +218,7 @@ JOURNAL_TABLES = (
     PositionRecord,
     OrderRecord,
     FillRecord,
+    PriceMarkRecord,
 )
 """Every table the journal owns, parents before children."""
 
@@ -215,9 +230,16 @@ def table_of(model: type[JournalModel]) -> Table:
     return table
 
 
-EVENTS, SNAPSHOTS, POSITIONS, ORDERS, FILLS = (
+EVENTS, SNAPSHOTS, POSITIONS, ORDERS, FILLS, PRICE_MARKS = (
     table_of(model)
-    for model in (EventRecord, SnapshotRecord, PositionRecord, OrderRecord, FillRecord)
+    for model in (
+        EventRecord,
+        SnapshotRecord,
+        PositionRecord,
+        OrderRecord,
+        FillRecord,
+        PriceMarkRecord,
+    )
 )
 
 # Dialects with INSERT ... ON CONFLICT; any other database gets a check-then-write fallback.
@@ -493,12 +515,14 @@ __all__ = [
     "NATIVE_INSERTS",
     "ORDERS",
     "POSITIONS",
+    "PRICE_MARKS",
     "SNAPSHOTS",
     "EventRecord",
     "FillRecord",
     "JournalModel",
     "OrderRecord",
     "PositionRecord",
+    "PriceMarkRecord",
     "RegistryChangeRecord",
     "SnapshotRecord",
     "StrategyRecord",
