@@ -467,6 +467,30 @@ class TestChangesNeedingSeriesTheRunLacks:
         with SqlJournal(url, read_only=True) as journal:
             assert journal.registered("a").status is StrategyStatus.ACTIVE
 
+    def test_a_refused_update_puts_the_running_config_back_in_the_registry(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        running = trader_data("a", name="on btc")
+        run = Run(url, [strategy_config_from_dict(running)], FLAT, source=RoutedSource)
+        run.source.give(2)
+        run.started()
+        moved = write(tmp_path, trader_data("a", name="on eth", symbols=["ETH/USDT"]))
+        outcome = run.settled(
+            change_id(cli(["strategies", "update", str(moved)], url, tmp_path, monkeypatch))
+        )
+        run.source.give(2)
+        run.finish()
+
+        assert outcome.startswith("refused: no candles for ETH/USDT 1h in this run")
+        assert outcome.endswith("; the registry holds the config this run runs again")
+        with SqlJournal(url, read_only=True) as journal:
+            info = journal.registered("a")
+        assert info.name == "on btc"
+        assert json.loads(info.config_json)["symbols"] == ["BTC/USDT"]
+        listed = cli(["strategies", "list"], url, tmp_path, monkeypatch)
+        assert "on btc" in listed
+        assert "ETH/USDT" not in listed.split("no candles", 1)[0]
+
 
 class TestQuarantineInTheRegistry:
     def test_a_quarantine_is_written_back_survives_a_restart_and_resume_lifts_it(

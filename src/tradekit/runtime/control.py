@@ -10,10 +10,11 @@ who asked for what. ``RegistryControl`` runs on the engine's thread: between
 candles, and while the run waits for one, it polls for new change rows (one
 cheap ``max(id)`` query), applies each through the engine, journals it as a
 ``StrategyControlled`` event of the strategy, and settles the row with its
-outcome and the time it was applied. The registry's status is then what the
-engine actually applied: a refused change writes the real state back, and a
-quarantine decided by the engine is written to the registry, so it survives a
-restart.
+outcome and the time it was applied. The registry is then what the engine
+actually applied: a refused change writes the real state back, a refused add or
+update of a running strategy puts back the config it runs (its outcome says
+so), and a quarantine decided by the engine is written to the registry, so it
+survives a restart.
 
 What an update does to open positions: the strategy is rebuilt with the new
 config and keeps its positions exactly as they are, stop, target and trailing
@@ -59,6 +60,8 @@ CONTROL_POLL_SECONDS = 0.5
 
 APPLIED = "applied"
 TAKEN_IN_AT_START = "taken in at start"
+CONFIG_RESTORED = "; the registry holds the config this run runs again"
+"""Added to the outcome of a refused add or update whose config the registry had taken."""
 
 
 class ControlAction(StrEnum):
@@ -189,6 +192,8 @@ class RegistryControl:
         self.selection = selection or RunSelection()
         self.routes = routes
         self._seen = 0
+        # The registry row each running strategy was built from: a refused update puts it back.
+        self._running: dict[str, StrategyInfo] = {}
         # Changes that need something the run does not have yet (a price to close at).
         self._waiting: dict[int, RegistryChange] = {}
         self._waited: set[int] = set()  # said once in the log, not on every retry
@@ -215,6 +220,7 @@ class RegistryControl:
                 continue
             if self._load(config, info.status, None):
                 loaded.append(config.strategy_id)
+                self._running[config.strategy_id] = info
         for change in self.journal.registry_changes(pending_only=True):
             if change.close_positions:
                 self._apply(change)
@@ -295,6 +301,9 @@ class RegistryControl:
             return
         except (TradekitError, ValueError) as exc:
             outcome = f"refused: {exc}"
+        refused_config = outcome != APPLIED and change.action in _CONFIG_CHANGES
+        if refused_config and self._restore_config(strategy_id):
+            outcome += CONFIG_RESTORED
         if outcome == APPLIED:
             log.bind(strategy_id=strategy_id).info(
                 "{} asked by {}: applied", change.action, change.by
@@ -323,11 +332,13 @@ class RegistryControl:
                 self._load(config, info.status, change.change_id)
             else:
                 engine.reload(self.selection.narrow(config), reason)
+            self._running[strategy_id] = info
             return APPLIED
         if not tracked:
             if action is ControlAction.ENABLE and info.status is StrategyStatus.ACTIVE:
                 self._check_candles(config, tracked)
                 self._load(config, info.status, change.change_id)
+                self._running[strategy_id] = info
                 return APPLIED
             return f"refused: strategy '{strategy_id}' is not running in this run"
         if action is ControlAction.ENABLE:
@@ -383,6 +394,7 @@ class RegistryControl:
         # Journaled before the unload: the strategy's last events say who removed it.
         self._journal_event(change, APPLIED)
         self.engine.unload(strategy_id, reason=reason)
+        self._running.pop(strategy_id, None)
         self.journal.set_status(strategy_id, StrategyStatus.REMOVED)
 
     def _close(self, strategy_id: str) -> None:
@@ -415,6 +427,23 @@ class RegistryControl:
         if info is not None and info.status is not state:
             self.journal.set_status(strategy_id, state)
 
+    def _restore_config(self, strategy_id: str) -> bool:
+        """The registry's config becomes the one the running strategy was built from again;
+        True when it differed. A strategy that is not running keeps the config it was given:
+        no config runs that the registry could disagree with."""
+        running = self._running.get(strategy_id)
+        if running is None or not self.engine.tracks(strategy_id):
+            return False
+        stored = self.journal.strategy_info(strategy_id)
+        if stored is None or (stored.name, stored.kind, stored.config_json) == (
+            running.name,
+            running.kind,
+            running.config_json,
+        ):
+            return False
+        self.journal.register_strategy(strategy_id, running.name, running.kind, running.config_json)
+        return True
+
     def _quarantined(self, event: StrategyQuarantined) -> None:
         try:
             self.journal.set_status(event.strategy_id, StrategyStatus.QUARANTINED)
@@ -428,6 +457,10 @@ class RegistryControl:
 
     def _settle_id(self, change_id: int, outcome: str) -> None:
         self.journal.settle_change(change_id, outcome, datetime.now(UTC))
+
+
+_CONFIG_CHANGES = frozenset({ControlAction.ADD, ControlAction.UPDATE})
+"""The changes whose command wrote a new config into the registry before the run saw them."""
 
 
 class _RefusedError(Exception):
