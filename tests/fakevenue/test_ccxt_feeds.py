@@ -19,6 +19,7 @@ from tradekit.services.exchange.ccxt_client import make_ccxt_client
 START = 1_699_999_980_000
 STEP = 60_000
 KLINES = flat_klines(START, 20)
+ETH_KLINES = flat_klines(START, 20, price=2000.0)
 FAST = Backoff(initial=0.01, maximum=0.05)
 
 
@@ -31,7 +32,9 @@ def bars(candles: list[Candle]) -> list[int]:
     return [(ms(candle) - START) // STEP for candle in candles]
 
 
-def make_feeds(venue: FakeBinance, *, websockets: bool = True, warmup: int = 3) -> CcxtLiveFeeds:
+def make_feeds(
+    venue: FakeBinance, *, websockets: bool = True, warmup: int = 3, follow_attempts: int = 5
+) -> CcxtLiveFeeds:
     settings = venue.ccxt_settings()
     return CcxtLiveFeeds(
         lambda: make_ccxt_client(settings, pro=True),
@@ -40,6 +43,7 @@ def make_feeds(venue: FakeBinance, *, websockets: bool = True, warmup: int = 3) 
         websockets=websockets,
         poll_seconds=0.05,
         backoff=FAST,
+        follow_attempts=follow_attempts,
         rng=random.Random(1),
     )
 
@@ -187,3 +191,86 @@ def test_close_ends_a_start_still_waiting_for_history(
     feeds.close()
     starting.result(timeout=30)
     assert feeds.warmup() == []
+
+
+def of(symbol: str, candles: list[Candle]) -> list[int]:
+    """The KLINES indexes of ``symbol``'s candles, in the order they came."""
+    return bars([candle for candle in candles if candle.symbol == symbol])
+
+
+class TestFollowingANewSeries:
+    def test_a_series_followed_mid_stream_gives_its_history_then_each_closed_candle_once(
+        self, venue: FakeBinance, pool: ThreadPoolExecutor
+    ) -> None:
+        venue.serve_history("BTC/USDT", "1m", KLINES[:5])
+        venue.serve_history("ETH/USDT", "1m", ETH_KLINES[:6])
+        feeds = make_feeds(venue)
+        try:
+            stream = feeds.stream()
+            venue.wait_for_subscription("BTC/USDT", "1m")
+            venue.push("BTC/USDT", "1m", KLINES[5], closed=False)
+            assert bars(take(pool, stream, 1)) == [4]
+
+            history = feeds.follow("ETH/USDT", "1m", 3)
+            assert (bars(history), {c.symbol for c in history}) == ([2, 3, 4], {"ETH/USDT"})
+            assert [c.close for c in history] == [k.close for k in ETH_KLINES[2:5]]
+            assert feeds.serves("ETH/USDT", "1m")
+            assert feeds.follow("ETH/USDT", "1m", 3) == []  # one feed per series
+            venue.wait_for_subscription("ETH/USDT", "1m")
+            for index, closed in [(6, True), (5, True), (5, True), (4, True)]:
+                venue.push("ETH/USDT", "1m", ETH_KLINES[index], closed=closed)
+            venue.push("ETH/USDT", "1m", ETH_KLINES[7], closed=False)
+            venue.push("BTC/USDT", "1m", KLINES[6], closed=False)
+            came = take(pool, stream, 3)
+            venue.push("ETH/USDT", "1m", ETH_KLINES[8], closed=False)
+            came += take(pool, stream, 1)
+        finally:
+            feeds.close()
+        assert (of("ETH/USDT", came), of("BTC/USDT", came)) == ([5, 6, 7], [5])
+        assert [c.close for c in came if c.symbol == "ETH/USDT"] == [
+            k.close for k in ETH_KLINES[5:8]
+        ]
+        assert venue.subscription_count("ETH/USDT", "1m") == 1
+
+    def test_a_symbol_the_venue_does_not_list_is_refused_and_the_other_feeds_go_on(
+        self, venue: FakeBinance, pool: ThreadPoolExecutor
+    ) -> None:
+        venue.serve_history("BTC/USDT", "1m", KLINES[:5])
+        feeds = make_feeds(venue)
+        try:
+            stream = feeds.stream()
+            venue.wait_for_subscription("BTC/USDT", "1m")
+            with pytest.raises(ExchangeError, match=r"binance DOGE/USDT 1m: .*BadSymbol.*DOGE"):
+                feeds.follow("DOGE/USDT", "1m", 3)
+            assert not feeds.serves("DOGE/USDT", "1m")
+            venue.push("BTC/USDT", "1m", KLINES[5], closed=False)
+            assert bars(take(pool, stream, 1)) == [4]
+        finally:
+            feeds.close()
+
+    def test_network_errors_give_up_after_the_attempts_and_a_later_follow_starts(
+        self, venue: FakeBinance, pool: ThreadPoolExecutor
+    ) -> None:
+        venue.serve_history("BTC/USDT", "1m", KLINES[:5])
+        venue.serve_history("ETH/USDT", "1m", ETH_KLINES[:6])
+        feeds = make_feeds(venue, follow_attempts=2)
+        try:
+            stream = feeds.stream()
+            venue.wait_for_subscription("BTC/USDT", "1m")
+            venue.rate_limit(2, retry_after=0)
+            with pytest.raises(ExchangeError, match=r"ETH/USDT 1m: .*failed 2 times with DDoS"):
+                feeds.follow("ETH/USDT", "1m", 3)
+            assert not feeds.serves("ETH/USDT", "1m")
+            assert bars(feeds.follow("ETH/USDT", "1m", 3)) == [2, 3, 4]
+            venue.push("BTC/USDT", "1m", KLINES[5], closed=False)
+            assert bars(take(pool, stream, 1)) == [4]
+        finally:
+            feeds.close()
+
+    def test_a_follow_after_close_is_refused(self, venue: FakeBinance) -> None:
+        venue.serve_history("BTC/USDT", "1m", KLINES[:5])
+        feeds = make_feeds(venue)
+        feeds.start()
+        feeds.close()
+        with pytest.raises(ExchangeError, match="ETH/USDT 1m: the feeds are closed"):
+            feeds.follow("ETH/USDT", "1m", 3)

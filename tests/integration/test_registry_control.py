@@ -25,6 +25,7 @@ from tradekit.cli import app
 from tradekit.config import TradekitSettings
 from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import Candle
+from tradekit.errors import ExchangeError
 from tradekit.events import (
     Event,
     OrderCancelled,
@@ -39,6 +40,7 @@ from tradekit.events import (
 )
 from tradekit.runtime.control import RunSelection
 from tradekit.runtime.live import LiveRunSummary, run_live
+from tradekit.runtime.warmup import warmup_bars
 from tradekit.services.journal.store import SqlJournal, StrategyStatus
 from tradekit.testing import (
     FakeCandleSource,
@@ -102,6 +104,59 @@ class RoutedSource(FedSource):
 
     def serves(self, symbol: str, timeframe: str) -> bool:
         return any((c.symbol, c.timeframe) == (symbol, timeframe) for c in self.candles)
+
+
+class FollowingSource(RoutedSource):
+    """A routed source that starts ETH/USDT 1h when asked, as the live ccxt feeds start a new
+    series: it returns the history asked for, then the test hands over the live candles.
+    Any other symbol is one the venue does not list."""
+
+    def __init__(self, closes: Sequence[float]) -> None:
+        super().__init__(closes)
+        eth = FakeCandleSource.from_closes([2000.0] * len(closes), symbol="ETH/USDT").stream()
+        self.eth = list(eth)
+        self.followed: list[tuple[str, str, int]] = []
+
+    def serves(self, symbol: str, timeframe: str) -> bool:
+        return super().serves(symbol, timeframe) or any(
+            (symbol, timeframe) == followed[:2] for followed in self.followed
+        )
+
+    def follow(self, symbol: str, timeframe: str, warmup_bars: int) -> list[Candle]:
+        if symbol != "ETH/USDT":
+            raise ExchangeError(f"venue {symbol} {timeframe}: BadSymbol: no market {symbol}")
+        self.followed.append((symbol, timeframe, warmup_bars))
+        return self.eth[self.ETH_LIVE - warmup_bars : self.ETH_LIVE]
+
+    ETH_LIVE = 20
+    """The index of the first ETH candle after the history."""
+
+    def give_eth(self, count: int) -> list[Candle]:
+        given = self.eth[self.ETH_LIVE : self.ETH_LIVE + count]
+        for candle in given:
+            self._queue.put(candle)
+        return given
+
+
+def sma_data(strategy_id: str, symbol: str) -> dict[str, Any]:
+    """Buys on every candle its sma(5) has a value for: one signal per candle once warm."""
+    return {
+        "strategy_id": strategy_id,
+        "symbols": [symbol],
+        "timeframe": "1h",
+        "indicators": [{"name": "sma", "params": {"length": 5}}],
+        "analyzers": [
+            {
+                "type": "threshold",
+                "params": {"source": "sma", "above": 0, "mode": "level", "above_direction": "long"},
+            }
+        ],
+        "exit": {"stop_loss_pct": 50},
+    }
+
+
+def sma_config(strategy_id: str) -> StrategyConfig:
+    return strategy_config_from_dict(sma_data(strategy_id, "ETH/USDT"))
 
 
 def settings(**sections: Any) -> TradekitSettings:
@@ -466,6 +521,84 @@ class TestChangesNeedingSeriesTheRunLacks:
         assert summary.report["a"]["candles_processed"] == 6
         with SqlJournal(url, read_only=True) as journal:
             assert journal.registered("a").status is StrategyStatus.ACTIVE
+
+    def test_a_refused_update_puts_the_running_config_back_in_the_registry(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        running = trader_data("a", name="on btc")
+        run = Run(url, [strategy_config_from_dict(running)], FLAT, source=RoutedSource)
+        run.source.give(2)
+        run.started()
+        moved = write(tmp_path, trader_data("a", name="on eth", symbols=["ETH/USDT"]))
+        outcome = run.settled(
+            change_id(cli(["strategies", "update", str(moved)], url, tmp_path, monkeypatch))
+        )
+        run.source.give(2)
+        run.finish()
+
+        assert outcome.startswith("refused: no candles for ETH/USDT 1h in this run")
+        assert outcome.endswith("; the registry holds the config this run runs again")
+        with SqlJournal(url, read_only=True) as journal:
+            info = journal.registered("a")
+        assert info.name == "on btc"
+        assert json.loads(info.config_json)["symbols"] == ["BTC/USDT"]
+        listed = cli(["strategies", "list"], url, tmp_path, monkeypatch)
+        assert "on btc" in listed
+        assert "ETH/USDT" not in listed.split("no candles", 1)[0]
+
+
+class TestChangesNeedingSeriesTheRunCanFollow:
+    def test_an_update_onto_a_new_series_follows_it_and_trades_it_warm_from_its_first_candle(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # On BTC it has no sma(5) yet after 2 candles: it holds nothing when it moves.
+        seed = [strategy_config_from_dict(sma_data("a", "BTC/USDT"))]
+        run = Run(url, seed, FLAT, source=FollowingSource)
+        source = run.source
+        assert isinstance(source, FollowingSource)
+        source.give(2)
+        run.started()
+        moved = write(tmp_path, sma_data("a", "ETH/USDT"))
+        outcome = run.settled(
+            change_id(cli(["strategies", "update", str(moved)], url, tmp_path, monkeypatch))
+        )
+        live = source.give_eth(2)
+        summary = run.finish()
+
+        assert outcome == "applied"
+        assert source.followed == [("ETH/USDT", "1h", warmup_bars(sma_config("a")))]
+        after = after_control(events_of(url, "a"), "update")
+        signals = [e.ts for e in after if isinstance(e, SignalGenerated)]
+        assert signals == [candle.close_ts for candle in live]
+        opened = [e.symbol for e in after if isinstance(e, PositionOpened)]
+        assert opened == ["ETH/USDT"]
+        assert summary.report["a"]["state"] == "active"
+        opened = [e.symbol for e in after if isinstance(e, PositionOpened)]
+        assert opened == ["ETH/USDT"]
+        assert summary.report["a"]["state"] == "active"
+
+    def test_a_series_the_venue_cannot_start_refuses_the_update_and_keeps_the_running_config(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        run = Run(url, [strategy_config_from_dict(trader_data("a"))], FLAT, source=FollowingSource)
+        run.source.give(2)
+        run.started()
+        moved = write(tmp_path, sma_data("a", "DOGE/USDT"))
+        outcome = run.settled(
+            change_id(cli(["strategies", "update", str(moved)], url, tmp_path, monkeypatch))
+        )
+        run.source.give(2)
+        summary = run.finish()
+
+        assert outcome == (
+            "refused: no candles for DOGE/USDT 1h: venue DOGE/USDT 1h: BadSymbol: no market "
+            "DOGE/USDT; the registry holds the config this run runs again"
+        )
+        assert summary.report["a"]["candles_processed"] == 4
+        with SqlJournal(url, read_only=True) as journal:
+            info = journal.registered("a")
+        assert json.loads(info.config_json)["symbols"] == ["BTC/USDT"]
+        assert info.status is StrategyStatus.ACTIVE
 
 
 class TestQuarantineInTheRegistry:

@@ -6,16 +6,19 @@ through a queue. Each feed first fetches its warm-up history, then follows the
 venue by websocket (``watch_ohlcv``) where the venue has one, by REST polling
 otherwise. After any error it reconnects with exponential backoff and jitter
 (a rate-limit answer waits at least its ``Retry-After``) and back-fills the gap
-with ``fetch_ohlcv`` before going on, so no candle is lost or repeated.
+with ``fetch_ohlcv`` before going on, so no candle is lost or repeated. A
+series first needed while the run goes (a bot added on another symbol) gets a
+feed of its own the same way, through ``follow()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import queue
 import random
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +60,9 @@ class CcxtLiveFeeds:
     it); ``stream()`` yields the live closed candles, each once, in order per
     feed, and the candles that arrive together merged in close-time order. A
     non-network error (unknown symbol, bad data) ends the stream with
-    ``ExchangeError`` or ``DataError`` naming the feed.
+    ``ExchangeError`` or ``DataError`` naming the feed. ``follow()`` adds a
+    series while the stream goes; a feed that cannot start then is refused to
+    its caller and ends nothing.
 
     Its candles are real exchange market data (``live_market_data``).
     """
@@ -73,6 +78,7 @@ class CcxtLiveFeeds:
         websockets: bool | None = None,
         poll_seconds: float = 10.0,
         backoff: Backoff = Backoff(),
+        follow_attempts: int = 5,
         stop: threading.Event | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -80,12 +86,15 @@ class CcxtLiveFeeds:
             raise ValueError("history must name at least one (symbol, timeframe)")
         if poll_seconds <= 0:
             raise ValueError(f"poll_seconds must be > 0, got {poll_seconds!r}")
+        if follow_attempts < 1:
+            raise ValueError(f"follow_attempts must be >= 1, got {follow_attempts!r}")
         self.venue = venue
         self._make_client = make_client
         self._history = dict(sorted(history.items()))
-        self._websockets = websockets
+        self._use_websockets = websockets
         self._poll_seconds = poll_seconds
         self._backoff = backoff
+        self._follow_attempts = follow_attempts
         self._rng = rng or random.Random()
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._warmup: list[Candle] = []
@@ -95,6 +104,10 @@ class CcxtLiveFeeds:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
+        self._client: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._adding: set[concurrent.futures.Future[list[Candle]]] = set()
+        self._loop_ended = False
         self._closed = threading.Event()
         if stop is not None:
             threading.Thread(target=self._close_when, args=(stop,), daemon=True).start()
@@ -106,6 +119,41 @@ class CcxtLiveFeeds:
     def serves(self, symbol: str, timeframe: str) -> bool:
         """Whether a feed follows the (``symbol``, ``timeframe``) series."""
         return (symbol, timeframe) in self._history
+
+    def follow(self, symbol: str, timeframe: str, warmup_bars: int) -> list[Candle]:
+        """Deliver the (``symbol``, ``timeframe``) series too, from now on; its history.
+
+        Fetches the last ``warmup_bars`` closed candles (returned in order, to be
+        loaded before the series' first live candle), then the series' closed
+        candles join ``stream()``, each once and in order, merged with the other
+        feeds'. Blocks until the history came. A series already followed returns
+        no history. When the feed cannot start (a symbol the venue does not
+        list, bad data, or network errors ``follow_attempts`` times in a row)
+        ``ExchangeError`` or ``DataError`` names the series and the venue's
+        answer; the other feeds go on.
+        """
+        key = (symbol, timeframe)
+        if key in self._history:
+            return []
+        if warmup_bars < 0:
+            raise ValueError(f"warmup_bars must be >= 0, got {warmup_bars!r}")
+        self.start()
+        closed = ExchangeError(f"{self.venue} {symbol} {timeframe}: the feeds are closed")
+        with self._ready:
+            # Under the lock the loop's end takes too: it cancels every start it did not run.
+            if self._loop is None or self._loop_ended:
+                raise closed
+            added = asyncio.run_coroutine_threadsafe(self._feed_added(key, warmup_bars), self._loop)
+            self._adding.add(added)
+        try:
+            history = added.result()
+        except concurrent.futures.CancelledError:
+            raise closed from None
+        finally:
+            with self._ready:
+                self._adding.discard(added)
+        self._history[key] = warmup_bars
+        return sorted(history, key=candle_sort_key)
 
     def start(self) -> None:
         """Connect every feed and wait until each has fetched its history (or ``close()``
@@ -170,6 +218,11 @@ class CcxtLiveFeeds:
             asyncio.run(self._main())
         except BaseException as exc:  # handed to the engine's thread, which raises it
             self._fail(exc)
+        finally:
+            with self._ready:
+                self._loop_ended = True
+                for added in self._adding:
+                    added.cancel()
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -178,40 +231,84 @@ class CcxtLiveFeeds:
             return
         client = self._make_client()
         try:
-            use_websockets = self._websockets
-            if use_websockets is None:
-                use_websockets = bool(getattr(client, "has", {}).get("watchOHLCV"))
-            tasks = [
-                asyncio.create_task(self._follow(client, key, bars, use_websockets))
-                for key, bars in self._history.items()
-            ]
+            if self._use_websockets is None:
+                self._use_websockets = bool(getattr(client, "has", {}).get("watchOHLCV"))
+            self._client = client
+            for key, bars in self._history.items():
+                self._spawn(self._feed_from_start(client, key, bars))
             await self._done.wait()
-            for task in tasks:
+            for task in list(self._tasks):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
             await client.close()
 
-    async def _follow(self, client: Any, key: SeriesKey, bars: int, use_websockets: bool) -> None:
-        symbol, timeframe = key
-        state = ClosedCandles(symbol, timeframe, self.venue)
+    def _spawn(self, feed: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(feed)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _feed_from_start(self, client: Any, key: SeriesKey, bars: int) -> None:
+        state = ClosedCandles(*key, self.venue)
+        try:
+            history = await self._history_of(client, state, bars, attempts=None)
+        except (DataError, ExchangeError) as exc:
+            self._fail(exc)
+            return
+        self._took_history(history)
+        await self._live(client, state)
+
+    async def _feed_added(self, key: SeriesKey, bars: int) -> list[Candle]:
+        """Start the feed of a new series: its history (``ExchangeError`` or ``DataError``
+        after ``follow_attempts``), then its live candles on a task of their own."""
+        client = self._client
+        if client is None or self._done is None or self._done.is_set():
+            raise ExchangeError(f"{self.venue} {key[0]} {key[1]}: the feeds are closed")
+        state = ClosedCandles(*key, self.venue)
+        history = await self._history_of(client, state, bars, attempts=self._follow_attempts)
+        self._spawn(self._live(client, state))
+        return history
+
+    async def _history_of(
+        self, client: Any, state: ClosedCandles, bars: int, *, attempts: int | None
+    ) -> list[Candle]:
+        """The warm-up history, asked again after network errors, ``attempts`` times at most
+        (``None``: until it comes); any other error, or the last one, as ``ExchangeError``
+        or ``DataError`` naming the feed."""
         failures = 0
-        history_taken = False
         while True:
             try:
-                if not history_taken:
-                    self._took_history(await self._fetch_history(client, state, bars))
-                    history_taken = True
-                    log.info("{venue} {symbol} {timeframe}: feed started", venue=self.venue,
-                             symbol=symbol, timeframe=timeframe)  # fmt: skip
-                else:
+                history = await self._fetch_history(client, state, bars)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                if not is_transient(error_names(exc)):
+                    raise self._translate(state, exc) from exc
+                if attempts is not None and failures >= attempts:
+                    raise self._translate(state, exc, f" {failures} times") from exc
+                await asyncio.sleep(self._retry_wait(client, state, exc, failures))
+                continue
+            log.info("{venue} {symbol} {timeframe}: feed started", venue=self.venue,
+                     symbol=state.symbol, timeframe=state.timeframe)  # fmt: skip
+            return history
+
+    async def _live(self, client: Any, state: ClosedCandles) -> None:
+        """Closed candles after the history until cancelled; a non-network error ends the
+        stream with it."""
+        failures = 0
+        after_history = True
+        while True:
+            try:
+                if not after_history:
                     await self._backfill(client, state)
+                after_history = False
                 failures = 0
-                if not use_websockets:
+                if not self._use_websockets:
                     await asyncio.sleep(self._poll_seconds)
                     continue
                 while True:
-                    rows = await client.watch_ohlcv(symbol, timeframe)
+                    rows = await client.watch_ohlcv(state.symbol, state.timeframe)
                     self._deliver(state.offer(rows))
                     if state.gap_from is not None:
                         await self._backfill(client, state)
@@ -219,20 +316,26 @@ class CcxtLiveFeeds:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                names = error_names(exc)
-                if not is_transient(names):
+                if not is_transient(error_names(exc)):
                     self._fail(self._translate(state, exc))
                     return
                 failures += 1
-                wait = self._backoff.delay(failures, self._rng)
-                if _RATE_LIMITED in names:
-                    wait = max(wait, _retry_after(client))
-                log.warning(
-                    "{venue} {symbol} {timeframe}: {error}; reconnecting in {wait:.2f} s",
-                    venue=self.venue, symbol=symbol, timeframe=timeframe,
-                    error=f"{type(exc).__name__}: {exc}", wait=wait,
-                )  # fmt: skip
-                await asyncio.sleep(wait)
+                await asyncio.sleep(self._retry_wait(client, state, exc, failures))
+
+    def _retry_wait(
+        self, client: Any, state: ClosedCandles, exc: Exception, failures: int
+    ) -> float:
+        """How long to wait before trying again after the ``failures``-th network error
+        in a row (logged): the backoff, and at least a rate-limit answer's Retry-After."""
+        wait = self._backoff.delay(failures, self._rng)
+        if _RATE_LIMITED in error_names(exc):
+            wait = max(wait, _retry_after(client))
+        log.warning(
+            "{venue} {symbol} {timeframe}: {error}; reconnecting in {wait:.2f} s",
+            venue=self.venue, symbol=state.symbol, timeframe=state.timeframe,
+            error=f"{type(exc).__name__}: {exc}", wait=wait,
+        )  # fmt: skip
+        return wait
 
     async def _fetch_history(self, client: Any, state: ClosedCandles, bars: int) -> list[Candle]:
         if bars + 1 <= _PAGE:
@@ -274,11 +377,11 @@ class CcxtLiveFeeds:
             self._ready.notify_all()
         self._queue.put(exc)
 
-    def _translate(self, state: ClosedCandles, exc: Exception) -> Exception:
+    def _translate(self, state: ClosedCandles, exc: Exception, when: str = "") -> Exception:
         if isinstance(exc, DataError | ExchangeError):
             return exc
         return ExchangeError(
-            f"{self.venue} {state.symbol} {state.timeframe}: the feed failed with "
+            f"{self.venue} {state.symbol} {state.timeframe}: the feed failed{when} with "
             f"{type(exc).__name__}: {exc}"
         )
 

@@ -10,10 +10,11 @@ who asked for what. ``RegistryControl`` runs on the engine's thread: between
 candles, and while the run waits for one, it polls for new change rows (one
 cheap ``max(id)`` query), applies each through the engine, journals it as a
 ``StrategyControlled`` event of the strategy, and settles the row with its
-outcome and the time it was applied. The registry's status is then what the
-engine actually applied: a refused change writes the real state back, and a
-quarantine decided by the engine is written to the registry, so it survives a
-restart.
+outcome and the time it was applied. The registry is then what the engine
+actually applied: a refused change writes the real state back, a refused add or
+update of a running strategy puts back the config it runs (its outcome says
+so), and a quarantine decided by the engine is written to the registry, so it
+survives a restart.
 
 What an update does to open positions: the strategy is rebuilt with the new
 config and keeps its positions exactly as they are, stop, target and trailing
@@ -21,10 +22,16 @@ levels included; the new exit settings apply to positions opened afterwards.
 Changing a level of a position already open is a decision about that position,
 not about the strategy's config, so an update never moves it.
 
-A run's candle source is fixed at start for the series its strategies read. An
-add, update or enable that needs a series the source does not deliver (a
-``CandleRoutes`` that does not ``serves`` it) is refused with an outcome naming
-the series, so the registry never shows a bot as active that gets no candles.
+An add, update or enable that needs a series the run's candle source does not
+deliver yet (a ``CandleRoutes`` that does not ``serves`` it) asks a source that
+can follow new series (``FollowingRoutes``: the live ccxt feeds) to start it:
+the source fetches the history the series' indicators need (the warm-up rule of
+``tradekit.runtime.warmup``), the engine takes it in as at start (no trade, not
+journaled) once the strategy is built, and the series' closed candles join the
+run's stream. A feed that cannot start (a symbol the venue does not list,
+network errors) refuses the change with the venue's answer and the run goes
+on. A source fixed at start (a replay) refuses the change, naming the series.
+Either way the registry never shows a bot as active that gets no candles.
 """
 
 from __future__ import annotations
@@ -40,10 +47,13 @@ from typing import Protocol, runtime_checkable
 from pydantic import ValidationError
 
 from tradekit.config.strategy import StrategyConfig
+from tradekit.data.sources import candle_sort_key
+from tradekit.domain import Candle
 from tradekit.errors import ConfigError, StorageError, TradekitError
 from tradekit.events import StrategyControlled, StrategyQuarantined
 from tradekit.logs import log
 from tradekit.runtime.engine import Engine
+from tradekit.runtime.warmup import warmup_needs
 from tradekit.services.journal.store import (
     RegistryChange,
     SqlJournal,
@@ -59,6 +69,8 @@ CONTROL_POLL_SECONDS = 0.5
 
 APPLIED = "applied"
 TAKEN_IN_AT_START = "taken in at start"
+CONFIG_RESTORED = "; the registry holds the config this run runs again"
+"""Added to the outcome of a refused add or update whose config the registry had taken."""
 
 
 class ControlAction(StrEnum):
@@ -174,6 +186,16 @@ class CandleRoutes(Protocol):
     def serves(self, symbol: str, timeframe: str) -> bool: ...
 
 
+@runtime_checkable
+class FollowingRoutes(CandleRoutes, Protocol):
+    """A candle source that can start delivering a series while the run goes."""
+
+    def follow(self, symbol: str, timeframe: str, warmup_bars: int) -> list[Candle]:
+        """Deliver the series from now on; its last ``warmup_bars`` closed candles, in
+        order. ``TradekitError`` naming the series when it cannot, the other series going on."""
+        ...
+
+
 class RegistryControl:
     """Makes one engine follow the registry of its journal; one per run, on the engine's thread."""
 
@@ -189,6 +211,8 @@ class RegistryControl:
         self.selection = selection or RunSelection()
         self.routes = routes
         self._seen = 0
+        # The registry row each running strategy was built from: a refused update puts it back.
+        self._running: dict[str, StrategyInfo] = {}
         # Changes that need something the run does not have yet (a price to close at).
         self._waiting: dict[int, RegistryChange] = {}
         self._waited: set[int] = set()  # said once in the log, not on every retry
@@ -215,6 +239,7 @@ class RegistryControl:
                 continue
             if self._load(config, info.status, None):
                 loaded.append(config.strategy_id)
+                self._running[config.strategy_id] = info
         for change in self.journal.registry_changes(pending_only=True):
             if change.close_positions:
                 self._apply(change)
@@ -295,6 +320,9 @@ class RegistryControl:
             return
         except (TradekitError, ValueError) as exc:
             outcome = f"refused: {exc}"
+        refused_config = outcome != APPLIED and change.action in _CONFIG_CHANGES
+        if refused_config and self._restore_config(strategy_id):
+            outcome += CONFIG_RESTORED
         if outcome == APPLIED:
             log.bind(strategy_id=strategy_id).info(
                 "{} asked by {}: applied", change.action, change.by
@@ -318,16 +346,11 @@ class RegistryControl:
         if action in (ControlAction.ADD, ControlAction.UPDATE):
             if info.status is StrategyStatus.REMOVED:
                 return "refused: the strategy is removed; add it again"
-            self._check_candles(config, tracked)
-            if not tracked:
-                self._load(config, info.status, change.change_id)
-            else:
-                engine.reload(self.selection.narrow(config), reason)
+            self._build(change, info, config, tracked)
             return APPLIED
         if not tracked:
             if action is ControlAction.ENABLE and info.status is StrategyStatus.ACTIVE:
-                self._check_candles(config, tracked)
-                self._load(config, info.status, change.change_id)
+                self._build(change, info, config, tracked)
                 return APPLIED
             return f"refused: strategy '{strategy_id}' is not running in this run"
         if action is ControlAction.ENABLE:
@@ -342,28 +365,63 @@ class RegistryControl:
             self._remove(change, reason)
         return APPLIED
 
-    def _check_candles(self, config: StrategyConfig, tracked: bool) -> None:
-        """``_RefusedError`` when the run's source delivers no candles for a series of ``config``.
+    def _build(
+        self, change: RegistryChange, info: StrategyInfo, config: StrategyConfig, tracked: bool
+    ) -> None:
+        """Load the strategy (reload it when ``tracked``) with the registry's config, once the
+        run's source delivers its series; the history of series followed now warms it up."""
+        history = self._candles_for(config, tracked)
+        try:
+            if tracked:
+                self.engine.reload(
+                    self.selection.narrow(config), f"{change.action} asked by {change.by}"
+                )
+            else:
+                self._load(config, info.status, change.change_id)
+        finally:
+            # Taken in even when the build is refused: the series is delivered from now on.
+            self.engine.warm_up(history)
+        self._running[change.strategy_id] = info
 
-        A strategy not running yet stays out, disabled in the registry; a running
-        one keeps its current config.
+    def _candles_for(self, config: StrategyConfig, tracked: bool) -> list[Candle]:
+        """Have the run's source deliver every series of ``config``; the warm-up history of
+        those it started following now, in order, for the engine to take in once the
+        strategy is built (taken in: the series are followed from now on).
+
+        ``_RefusedError`` when a series cannot be delivered: a strategy not running
+        yet stays out, disabled in the registry; a running one keeps its current config.
         """
-        if self.routes is None:
-            return
-        narrowed = self.selection.narrow(config)
-        missing = [
-            f"{symbol} {narrowed.timeframe}"
-            for symbol in narrowed.symbols
-            if not self.routes.serves(symbol, narrowed.timeframe)
-        ]
+        routes = self.routes
+        if routes is None:
+            return []
+        needs = warmup_needs([self.selection.narrow(config)])
+        missing = [key for key in needs if not routes.serves(*key)]
         if not missing:
-            return
+            return []
+        history: list[Candle] = []
+        problem: str | None = None
+        if not isinstance(routes, FollowingRoutes):
+            problem = (
+                f"refused: no candles for {', '.join(map(' '.join, missing))} in this run: "
+                "its candle source delivers only the series it started with; restart the "
+                "run to trade them"
+            )
+        else:
+            for symbol, timeframe in missing:
+                try:
+                    history += routes.follow(symbol, timeframe, needs[symbol, timeframe])
+                except TradekitError as exc:
+                    problem = f"refused: no candles for {symbol} {timeframe}: {exc}"
+                    break
+        history.sort(key=candle_sort_key)
+        if problem is None:
+            return history
+        # A series followed before another one failed is delivered from now on: so is its
+        # history, for the next strategy on it.
+        self.engine.warm_up(history)
         if not tracked:
             self.journal.set_status(config.strategy_id, StrategyStatus.DISABLED)
-        raise _RefusedError(
-            f"refused: no candles for {', '.join(missing)} in this run: its candle source "
-            "delivers only the series it started with; restart the run to trade them"
-        )
+        raise _RefusedError(problem)
 
     def _remove(self, change: RegistryChange, reason: str) -> None:
         """Unload the strategy and mark it removed; ``_RefusedError`` while it holds positions."""
@@ -383,6 +441,7 @@ class RegistryControl:
         # Journaled before the unload: the strategy's last events say who removed it.
         self._journal_event(change, APPLIED)
         self.engine.unload(strategy_id, reason=reason)
+        self._running.pop(strategy_id, None)
         self.journal.set_status(strategy_id, StrategyStatus.REMOVED)
 
     def _close(self, strategy_id: str) -> None:
@@ -415,6 +474,23 @@ class RegistryControl:
         if info is not None and info.status is not state:
             self.journal.set_status(strategy_id, state)
 
+    def _restore_config(self, strategy_id: str) -> bool:
+        """The registry's config becomes the one the running strategy was built from again;
+        True when it differed. A strategy that is not running keeps the config it was given:
+        no config runs that the registry could disagree with."""
+        running = self._running.get(strategy_id)
+        if running is None or not self.engine.tracks(strategy_id):
+            return False
+        stored = self.journal.strategy_info(strategy_id)
+        if stored is None or (stored.name, stored.kind, stored.config_json) == (
+            running.name,
+            running.kind,
+            running.config_json,
+        ):
+            return False
+        self.journal.register_strategy(strategy_id, running.name, running.kind, running.config_json)
+        return True
+
     def _quarantined(self, event: StrategyQuarantined) -> None:
         try:
             self.journal.set_status(event.strategy_id, StrategyStatus.QUARANTINED)
@@ -428,6 +504,10 @@ class RegistryControl:
 
     def _settle_id(self, change_id: int, outcome: str) -> None:
         self.journal.settle_change(change_id, outcome, datetime.now(UTC))
+
+
+_CONFIG_CHANGES = frozenset({ControlAction.ADD, ControlAction.UPDATE})
+"""The changes whose command wrote a new config into the registry before the run saw them."""
 
 
 class _RefusedError(Exception):
@@ -446,6 +526,7 @@ __all__ = [
     "CONTROL_POLL_SECONDS",
     "CandleRoutes",
     "ControlAction",
+    "FollowingRoutes",
     "RegistryControl",
     "RunSelection",
     "planned_configs",
