@@ -97,7 +97,11 @@ def run(
         ),
     ] = None,
     speed: Annotated[
-        float, typer.Option("--speed", help="Replay speed in candles per second (0 = no wait).")
+        float,
+        typer.Option(
+            "--speed",
+            help="Replay speed in candles per second (0 = no wait); not with --source ccxt.",
+        ),
     ] = 0.0,
     bars: Annotated[
         int, typer.Option("--bars", min=1, help="Synthetic candles per series.")
@@ -140,6 +144,13 @@ def run(
             raise ConfigError(
                 "--mode live needs real exchange market data: add --source ccxt "
                 "--exchange ID. Synthetic candles are never live; use --mode paper to replay them"
+            )
+        if speed and source is SourceKind.CCXT:
+            raise ConfigError(
+                f"--speed {speed:g}: --speed paces replays only (--source synthetic or file); "
+                "a venue's live candles come when they close. Drop --speed, or set "
+                "exchange.ccxt.poll_interval_seconds to poll a venue without websockets "
+                "more or less often"
             )
         if data and source is not SourceKind.FILE:
             raise ConfigError(f"--data is read only with --source file, not --source {source}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradekit.data.ccxt_errors import error_names, is_transient
+from tradekit.data.ccxt_source import default_poll_seconds
 from tradekit.data.closed_candles import ClosedCandles
 from tradekit.data.sources import SeriesKey, candle_sort_key
 from tradekit.domain import Candle
@@ -51,6 +52,9 @@ _Item = Candle | BaseException | None
 class CcxtLiveFeeds:
     """Every feed of one live run on one venue; one per run, closed by ``close()`` or ``stop``.
 
+    ``poll_seconds`` spaces the polls of a venue without websockets (by default
+    ``default_poll_seconds`` of each feed's timeframe).
+
     ``history`` maps each (symbol, timeframe) to the closed candles its warm-up
     needs; each pair gets exactly one feed however many strategies read it.
     ``start()`` connects and waits for every history (``warmup()`` then returns
@@ -71,14 +75,14 @@ class CcxtLiveFeeds:
         *,
         venue: str,
         websockets: bool | None = None,
-        poll_seconds: float = 10.0,
+        poll_seconds: float | None = None,
         backoff: Backoff = Backoff(),
         stop: threading.Event | None = None,
         rng: random.Random | None = None,
     ) -> None:
         if not history:
             raise ValueError("history must name at least one (symbol, timeframe)")
-        if poll_seconds <= 0:
+        if poll_seconds is not None and poll_seconds <= 0:
             raise ValueError(f"poll_seconds must be > 0, got {poll_seconds!r}")
         self.venue = venue
         self._make_client = make_client
@@ -106,6 +110,10 @@ class CcxtLiveFeeds:
     def serves(self, symbol: str, timeframe: str) -> bool:
         """Whether a feed follows the (``symbol``, ``timeframe``) series."""
         return (symbol, timeframe) in self._history
+
+    def poll_seconds(self, timeframe: str) -> float:
+        """Seconds between two polls of a ``timeframe`` feed when the venue has no websockets."""
+        return self._poll_seconds or default_poll_seconds(timeframe)
 
     def start(self) -> None:
         """Connect every feed and wait until each has fetched its history (or ``close()``
@@ -208,7 +216,7 @@ class CcxtLiveFeeds:
                     await self._backfill(client, state)
                 failures = 0
                 if not use_websockets:
-                    await asyncio.sleep(self._poll_seconds)
+                    await asyncio.sleep(self.poll_seconds(timeframe))
                     continue
                 while True:
                     rows = await client.watch_ohlcv(symbol, timeframe)
