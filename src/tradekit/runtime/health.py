@@ -8,10 +8,10 @@ its timeframes past the close expected next (a feed that never delivered is
 measured from when the reporter started).
 
 The reporter keeps no thread of its own. The run loop calls ``on_candle`` for
-every candle and ``tick`` whenever it can: after each candle, and, in a live
-run that waits for the next candle, each time its wait ends (``seconds_until_due``
-is the longest it should wait, so a quiet market still gets its reports and a
-dead feed is reported stale on time). ``tick`` is cheap when nothing is due.
+every candle and ``tick`` whenever it can: after each candle, and, while it
+waits for the next candle, each time it wakes up (``run_live`` wakes at least
+every ``CONTROL_POLL_SECONDS``), so a quiet market still gets its reports and a
+dead feed is reported stale on time. ``tick`` is cheap when nothing is due.
 
 Two clocks drive it, both injectable: ``now`` (the run's clock, candle time in
 a replay) measures lag, and ``monotonic`` (seconds) spaces the reports, so a
