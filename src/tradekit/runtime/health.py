@@ -124,10 +124,11 @@ class HealthReporter:
         with self._lock:
             self._next_due = self._monotonic() + self._interval
             document = self._document()
-            for strategy_id, bot in document["bots"].items():
-                log.bind(strategy_id=strategy_id).info("{}", health_line(bot))
+            # The file first: whoever reads the lines finds the file of the same report.
             if self._path is not None:
                 write_json_atomically(self._path, document)
+            for strategy_id, bot in document["bots"].items():
+                log.bind(strategy_id=strategy_id).info("{}", health_line(bot))
         return document
 
     def _document(self) -> dict[str, Any]:
