@@ -64,9 +64,9 @@ CHANGES: dict[int, tuple[str, ...]] = {
     1: ("add", "c.json"),
     3: ("disable", "a"),
     5: ("update", "c-renamed.json"),
-    # Between b's exit and its next entry: a position of b would only close at the next
-    # candle (paper fills need one), so the removal could not take effect within 2 s.
-    9: ("remove", "b", "--close"),
+    # While b holds a position whose exit waits for the next candle's open: the operator's
+    # close replaces it and fills at once, at the last close, so the removal takes effect now.
+    8: ("remove", "b", "--close"),
 }
 IN_PROCESS: dict[str, Callable[[tuple[str, ...], Path, str], None]] = {
     "add": lambda args, folder, url: add_strategy(folder / args[0], database=url),
@@ -326,6 +326,11 @@ def test_registry_changes_reach_a_paper_run_on_the_venue_as_in_a_run_that_made_t
         for sid, events in got.items()
     }
     assert actions == {"a": ["disable"], "b": ["remove"], "c": ["add", "update"]}
+    closes = [e["reason"] for e in got["b"] if e["event_type"] == "PositionClosed"]
+    assert closes[-1] == "operator"
+    assert [e["reason"] for e in got["b"] if e["event_type"] == "OrderCancelled"] == [
+        "replaced by a close at market (operator)"
+    ]
     with SqlJournal(by_processes["url"], read_only=True) as journal:
         statuses = {info.strategy_id: info.status for info in journal.strategies()}
     assert statuses == {

@@ -75,3 +75,12 @@ class TestRunFromFiles:
         assert "lack series the strategies trade: BTC/USDT 1h (for ticker)" in output
         assert "they hold ETH/USDT 1h" in output
         assert not (folder / "a.db").exists()
+
+
+class TestSpeedIsForReplays:
+    def test_speed_with_a_venue_source_is_refused_naming_what_it_paces(self, folder: Path) -> None:
+        code, output = run("--source", "ccxt", "--speed", "5", "--db", "sqlite:///a.db")
+        assert code == 2
+        assert "--speed 5: --speed paces replays only" in output
+        assert "exchange.ccxt.poll_interval_seconds" in output
+        assert not (folder / "a.db").exists()

@@ -193,9 +193,11 @@ class Run:
         selection: RunSelection | None = None,
         exchange: FakeExchange | None = None,
         source: type[FedSource] = FedSource,
+        replay_clock: bool = True,
     ) -> None:
         self.url = url
         self.exchange = exchange
+        self.replay_clock = replay_clock
         self.source = source(closes)
         self.journal = NotifyingJournal(url)
         self.summary: LiveRunSummary | None = None
@@ -216,7 +218,7 @@ class Run:
                 self.source,
                 journal=self.journal,
                 exchange=self.exchange,
-                replay_clock=True,
+                replay_clock=self.replay_clock,
                 registry=selection,
             )
         except BaseException as exc:  # reported by finish()
@@ -473,6 +475,95 @@ class TestRunningRunFollowsTheRegistry:
         assert "max_concurrent_strategies" in listed
         with SqlJournal(url, read_only=True) as journal:
             assert journal.registered("b").status is StrategyStatus.DISABLED
+
+
+RISING = [100.0 + index for index in range(40)]
+# The lifecycle events of a run on live candles are stamped with the wall clock; every other
+# event carries its candle's time, so two runs making the same changes at the same candles
+# journal them alike.
+WALL_CLOCK_STAMPED = frozenset(
+    {"StrategyLoaded", "StrategyReloaded", "StrategyControlled", "StrategyUnloaded"}
+)
+
+
+def trading_events(url: str) -> dict[str, list[dict[str, Any]]]:
+    """Every strategy's events (type, seq, payload), without wall-clock times."""
+    with SqlJournal(url, read_only=True) as journal:
+        found = {
+            info.strategy_id: journal.events(info.strategy_id) for info in journal.strategies()
+        }
+    return {
+        strategy_id: [
+            {
+                name: value
+                for name, value in event.to_dict().items()
+                if name != "ts" or event.event_type not in WALL_CLOCK_STAMPED
+            }
+            for event in events
+        ]
+        for strategy_id, events in found.items()
+    }
+
+
+def close_while_a_close_is_pending(
+    url: str, folder: Path, monkeypatch: pytest.MonkeyPatch, *, replay_clock: bool
+) -> Run:
+    """Bots "a" and "b" buy on bar 0, fill on bar 1's open and decide their exit on bar 1 (a
+    paper fill waits for bar 2's open); then "a" is removed and "b" disabled, both --close."""
+    seed = [strategy_config_from_dict(trader_data(sid)) for sid in ("a", "b")]
+    run = Run(url, seed, RISING, replay_clock=replay_clock)
+    run.source.give(2)
+    run.wait_for(
+        lambda: opened_positions(run, "a") and opened_positions(run, "b"), "the positions to open"
+    )
+    for arguments in (["remove", "a", "--close"], ["disable", "b", "--close"]):
+        asked = change_id(cli(["strategies", *arguments], url, folder, monkeypatch))
+        # Applied while the run waits: no other candle has come.
+        assert run.settled(asked) == "applied"
+    return run
+
+
+class TestOperatorCloseAtMarket:
+    def test_a_close_pending_at_the_paper_exchange_is_replaced_by_a_close_now(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        run = close_while_a_close_is_pending(url, tmp_path, monkeypatch, replay_clock=False)
+        run.source.give(3)
+        summary = run.finish()
+
+        bar_1 = run.source.candles[1]
+        for strategy_id in ("a", "b"):
+            events = events_of(url, strategy_id)
+            [cancelled] = [e for e in events if isinstance(e, OrderCancelled)]
+            assert cancelled.side == "sell"
+            assert cancelled.reason == "replaced by a close at market (operator)"
+            [closed] = [e for e in events if isinstance(e, PositionClosed)]
+            assert (closed.reason, closed.exit_price) == ("operator", bar_1.close)
+            assert closed.ts == bar_1.close_ts
+        assert "a" not in summary.report
+        assert summary.report["b"]["open_positions"] == 0
+        with SqlJournal(url, read_only=True) as journal:
+            assert journal.registered("a").status is StrategyStatus.REMOVED
+            assert journal.registered("b").status is StrategyStatus.DISABLED
+            assert journal.open_positions("a") == journal.open_positions("b") == []
+
+    def test_on_live_candles_it_journals_as_a_replay_making_it_at_the_same_candle(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        journals = {}
+        for name, replay_clock in (("live", False), ("replay", True)):
+            folder = tmp_path / name
+            folder.mkdir()
+            url = f"sqlite:///{folder / 'journal.db'}"
+            run = close_while_a_close_is_pending(
+                url, folder, monkeypatch, replay_clock=replay_clock
+            )
+            run.source.give(5)
+            run.finish()
+            journals[name] = trading_events(url)
+
+        assert set(journals["live"]) == {"a", "b"}
+        assert journals["live"] == journals["replay"]
 
 
 class TestChangesNeedingSeriesTheRunLacks:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -394,3 +395,141 @@ class TestLiveRunReportsHealth:
         assert len(health) == 5
         document = json.loads(path.read_text())
         assert document["bots"]["tick-a"]["feeds"][0]["last_candle"] == candles[-1].ts.isoformat()
+
+
+WAIT_SECONDS = 30.0
+
+
+class HealthLines:
+    """The health lines tradekit logs, with a condition to wait on until one is wanted."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.changed = threading.Condition()
+
+    def sink(self, message: Any) -> None:
+        record = message.record
+        if record["message"].startswith("health "):
+            with self.changed:
+                self.lines.append((record["extra"].get("strategy_id", "-"), record["message"]))
+                self.changed.notify_all()
+
+    def wait_for(self, wanted: Callable[[list[tuple[str, str]]], bool], what: str) -> None:
+        with self.changed:
+            met = self.changed.wait_for(lambda: wanted(self.lines), timeout=WAIT_SECONDS)
+        assert met, f"timed out waiting for {what}; health lines: {self.lines}"
+
+
+@pytest.fixture
+def health_lines() -> Iterator[HealthLines]:
+    watched = HealthLines()
+    logger.enable("tradekit")
+    sink_id = logger.add(watched.sink, level="INFO")
+    yield watched
+    logger.remove(sink_id)
+    logger.disable("tradekit")
+
+
+class StallingSource:
+    """Hands over ``candles``, then blocks until released: a feed that stops delivering.
+
+    ``drained`` is set once the run asked for the candle after the last one, so
+    (nothing is read ahead) it has processed them all.
+    """
+
+    def __init__(self, candles: list[Candle]) -> None:
+        self.candles = candles
+        self.drained = threading.Event()
+        self.released = threading.Event()
+
+    def __iter__(self) -> Iterator[Candle]:
+        yield from self.candles
+        self.drained.set()
+        self.released.wait(WAIT_SECONDS)
+
+
+def stale_line(lines: list[tuple[str, str]]) -> bool:
+    return any(sid == "tick-a" and "STALE" in message for sid, message in lines)
+
+
+class TestHealthWhileNoCandleComes:
+    def test_a_feed_that_stops_delivering_is_reported_stale_while_the_run_waits(
+        self, tmp_path: Path, health_lines: HealthLines
+    ) -> None:
+        candles = hourly(3)
+        clock = ManualClock(candles[-1].close_ts + timedelta(minutes=1))
+        seconds = FakeMonotonic()
+        source = StallingSource(candles)
+        path = tmp_path / "health.json"
+        summaries: list[Any] = []
+        run = threading.Thread(
+            target=lambda: summaries.append(
+                run_live(
+                    settings_from_dict({"logging": {"health_interval": 60}}),
+                    [ticker("tick-a")],
+                    source,
+                    replay_clock=False,
+                    live_clock=clock,
+                    health_path=path,
+                    monotonic=seconds,
+                )
+            )
+        )
+        run.start()
+        try:
+            assert source.drained.wait(WAIT_SECONDS), "the run did not take the candles"
+            assert not stale_line(health_lines.lines)
+            # No candle for more than two hours past the one expected next, and a report due.
+            clock.set(candles[-1].close_ts + (STALE_AFTER_TIMEFRAMES + 1) * HOUR + timedelta(1))
+            seconds.seconds += 60
+            health_lines.wait_for(stale_line, "a stale health line while the feed is silent")
+            [feed] = json.loads(path.read_text())["bots"]["tick-a"]["feeds"]
+            assert feed["stale"] is True
+            assert feed["last_candle"] == candles[-1].ts.isoformat()
+            assert feed["lag_seconds"] > STALE_AFTER_TIMEFRAMES * 3600
+        finally:
+            source.released.set()
+            run.join(WAIT_SECONDS)
+        assert not run.is_alive()
+        assert summaries[0].candles == len(candles)
+
+    def test_a_slow_replay_reports_while_it_waits_for_the_next_candles_turn(
+        self, health_lines: HealthLines
+    ) -> None:
+        seconds = FakeMonotonic()
+        stop = threading.Event()
+        candles = hourly(3)
+        first_processed = threading.Event()
+
+        def paced() -> Iterator[Candle]:
+            yield candles[0]
+            first_processed.set()  # nothing is read ahead: the run asks once it processed it
+            yield from candles[1:]
+
+        summaries: list[Any] = []
+        run = threading.Thread(
+            target=lambda: summaries.append(
+                run_live(
+                    settings_from_dict({"logging": {"health_interval": 60}}),
+                    [ticker("tick-a")],
+                    paced(),
+                    candles_per_second=0.001,  # the second candle's turn comes in 1,000 s
+                    stop=stop,
+                    monotonic=seconds,
+                )
+            )
+        )
+        run.start()
+        try:
+            assert first_processed.wait(WAIT_SECONDS), "the run did not take the first candle"
+            seconds.seconds += 60
+            health_lines.wait_for(
+                lambda lines: any(sid == "tick-a" for sid, _ in lines),
+                "a health line during the pacing wait",
+            )
+        finally:
+            stop.set()
+            run.join(WAIT_SECONDS)
+        assert not run.is_alive()
+        assert summaries[0].candles == 1
+        assert summaries[0].stopped

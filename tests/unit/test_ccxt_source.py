@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tradekit.data.ccxt_source import CcxtPollingSource
+from tradekit.data.ccxt_source import CcxtPollingSource, default_poll_seconds
 from tradekit.errors import DataError, ExchangeError
 from tradekit.protocols import CandleSource
 from tradekit.services.market.clock import ManualClock
@@ -242,3 +242,20 @@ class TestErrors:
     def test_client_without_fetch_ohlcv_is_refused(self) -> None:
         with pytest.raises(TypeError, match="fetch_ohlcv"):
             CcxtPollingSource(object(), ["A"], "1h")
+
+
+class TestPollingInterval:
+    @pytest.mark.parametrize(("timeframe", "seconds"), [("1m", 6.0), ("5m", 10.0), ("1d", 10.0)])
+    def test_the_default_is_a_tenth_of_the_timeframe_at_most_ten_seconds(
+        self, timeframe: str, seconds: float
+    ) -> None:
+        assert default_poll_seconds(timeframe) == seconds
+
+    def test_without_an_interval_polls_are_the_timeframes_default_apart(self) -> None:
+        clock = ManualClock(START + 2 * HOUR)
+        waits: list[float] = []
+        source = CcxtPollingSource(
+            FakeVenue(clock, hours=5), ["A"], "1h", max_polls=3, sleep=waits.append, clock=clock
+        )
+        list(source.stream())
+        assert waits == [default_poll_seconds("1h")] * 2

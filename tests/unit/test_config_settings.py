@@ -275,6 +275,25 @@ class TestSettingsErrors:
         assert "greater than or equal to 0" in problem.message
         assert "-3" in problem.message
 
+    @pytest.mark.parametrize("interval", [0, -5, "nan"])
+    def test_a_polling_interval_not_above_zero_names_the_field(
+        self, tmp_path: Path, interval: object
+    ) -> None:
+        config = write_json(
+            tmp_path / "config.json", {"exchange": {"ccxt": {"poll_interval_seconds": interval}}}
+        )
+        (problem,) = config_error(config, None).problems
+        assert problem.path == "exchange.ccxt.poll_interval_seconds"
+        assert "greater than 0" in problem.message or "finite" in problem.message
+
+    def test_the_polling_interval_is_read_and_unset_by_default(self, tmp_path: Path) -> None:
+        assert load_settings(None, env_file=None).exchange.ccxt.poll_interval_seconds is None
+        config = write_json(
+            tmp_path / "config.json", {"exchange": {"ccxt": {"poll_interval_seconds": 2.5}}}
+        )
+        settings = load_settings(config, env_file=None)
+        assert settings.exchange.ccxt.poll_interval_seconds == 2.5
+
     def test_every_bad_value_in_the_file_is_reported(self, tmp_path: Path) -> None:
         config = write_json(
             tmp_path / "config.json",

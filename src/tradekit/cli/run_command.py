@@ -96,7 +96,11 @@ DataOption = Annotated[
     ),
 ]
 SpeedOption = Annotated[
-    float, typer.Option("--speed", help="Replay speed in candles per second (0 = no wait).")
+    float,
+    typer.Option(
+        "--speed",
+        help="Replay speed in candles per second (0 = no wait); not with --source ccxt.",
+    ),
 ]
 BarsOption = Annotated[int, typer.Option("--bars", min=1, help="Synthetic candles per series.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the synthetic replay.")]
@@ -200,6 +204,13 @@ def plan_run(request: RunRequest) -> PlannedRun:
         raise ConfigError(
             "--mode live needs real exchange market data: add --source ccxt "
             "--exchange ID. Synthetic candles are never live; use --mode paper to replay them"
+        )
+    if request.speed and source is SourceKind.CCXT:
+        raise ConfigError(
+            f"--speed {request.speed:g}: --speed paces replays only (--source synthetic or "
+            "file); a venue's live candles come when they close. Drop --speed, or set "
+            "exchange.ccxt.poll_interval_seconds to poll a venue without websockets "
+            "more or less often"
         )
     if request.data and source is not SourceKind.FILE:
         raise ConfigError(f"--data is read only with --source file, not --source {source}")

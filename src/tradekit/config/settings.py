@@ -70,6 +70,10 @@ class CcxtSettings(BaseModel):
     rate_limit_ms: PositiveInt | None = None
     """Milliseconds between two requests (ccxt's ``rateLimit``, with ``enableRateLimit``
     always on); ``None`` keeps the venue's own figure."""
+    poll_interval_seconds: PositiveFloat | None = None
+    """Seconds between two ``fetch_ohlcv`` polls of a live feed on a venue without
+    websockets; ``None`` derives it from each feed's timeframe: a tenth of the
+    timeframe, at most 10 s (``tradekit.data.default_poll_seconds``)."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Merged into the exchange's ccxt ``options``, e.g.
     ``{"fetchMarkets": {"types": ["spot"]}}`` to load only Binance spot markets."""

@@ -23,7 +23,7 @@ from tradekit.containers.shared import SharedContainer
 from tradekit.containers.strategy import StrategyContainer, StrategyResource
 from tradekit.domain import ClosePercent
 from tradekit.errors import StrategyConflictError, StrategyNotFoundError
-from tradekit.events import StrategyReloaded, StrategyUnloaded
+from tradekit.events import OrderCancelled, StrategyReloaded, StrategyUnloaded
 from tradekit.exit_reasons import ExitReason
 from tradekit.logs import log
 
@@ -230,20 +230,60 @@ class TradingOrchestratorFactory:
             log.bind(strategy_id=strategy_id).debug("strategy unloaded")
 
     def close_positions(self, strategy_id: str, reason: str = ExitReason.OPERATOR) -> int:
-        """Close a loaded strategy's open positions at market, unless a close is under way.
+        """Close a loaded strategy's open positions at market now, at their symbol's last close.
+
+        A close order the exchange still holds (the paper exchange fills market
+        orders at the next candle's open) is cancelled and replaced, so the close
+        happens now instead of up to a bar later; the price is the last closed
+        candle's, not a venue ticker's, so a replay making the same close at the
+        same candle journals the same trade. A venue holds no pending orders (its
+        market orders fill when sent): there is nothing to replace and a close under
+        way is left to fill.
 
         Returns how many positions have no close under way afterwards: their symbol
         has no candle yet to price the close.
         """
         with self.lock(strategy_id):
+            container = self.get(strategy_id)
             handle = self._handles[strategy_id]
             positions = handle.position_lifecycle
-            self._close_all(self.get(strategy_id), handle, reason)
+            self._cancel_pending_closes(container, handle, reason)
+            self._close_all(container, handle, reason)
             return sum(
                 1
                 for position in positions.open_positions()
                 if positions.closable_quantity(position.symbol) > 0
             )
+
+    def _cancel_pending_closes(
+        self, container: Container, handle: StrategyHandle, reason: str
+    ) -> None:
+        """Cancel the close orders pending at the exchange of every position with a price now."""
+        store = _provider(container, "shared_candle_provider")()
+        exchange = _provider(container, "shared_exchange")()
+        positions = handle.position_lifecycle
+        for position in positions.open_positions():
+            series = store.get(position.symbol, handle.config.timeframe)
+            pending = positions.pending_close_orders(position.symbol)
+            if series is None or len(series) == 0 or not pending:
+                continue  # without a price, the pending close is still the quickest one
+            # Stamped with the candle the replacing close is priced on, as its fill is.
+            ts = series.candle_at(series.last_bar).close_ts
+            cancelled = exchange.cancel_orders(
+                handle.strategy_id, [order.order_id for order in pending]
+            )
+            for order in cancelled:
+                positions.cancel_intent(order.order_id)
+                handle.publisher.publish(
+                    OrderCancelled(
+                        ts=ts,
+                        order_id=order.order_id,
+                        symbol=order.symbol,
+                        side=order.side,
+                        quantity=order.quantity,
+                        reason=f"replaced by a close at market ({reason})",
+                    )
+                )
 
     def _close_all(
         self, container: Container, handle: StrategyHandle, reason: str = ExitReason.UNLOAD

@@ -1,6 +1,6 @@
 """Market data sources: generated series, candle files, in-memory frames and live ccxt polling."""
 
-from tradekit.data.ccxt_source import CcxtPollingSource
+from tradekit.data.ccxt_source import CcxtPollingSource, default_poll_seconds
 from tradekit.data.files import FileSource, LoadedCandles, load_candles
 from tradekit.data.resample import resample
 from tradekit.data.sources import FrameSource, Gap, SeriesGaps, SyntheticSource
@@ -15,6 +15,7 @@ __all__ = [
     "SeriesGaps",
     "SyntheticSource",
     "SyntheticSpec",
+    "default_poll_seconds",
     "load_candles",
     "resample",
     "synthetic_candles",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradekit.data.ccxt_errors import error_names, is_transient
+from tradekit.data.ccxt_source import default_poll_seconds
 from tradekit.data.closed_candles import ClosedCandles
 from tradekit.data.sources import SeriesKey, candle_sort_key
 from tradekit.domain import Candle
@@ -54,6 +55,9 @@ _Item = Candle | BaseException | None
 class CcxtLiveFeeds:
     """Every feed of one live run on one venue; one per run, closed by ``close()`` or ``stop``.
 
+    ``poll_seconds`` spaces the polls of a venue without websockets (by default
+    ``default_poll_seconds`` of each feed's timeframe).
+
     ``history`` maps each (symbol, timeframe) to the closed candles its warm-up
     needs; each pair gets exactly one feed however many strategies read it.
     ``start()`` connects and waits for every history (``warmup()`` then returns
@@ -76,7 +80,7 @@ class CcxtLiveFeeds:
         *,
         venue: str,
         websockets: bool | None = None,
-        poll_seconds: float = 10.0,
+        poll_seconds: float | None = None,
         backoff: Backoff = Backoff(),
         follow_attempts: int = 5,
         stop: threading.Event | None = None,
@@ -84,7 +88,7 @@ class CcxtLiveFeeds:
     ) -> None:
         if not history:
             raise ValueError("history must name at least one (symbol, timeframe)")
-        if poll_seconds <= 0:
+        if poll_seconds is not None and poll_seconds <= 0:
             raise ValueError(f"poll_seconds must be > 0, got {poll_seconds!r}")
         if follow_attempts < 1:
             raise ValueError(f"follow_attempts must be >= 1, got {follow_attempts!r}")
@@ -154,6 +158,10 @@ class CcxtLiveFeeds:
                 self._adding.discard(added)
         self._history[key] = warmup_bars
         return sorted(history, key=candle_sort_key)
+
+    def poll_seconds(self, timeframe: str) -> float:
+        """Seconds between two polls of a ``timeframe`` feed when the venue has no websockets."""
+        return self._poll_seconds or default_poll_seconds(timeframe)
 
     def start(self) -> None:
         """Connect every feed and wait until each has fetched its history (or ``close()``
@@ -305,7 +313,7 @@ class CcxtLiveFeeds:
                 after_history = False
                 failures = 0
                 if not self._use_websockets:
-                    await asyncio.sleep(self._poll_seconds)
+                    await asyncio.sleep(self.poll_seconds(state.timeframe))
                     continue
                 while True:
                     rows = await client.watch_ohlcv(state.symbol, state.timeframe)

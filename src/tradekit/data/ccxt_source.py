@@ -23,6 +23,17 @@ from tradekit.services.market.clock import SystemClock
 from tradekit.timeframes import timeframe_seconds
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LONGEST_DEFAULT_POLL_SECONDS = 10.0
+
+
+def default_poll_seconds(timeframe: str) -> float:
+    """Seconds between two polls of a ``timeframe`` feed when none is configured.
+
+    A tenth of the timeframe, at most 10 s: a closed candle is seen at most that
+    late, and a feed costs a few requests a minute, far under any venue's rate limit.
+    """
+    return min(timeframe_seconds(timeframe) / 10, _LONGEST_DEFAULT_POLL_SECONDS)
+
 
 # A garbled answer is bad data rather than a refusal.
 _BAD_DATA = frozenset({"BadResponse", "NullResponse"})
@@ -58,7 +69,8 @@ class CcxtPollingSource:
     that revises an already delivered candle is not followed: the first closed
     version wins. A missing volume (``None``) is read as 0.
 
-    Network errors are retried ``retries`` times, ``poll_seconds`` apart; any
+    Polls are ``poll_seconds`` apart (by default ``default_poll_seconds`` of the
+    timeframe). Network errors are retried ``retries`` times, ``poll_seconds`` apart; any
     other client error raises ``ExchangeError`` and a malformed answer
     ``DataError``, both naming the venue and the symbol.
 
@@ -73,7 +85,7 @@ class CcxtPollingSource:
         client: object,
         symbols: Sequence[str],
         timeframe: str,
-        poll_seconds: float = 10.0,
+        poll_seconds: float | None = None,
         since: datetime | None = None,
         max_polls: int | None = None,
         *,
@@ -89,6 +101,8 @@ class CcxtPollingSource:
             raise ValueError(
                 f"symbols must be a non-empty list of distinct symbols, got {symbols!r}"
             )
+        if poll_seconds is None:
+            poll_seconds = default_poll_seconds(timeframe)
         if not (math.isfinite(poll_seconds) and poll_seconds > 0):
             raise ValueError(f"poll_seconds must be > 0, got {poll_seconds!r}")
         if max_polls is not None and max_polls < 1:
@@ -239,4 +253,4 @@ def _ms(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
-__all__ = ["CcxtPollingSource", "OhlcvClient"]
+__all__ = ["CcxtPollingSource", "OhlcvClient", "default_poll_seconds"]

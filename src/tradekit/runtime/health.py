@@ -8,10 +8,10 @@ its timeframes past the close expected next (a feed that never delivered is
 measured from when the reporter started).
 
 The reporter keeps no thread of its own. The run loop calls ``on_candle`` for
-every candle and ``tick`` whenever it can: after each candle, and, in a live
-run that waits for the next candle, each time its wait ends (``seconds_until_due``
-is the longest it should wait, so a quiet market still gets its reports and a
-dead feed is reported stale on time). ``tick`` is cheap when nothing is due.
+every candle and ``tick`` whenever it can: after each candle, and, while it
+waits for the next candle, each time it wakes up (``run_live`` wakes at least
+every ``CONTROL_POLL_SECONDS``), so a quiet market still gets its reports and a
+dead feed is reported stale on time. ``tick`` is cheap when nothing is due.
 
 Two clocks drive it, both injectable: ``now`` (the run's clock, candle time in
 a replay) measures lag, and ``monotonic`` (seconds) spaces the reports, so a
@@ -124,10 +124,11 @@ class HealthReporter:
         with self._lock:
             self._next_due = self._monotonic() + self._interval
             document = self._document()
-            for strategy_id, bot in document["bots"].items():
-                log.bind(strategy_id=strategy_id).info("{}", health_line(bot))
+            # The file first: whoever reads the lines finds the file of the same report.
             if self._path is not None:
                 write_json_atomically(self._path, document)
+            for strategy_id, bot in document["bots"].items():
+                log.bind(strategy_id=strategy_id).info("{}", health_line(bot))
         return document
 
     def _document(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from tradekit.errors import ConfigError
 from tradekit.events import ActionFailed
 from tradekit.logs import log
 from tradekit.protocols import Exchange, Journal
-from tradekit.runtime.bootstrap import RunMode, Runtime, bootstrap
+from tradekit.runtime.bootstrap import Clock, RunMode, Runtime, bootstrap
 from tradekit.runtime.control import (
     CONTROL_POLL_SECONDS,
     CandleRoutes,
@@ -130,33 +130,14 @@ def _control(
     return RegistryControl(runtime.journal, runtime.engine, selection, routes)
 
 
-def _poller(
-    control: RegistryControl | None, observer: RunObserver | None
-) -> Callable[[], None] | None:
-    """What looks at the registry between candles (and tells the observer); ``None`` when
-    the run is not driven by the registry."""
-    if control is None:
-        return None
-
-    def poll() -> None:
-        applied = control.poll()
-        if observer is not None:
-            observer.polled(applied)
-
-    return poll
-
-
-def _pause(seconds: float, poll: Callable[[], None] | None, stop: threading.Event | None) -> None:
-    """Wait ``seconds`` for the next candle's turn, less if ``stop`` is set; a controlled
-    run keeps polling the registry meanwhile."""
+def _pause(seconds: float, stop: threading.Event | None, awake: Callable[[], object]) -> None:
+    """Wait ``seconds`` for the next candle's turn, less if ``stop`` is set, calling ``awake``
+    at least every ``CONTROL_POLL_SECONDS`` meanwhile (health reports, registry changes)."""
     wait = time.sleep if stop is None else stop.wait
-    if poll is None:
-        wait(seconds)
-        return
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0 and not (stop is not None and stop.is_set()):
         wait(min(left, CONTROL_POLL_SECONDS))
-        poll()
+        awake()
 
 
 def run_live(
@@ -180,6 +161,7 @@ def run_live(
     monotonic: Callable[[], float] = time.monotonic,
     registry: RunSelection | None = None,
     observer: RunObserver | None = None,
+    live_clock: Clock | None = None,
 ) -> LiveRunSummary:
     """Run ``configs`` over ``source`` until it ends or ``stop`` is set; then shut down cleanly.
 
@@ -208,8 +190,14 @@ def run_live(
     Every entry, exit, fill, rejection and state change is logged as one INFO line
     (``tradekit.runtime.trade_log``). Every ``health_interval`` seconds (default:
     the ``logging.health_interval`` setting) of ``monotonic`` time, checked after
-    each candle and once at the end, one health line per strategy is logged and,
-    with ``health_path``, written there as JSON (``tradekit.runtime.health``).
+    each candle, at least every ``CONTROL_POLL_SECONDS`` while the run waits for a
+    candle (or for its turn at ``candles_per_second``) and once at the end, one
+    health line per strategy is logged and, with ``health_path``, written there as
+    JSON (``tradekit.runtime.health``): a feed that stopped delivering is reported
+    stale on time. The candles are read on a thread of their own so that the run
+    can wake up meanwhile; they are processed on the run's thread only.
+    ``live_clock`` replaces the wall clock of a run on live candles (tests pass a
+    ``ManualClock``); a replay runs on candle time.
 
     With ``registry`` (a ``RunSelection``; needs a journal) the journal's registry
     decides what runs: ``configs`` only seed a new registry, and changes asked of
@@ -236,7 +224,12 @@ def run_live(
         if first is not None:
             clock = ManualClock(first.ts)
     runtime = bootstrap(
-        settings, mode=mode, exchange=exchange, clock=clock, journal=journal, persist=persist
+        settings,
+        mode=mode,
+        exchange=exchange,
+        clock=clock if replaying else live_clock,
+        journal=journal,
+        persist=persist,
     )
     failed: Counter[str] = Counter()
 
@@ -268,24 +261,36 @@ def run_live(
         reconcile_at_start(runtime, configs, announce)
     if not replaying:
         candles = plausible_candles(candles, runtime.shared.clock(), clock_skew)
-        first = next(candles, None)
-    poll = _poller(control, observer)
+
+    def poll_registry() -> None:
+        if control is not None:
+            applied = control.poll()
+            if observer is not None:
+                observer.polled(applied)
+
+    def awake() -> None:
+        """What the run does between candles and whenever it wakes up waiting for one."""
+        health.tick()
+        poll_registry()
+
     if pacer is None and candles_per_second > 0:
-        pacer = CandlePacer(candles_per_second, sleep=lambda seconds: _pause(seconds, poll, stop))
+        pacer = CandlePacer(candles_per_second, sleep=lambda seconds: _pause(seconds, stop, awake))
     if observer is not None:
         observer.started(engine, runtime.shared.clock().now)
     processed = 0
     stopped = False
     waking: WakingSource | None = None
-    arrivals: Iterator[Candle | Idle] = candles
-    if poll is not None:
-        poll()
-        if first is not None:
-            # The run wakes up without a candle too, to apply registry changes in time.
-            waking = WakingSource(itertools.chain([first], candles), CONTROL_POLL_SECONDS)
-            arrivals = iter(waking)
-            first = None
-    arrival: Candle | Idle | None = first if first is not None else next(arrivals, None)
+    poll_registry()
+    arrival: Candle | Idle | None = None
+    if not replaying or first is not None:
+        # The run wakes up without a candle too, the first one included: to apply registry
+        # changes in time, and to report health (a feed gone silent is stale) meanwhile.
+        waking = WakingSource(
+            candles if first is None else itertools.chain([first], candles),
+            CONTROL_POLL_SECONDS,
+        )
+        arrivals = iter(waking)
+        arrival = next(arrivals, None)
     try:
         while arrival is not None:
             if pacer is not None and isinstance(arrival, Candle):
@@ -301,9 +306,7 @@ def run_live(
                 if observer is not None:
                     observer.candle(arrival)
                 processed += 1
-            health.tick()
-            if poll is not None:
-                poll()
+            awake()
             arrival = next(arrivals, None)
     finally:
         if waking is not None:

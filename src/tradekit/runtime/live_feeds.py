@@ -53,6 +53,7 @@ def live_feeds(
         lambda: make_ccxt_client(public, pro=True),
         needs,
         venue=venue_name(settings),
+        poll_seconds=settings.poll_interval_seconds,
         stop=stop,
     )
 

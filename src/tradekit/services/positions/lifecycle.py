@@ -314,6 +314,14 @@ class PositionLifecycleService:
             if isinstance(pending.intent, (OpenIntent, AddIntent))
         ]
 
+    def pending_close_orders(self, symbol: str) -> list[Order]:
+        """Registered orders closing (part of) the position in ``symbol``, not completely filled."""
+        return [
+            pending.order
+            for pending in self._pending.values()
+            if pending.order.symbol == symbol and isinstance(pending.intent, CloseIntent)
+        ]
+
     def cancel_intent(self, order_id: str) -> bool:
         """Forget one registered order (refused or cancelled); True if it was known."""
         return self._pending.pop(order_id, None) is not None
