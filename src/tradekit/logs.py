@@ -143,6 +143,12 @@ class RepeatedMessages:
         )
 
 
+def flush_repeats() -> None:
+    """Report every count of repeated messages still held back, now: a run calls it as it
+    ends, so its summaries are written with its own output, not with a later command's."""
+    _repeats.flush()
+
+
 def _not_suppressed(record: Record) -> bool:
     return not record["extra"].get(_SUPPRESSED, False)
 

@@ -16,7 +16,13 @@ import pytest
 from loguru import logger
 
 from tradekit.errors import ConfigError
-from tradekit.logs import LEVELS, RepeatedMessages, configure_logging, strategy_logger
+from tradekit.logs import (
+    LEVELS,
+    RepeatedMessages,
+    configure_logging,
+    flush_repeats,
+    strategy_logger,
+)
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -310,6 +316,22 @@ class TestRepeatedMessages:
         configure_logging(stream=io.StringIO())
 
         assert _messages(stream) == ["same", "same", "repeated 3 more times in 0 s: same"]
+
+    def test_a_flush_reports_the_counts_held_back_at_once(self) -> None:
+        stream = io.StringIO()
+        configure_logging(stream=stream, repeats=RepeatedMessages(2, 60.0, FakeClock()))
+
+        for _ in range(5):
+            logger.error("same")
+        flush_repeats()
+        logger.error("same")
+
+        assert _messages(stream) == [
+            "same",
+            "same",
+            "repeated 3 more times in 0 s: same",
+            "same",
+        ]
 
     def test_json_sink_gets_the_same_summary(self, tmp_path: Path) -> None:
         clock, json_path = FakeClock(), tmp_path / "log.jsonl"

@@ -32,7 +32,7 @@ from tradekit.data.synthetic import synthetic_frame
 from tradekit.domain import Candle
 from tradekit.errors import ConfigError
 from tradekit.events import ActionFailed
-from tradekit.logs import log
+from tradekit.logs import flush_repeats, log
 from tradekit.protocols import Exchange, Journal
 from tradekit.runtime.bootstrap import Clock, RunMode, Runtime, bootstrap
 from tradekit.runtime.control import (
@@ -316,6 +316,7 @@ def run_live(
     # A source that ends because ``stop`` closed it (a live feed) was stopped, not exhausted.
     stopped = stopped or (stop is not None and stop.is_set())
     health.report()
+    flush_repeats()
     report = engine.report()
     for strategy_id, entry in report.items():
         entry["failed_orders"] = failed[strategy_id]
