@@ -5,7 +5,7 @@
 const TOKEN_KEY = "tradekit.token";
 const SAMPLES_KEPT = 240;
 const RECENT_EVENTS = 50;
-const TIMEFRAMES = ["1m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w"];
+const TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"];
 const SVG = "http://www.w3.org/2000/svg";
 
 const session = {
@@ -15,7 +15,7 @@ const session = {
   streamAbort: null,
   refreshTimer: null,
   samples: new Map(), // bot id -> [{ts, equity}] seen on this page, when no equity route
-  recent: new Map(), // bot id -> its latest streamed events
+  keepNotice: false,
 };
 
 // -- small helpers ----------------------------------------------------------------------------
@@ -38,6 +38,11 @@ function money(value) {
   if (value === null || value === undefined) return "–";
   const sign = value > 0 ? "+" : "";
   return sign + value.toFixed(2);
+}
+
+function figure(value) {
+  // Prices and quantities carry many digits; eight significant ones are plenty to read.
+  return typeof value === "number" ? String(Number(value.toPrecision(8))) : value ?? "–";
 }
 
 function pnlCell(value) {
@@ -204,14 +209,8 @@ function handleMessage(block) {
     else if (field === "data") message.data.push(value);
   }
   if (message.id !== null) session.lastEventId = message.id;
-  if (message.data.length === 0) return;
-  if (message.event !== "reset") {
-    const event = JSON.parse(message.data.join("\n"));
-    const kept = session.recent.get(event.strategy_id) || [];
-    kept.push(event);
-    session.recent.set(event.strategy_id, kept.slice(-RECENT_EVENTS));
-  }
-  scheduleRefresh();
+  // An event, or a reset (events were missed): what is shown is read again from the API.
+  if (message.data.length > 0) scheduleRefresh();
 }
 
 function scheduleRefresh() {
@@ -317,7 +316,10 @@ async function control(bot, action) {
       answer = await api("POST", `${path}/${action}`);
     }
     notice(answer.data.message + (answer.status === 202 ? " (pending)" : ""));
-    if (action === "delete" && answer.status === 200) location.hash = "#/";
+    if (action === "delete" && location.hash !== "#/" && location.hash !== "") {
+      session.keepNotice = true;
+      location.hash = "#/";
+    }
   } catch (error) {
     if (error.status !== 401) notice(error.message, "error");
   }
@@ -536,13 +538,13 @@ async function botView(id) {
     table(
       "Open positions",
       ["Symbol", "Side", "Quantity", "Entry", "Last price", "Unrealized P&L", "Stop", "Target"],
-      bot.positions.map((p) => [p.symbol, p.side, p.quantity, p.avg_entry_price, p.last_price ?? "–", money(p.unrealized_pnl), p.stop_loss ?? "–", p.take_profit ?? "–"]),
+      bot.positions.map((p) => [p.symbol, p.side, figure(p.quantity), figure(p.avg_entry_price), figure(p.last_price), money(p.unrealized_pnl), figure(p.stop_loss), figure(p.take_profit)]),
       "No open positions.",
     ),
     table(
       "Trades",
       ["Closed", "Symbol", "Side", "Quantity", "Entry", "Exit", "P&L", "Reason"],
-      trades.slice(-100).reverse().map((t) => [when(t.closed_at), t.symbol, t.side, t.quantity, t.avg_entry_price, t.exit_price, money(t.realized_pnl), t.reason]),
+      trades.slice(-100).reverse().map((t) => [when(t.closed_at), t.symbol, t.side, figure(t.quantity), figure(t.avg_entry_price), figure(t.exit_price), money(t.realized_pnl), t.reason]),
       "No trades yet.",
     ),
     el(
@@ -757,13 +759,16 @@ async function formView(botId) {
         answer = await api("POST", "/api/bots", { ...body, template: templateSelect.value, start: start.checked });
       }
       notice(answer.data.message);
+      session.keepNotice = true;
       location.hash = `#/bots/${encodeURIComponent(answer.data.bot.id)}`;
     } catch (error) {
       if (error.status === 401) return;
       let firstField = null;
       for (const problem of error.problems) {
         const id = fieldForPath(problem.path);
-        const got = problem.value === null || problem.value === undefined ? "" : ` (got ${JSON.stringify(problem.value)})`;
+        // The value is shown unless the server's message already quotes it.
+        const quoted = problem.value === null || problem.value === undefined || /\bgot\b/.test(problem.expected);
+        const got = quoted ? "" : ` (got ${JSON.stringify(problem.value)})`;
         if (id && showError(form, id, problem.expected + got)) {
           firstField = firstField || form.querySelector(`#${CSS.escape(id)}`);
         } else {
@@ -819,7 +824,12 @@ async function renderNow({ quiet = false } = {}) {
   }
 }
 
-window.addEventListener("hashchange", () => render());
+window.addEventListener("hashchange", () => {
+  // A message set just before moving (a bot made or deleted) is shown on the next view only.
+  if (session.keepNotice) session.keepNotice = false;
+  else notice("");
+  render();
+});
 
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("login-form").addEventListener("submit", login);
