@@ -12,7 +12,8 @@ from tradekit import __version__
 from tradekit.config.settings import TradekitSettings
 from tradekit.service.bots import DEFAULT_CHANGE_TIMEOUT, BotDirectory, EngineLink
 from tradekit.service.errors import install_error_handlers
-from tradekit.service.routers import bots, engine, templates
+from tradekit.service.event_stream import EventStream
+from tradekit.service.routers import bots, engine, stream, templates, web
 from tradekit.services.journal.store import SqlJournal
 from tradekit.templates import TemplateCatalog, bundled_templates
 
@@ -26,6 +27,8 @@ def create_app(
     change_timeout: float = DEFAULT_CHANGE_TIMEOUT,
     settings: TradekitSettings | None = None,
     template_catalog: TemplateCatalog | None = None,
+    event_stream: EventStream | None = None,
+    stream_heartbeat: float = stream.DEFAULT_HEARTBEAT_SECONDS,
 ) -> FastAPI:
     """The API over ``journal`` (read, and written for registry changes, never locked).
 
@@ -36,6 +39,9 @@ def create_app(
     waits at most ``change_timeout`` seconds for the engine to apply its change.
     ``settings`` give the ``strategy_defaults`` a new bot's template is merged over;
     ``template_catalog`` the templates bots are made from (default: the bundled ones).
+    ``event_stream`` is what ``GET /api/stream`` serves (the engine feeds it; default: one
+    nobody feeds), with a keep-alive comment every ``stream_heartbeat`` idle seconds.
+    The web page is served at ``/``.
     """
     catalog = template_catalog or TemplateCatalog(bundled_templates())
     app = FastAPI(
@@ -46,6 +52,8 @@ def create_app(
     app.state.token = token
     app.state.settings = settings
     app.state.template_catalog = catalog
+    app.state.event_stream = event_stream or EventStream()
+    app.state.stream_heartbeat = stream_heartbeat
     template_ids = frozenset(template.template_id for template in catalog.templates)
     app.state.directory = BotDirectory(journal, engine_link, change_timeout, template_ids)
     if cors_origins:
@@ -60,6 +68,8 @@ def create_app(
     app.include_router(bots.router)
     app.include_router(templates.router)
     app.include_router(engine.router)
+    app.include_router(stream.router)
+    app.include_router(web.router)
     return app
 
 

@@ -7,7 +7,9 @@ published views and asks for changes through the registry. Stopping either
 stops both: Ctrl-C or SIGTERM end uvicorn, then the engine is told to stop and
 commits its journal; ``POST /api/engine/stop`` (or an engine failure) stops the
 engine, which ends uvicorn. A replay that runs out leaves the API serving the
-journal until the service is stopped.
+journal until the service is stopped. The engine thread also feeds the
+``EventStream`` that ``GET /api/stream`` serves; it is closed when uvicorn shuts
+down, which ends the open streams.
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import uvicorn
 
 from tradekit.config.settings import TradekitSettings
+from tradekit.domain import Candle
 from tradekit.errors import TradekitError
+from tradekit.runtime.engine import Engine
 from tradekit.runtime.engine_view import EngineView, EngineViewPublisher, RunObserver
 from tradekit.runtime.live import LiveRunSummary
 from tradekit.service.app import create_app
+from tradekit.service.event_stream import EventStream, EventStreamFeed
 from tradekit.services.journal.store import SqlJournal
 from tradekit.templates import TemplateCatalog
 
@@ -38,10 +44,15 @@ class EngineThread:
     """The engine of the service on its own thread, and the API's link to it; one per process."""
 
     def __init__(
-        self, run: EngineRun, publisher: EngineViewPublisher, stop: threading.Event
+        self,
+        run: EngineRun,
+        publisher: EngineViewPublisher,
+        stop: threading.Event,
+        feed: RunObserver | None = None,
     ) -> None:
         self._run = run
         self._publisher = publisher
+        self._observer: RunObserver = publisher if feed is None else _Both(publisher, feed)
         self._stop = stop
         self._ended = threading.Event()
         self._thread = threading.Thread(target=self._main, name="tradekit-engine", daemon=True)
@@ -55,7 +66,7 @@ class EngineThread:
 
     def _main(self) -> None:
         try:
-            self.summary = self._run(self._stop, self._publisher)
+            self.summary = self._run(self._stop, self._observer)
         except BaseException as exc:  # handed to the main thread, which reports it
             self.error = exc
         finally:
@@ -89,6 +100,42 @@ class EngineThread:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+class _Both:
+    """Tells two observers what the run tells one: the view publisher, then the stream feed."""
+
+    def __init__(self, first: RunObserver, second: RunObserver) -> None:
+        self._first, self._second = first, second
+
+    def started(self, engine: Engine, now: Callable[[], datetime]) -> None:
+        self._first.started(engine, now)
+        self._second.started(engine, now)
+
+    def candle(self, candle: Candle) -> None:
+        self._first.candle(candle)
+        self._second.candle(candle)
+
+    def polled(self, applied: int) -> None:
+        self._first.polled(applied)
+        self._second.polled(applied)
+
+    def stopped(self) -> None:
+        self._first.stopped()
+        self._second.stopped()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server that ends the open event streams first when it shuts down, so they
+    do not hold the graceful shutdown up."""
+
+    def __init__(self, config: uvicorn.Config, stream: EventStream) -> None:
+        super().__init__(config)
+        self._stream = stream
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stream.close()
+        await super().shutdown(sockets)
 
 
 @dataclass(frozen=True)
@@ -146,7 +193,8 @@ def serve(
     the engine's summary (``None`` when it never started). An engine that failed has its
     error raised here, after the API stopped."""
     publisher = EngineViewPublisher(mode, source)
-    engine = EngineThread(run, publisher, stop)
+    stream = EventStream()
+    engine = EngineThread(run, publisher, stop, EventStreamFeed(stream))
     engine.start()
     engine.wait_started()
     if engine.error is not None:
@@ -163,6 +211,7 @@ def serve(
                 cors_origins=options.cors_origins,
                 settings=options.settings,
                 template_catalog=options.templates,
+                event_stream=stream,
             )
             config = uvicorn.Config(
                 app,
@@ -171,7 +220,7 @@ def serve(
                 lifespan="off",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
-            server = uvicorn.Server(config)
+            server = _Server(config, stream)
 
             def end_service() -> None:
                 server.should_exit = True
