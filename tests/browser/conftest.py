@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from browser_kit import TOKEN, ConsoleWatch
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-TOKEN = "browser-test-token-0123456789"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,7 +32,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 STARTUP_SECONDS = 60
-ANSWER_NOTE = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
 
 
 def _environment() -> dict[str, str]:
@@ -110,25 +107,6 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield launched
     launched.close()
-
-
-@dataclass
-class ConsoleWatch:
-    """What a page said on its console and what it threw; which answers a test expects."""
-
-    expected_statuses: set[int] = field(default_factory=set)
-    errors: list[str] = field(default_factory=list)
-
-    def on_console(self, message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        note = ANSWER_NOTE.search(message.text)
-        if note is not None and int(note.group(1)) in self.expected_statuses:
-            return
-        self.errors.append(f"console: {message.text} at {message.location}")
-
-    def on_page_error(self, error: Exception) -> None:
-        self.errors.append(f"page error: {error}")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TOKEN, ConsoleWatch
+from browser_kit import TOKEN, ConsoleWatch
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.slow
