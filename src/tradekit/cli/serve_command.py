@@ -48,6 +48,7 @@ from tradekit.cli.run_command import (
     print_summary,
     stop_on_signals,
 )
+from tradekit.errors import TradekitError
 from tradekit.runtime.live import LiveRunSummary
 from tradekit.terminal import plain_text
 
@@ -120,7 +121,15 @@ def serve(
 
     def go() -> LiveRunSummary | None:
         # Imported here: 'tradekit --help' and the other commands never load FastAPI.
-        from tradekit.service.server import ServiceOptions, is_local, serve
+        try:
+            from tradekit.service.server import ServiceOptions, is_local, serve
+        except ImportError as exc:
+            if exc.name not in SERVICE_PACKAGES:
+                raise
+            raise TradekitError(
+                f"tradekit serve needs FastAPI and uvicorn ({exc.name} is not installed); "
+                "install the service extra: pip install 'tradekit[service]'"
+            ) from None
         from tradekit.service.token import api_token
         from tradekit.templates import load_templates, templates_folder_beside
 
@@ -163,6 +172,10 @@ def serve(
     print_summary(summary)
     if summary.failed_orders:
         raise typer.Exit(EXIT_ORDERS_FAILED)
+
+
+SERVICE_PACKAGES = frozenset({"fastapi", "uvicorn", "starlette"})
+"""What the service extra installs; a missing one is named with the command that installs it."""
 
 
 def _say(text: str) -> None:
