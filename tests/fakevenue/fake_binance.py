@@ -230,13 +230,17 @@ class FakeBinance:
         with self._lock:
             self._state.market_fill_fraction = fraction
 
-    def fill_open_orders(self, price: float | None = None) -> list[dict[str, Any]]:
-        """Execute what is left of every open order (at ``price``, else the last 1m close);
-        the trades made."""
+    def fill_open_orders(
+        self, client_order_ids: Sequence[str] | None = None, price: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Execute what is left of the open orders with these client order ids (all when
+        ``None``) at ``price``, else at the last 1m close; the trades made."""
         with self._lock:
             made = []
-            for order_id in list(self._state.open_orders):
-                order = self._state.open_orders.pop(order_id)
+            for order_id, order in list(self._state.open_orders.items()):
+                if client_order_ids is not None and order["clientOrderId"] not in client_order_ids:
+                    continue
+                del self._state.open_orders[order_id]
                 left = float(order["origQty"]) - float(order["executedQty"])
                 made.append(_execute(self._state, order, left, price or _last(self._state, order)))
             return made
@@ -249,6 +253,16 @@ class FakeBinance:
             order = _new_order(self._state, _market_id(symbol), side, "MARKET", quantity, 0.0)
             order["clientOrderId"] = client_order_id
             return _execute(self._state, order, quantity, price)
+
+    def open_order(
+        self, symbol: str, side: str, quantity: float, price: float, client_order_id: str
+    ) -> dict[str, Any]:
+        """A limit order another program (or a person) left open on the venue."""
+        with self._lock:
+            order = _new_order(self._state, _market_id(symbol), side, "LIMIT", quantity, price)
+            order["clientOrderId"] = client_order_id
+            self._state.open_orders[order["orderId"]] = order
+            return dict(order)
 
     def set_balance(self, asset: str, amount: float) -> None:
         """Make the account hold ``amount`` of ``asset`` (a deposit, a withdrawal, ...)."""

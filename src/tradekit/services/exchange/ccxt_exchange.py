@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Any, Protocol, TypeVar, cast
 from loguru import logger
 
 from tradekit.config.settings import ExchangeSettings
+from tradekit.data.ccxt_errors import error_names, is_transient
 from tradekit.domain import Candle, Fill, Order
 from tradekit.errors import ExchangeError, LiveOrdersDisabledError
 from tradekit.ids import ClientOrderId, VenueOrderId, venue_id_rules
@@ -43,7 +45,8 @@ class CcxtClient(Protocol):
     """The part of a ccxt exchange object tradekit uses (ccxt's unified API); tests pass fakes.
 
     Sending orders needs ``create_order`` only; reconciliation also reads the
-    account with ``fetch_balance`` and ``fetch_open_orders``.
+    account with ``fetch_balance`` and ``fetch_open_orders``, and the fills made
+    while no run was going with ``fetch_my_trades`` and ``fetch_order``.
     """
 
     def create_order(
@@ -65,6 +68,43 @@ class CcxtClient(Protocol):
         limit: int | None = None,
         params: dict[str, Any] | None = None,
     ) -> list[Mapping[str, Any]]: ...
+
+    def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[Mapping[str, Any]]: ...
+
+    def fetch_order(
+        self, id: str, symbol: str | None = None, params: dict[str, Any] | None = None
+    ) -> Mapping[str, Any]: ...
+
+
+TRADE_PAGE_LIMIT = 1000
+"""Trades asked for per ``fetch_my_trades`` call (Binance's most)."""
+READ_RETRIES = 4
+"""Times a read failing with a transient error (rate limit, timeout) is tried again."""
+READ_BACKOFF_SECONDS = 0.5
+"""The wait before the first retry of a read; each further one waits twice as long."""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTrade:
+    """One execution of an order on the venue, as read back from it: ``fee`` in the quote
+    currency, ``timestamp_ms`` the venue's time; ``client_order_id`` is ``None`` when its
+    order has none (placed by hand) or the venue does not know the order any more."""
+
+    trade_id: str
+    venue_order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: str
+    quantity: float
+    price: float
+    fee: float
+    timestamp_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +137,9 @@ class CcxtExchange:
         settings: ExchangeSettings,
         live_orders_enabled: bool,
         client: object | None = None,
+        *,
+        trade_page_limit: int = TRADE_PAGE_LIMIT,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         if client is not None and not callable(getattr(client, "create_order", None)):
             raise TypeError(f"ccxt client must have a create_order method, got {client!r}")
@@ -106,6 +149,8 @@ class CcxtExchange:
         self._lock = threading.Lock()
         self._venue = venue_name(settings.ccxt)
         self._id_rules = venue_id_rules(settings.ccxt.exchange_id)
+        self._trade_page_limit = trade_page_limit
+        self._sleep = sleep
 
     @property
     def live_orders_enabled(self) -> bool:
@@ -158,6 +203,71 @@ class CcxtExchange:
             )
         return orders
 
+    def trades_since(self, symbol: str, since_ms: int) -> list[VenueTrade]:
+        """Every trade of the account in ``symbol`` from ``since_ms`` (venue time) on, oldest
+        first, each with its order's client order id.
+
+        Pages through ``fetch_my_trades`` by time (a page's last timestamp starts the
+        next; trades seen twice count once) until a page brings nothing new. Rate
+        limits and timeouts are waited out and retried (``READ_RETRIES`` times, with
+        doubling waits); ``ExchangeError`` once they persist or on any other error.
+        """
+        limit = self._trade_page_limit
+
+        def page_from(start: int) -> list[Mapping[str, Any]]:
+            return self._read(
+                f"fetch_my_trades({symbol!r}, since={start})",
+                lambda client: client.fetch_my_trades(symbol, start, limit),
+            )
+
+        trades: dict[str, Mapping[str, Any]] = {}
+        since = since_ms
+        while True:
+            page = page_from(since)
+            fresh = [item for item in page if str(item.get("id")) not in trades]
+            trades.update((str(item.get("id")), item) for item in fresh)
+            stamps = [_integer(item.get("timestamp")) for item in page]
+            if not fresh or len(page) < limit or max(stamps) <= since:
+                break
+            since = max(stamps)
+        client_ids: dict[str, str | None] = {}
+        read = []
+        for trade_id, item in trades.items():
+            venue_order_id = str(item.get("order"))
+            if venue_order_id not in client_ids:
+                client_ids[venue_order_id] = self._client_order_id(venue_order_id, symbol)
+            quantity = _number(item.get("amount"))
+            price = _number(item.get("price"))
+            fee = _fee_in_quote(
+                [item["fee"]] if item.get("fee") else item.get("fees"), symbol, price
+            )
+            read.append(
+                VenueTrade(
+                    trade_id=trade_id,
+                    venue_order_id=venue_order_id,
+                    client_order_id=client_ids[venue_order_id],
+                    symbol=symbol,
+                    side=str(item.get("side")),
+                    quantity=quantity,
+                    price=price,
+                    fee=(
+                        fee if fee is not None else quantity * price * self._settings.fee_bps / _BPS
+                    ),
+                    timestamp_ms=_integer(item.get("timestamp")),
+                )
+            )
+        read.sort(key=lambda trade: (trade.timestamp_ms, _trade_order(trade.trade_id)))
+        return read
+
+    def _client_order_id(self, venue_order_id: str, symbol: str) -> str | None:
+        """The client order id of venue order ``venue_order_id`` (one ``fetch_order``)."""
+        order = self._read(
+            f"fetch_order({venue_order_id!r}, {symbol!r})",
+            lambda client: client.fetch_order(venue_order_id, symbol),
+        )
+        client_id = order.get("clientOrderId")
+        return str(client_id) if client_id else None
+
     def send_market_order(
         self, symbol: str, side: str, amount: float, client_order_id: str
     ) -> Mapping[str, Any]:
@@ -180,13 +290,21 @@ class CcxtExchange:
             ) from exc
 
     def _read(self, what: str, call: Callable[[CcxtClient], _T]) -> _T:
+        """``call`` on the client; transient errors (rate limits, timeouts) are waited out
+        ``READ_RETRIES`` times; ``ExchangeError`` naming ``what`` when it still fails."""
         client = self._client_for_orders()
-        try:
-            return call(client)
-        except Exception as exc:
-            raise ExchangeError(
-                f"{self._venue}: {what} failed with {type(exc).__name__}: {exc}"
-            ) from exc
+        attempt = 0
+        while True:
+            try:
+                return call(client)
+            except Exception as exc:
+                if is_transient(error_names(exc)) and attempt < READ_RETRIES:
+                    self._sleep(READ_BACKOFF_SECONDS * 2**attempt)
+                    attempt += 1
+                    continue
+                raise ExchangeError(
+                    f"{self._venue}: {what} failed with {type(exc).__name__}: {exc}"
+                ) from exc
 
     def submit(
         self, order: Order, candle: Candle, trigger_price: float | None = None
@@ -365,6 +483,15 @@ def _number(value: object) -> float:
     return float(value)
 
 
+def _integer(value: object) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _trade_order(trade_id: str) -> tuple[int, str]:
+    """Trades of one millisecond in the venue's id order (numeric ids as numbers)."""
+    return (int(trade_id), "") if trade_id.isdecimal() else (0, trade_id)
+
+
 def _filled_quantity(response: Mapping[str, Any]) -> float | None:
     return _positive(response.get("filled"))
 
@@ -376,4 +503,4 @@ def _positive(value: object) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
-__all__ = ["CcxtClient", "CcxtExchange", "VenueOrder"]
+__all__ = ["CcxtClient", "CcxtExchange", "VenueOrder", "VenueTrade"]

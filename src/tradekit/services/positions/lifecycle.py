@@ -306,6 +306,15 @@ class PositionLifecycleService:
         )
         return max(position.quantity - claimed, 0.0)
 
+    def pending_orders(self) -> list[Order]:
+        """Every registered order that has not completely filled."""
+        return [pending.order for pending in self._pending.values()]
+
+    def opening_order_id(self, symbol: str) -> str | None:
+        """The order that opened the position in ``symbol`` (its later fills grow it)."""
+        book = self._books.get(symbol)
+        return None if book is None else book.opening_order_id
+
     def pending_entry_orders(self) -> list[Order]:
         """Registered orders that open or add to a position and have not completely filled."""
         return [
