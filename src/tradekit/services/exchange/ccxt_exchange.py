@@ -82,6 +82,8 @@ class CcxtClient(Protocol):
     ) -> Mapping[str, Any]: ...
 
 
+_FROM_ID_VENUES = frozenset({"binance", "binanceus"})
+"""Venues whose account trades can be paged by trade id (``fromId``), ids rising."""
 TRADE_PAGE_LIMIT = 1000
 """Trades asked for per ``fetch_my_trades`` call (Binance's most)."""
 READ_RETRIES = 4
@@ -207,29 +209,34 @@ class CcxtExchange:
         """Every trade of the account in ``symbol`` from ``since_ms`` (venue time) on, oldest
         first, each with its order's client order id.
 
-        Pages through ``fetch_my_trades`` by time (a page's last timestamp starts the
-        next; trades seen twice count once) until a page brings nothing new. Rate
-        limits and timeouts are waited out and retried (``READ_RETRIES`` times, with
-        doubling waits); ``ExchangeError`` once they persist or on any other error.
+        Pages through ``fetch_my_trades`` until a page comes back short or brings
+        nothing new: after the first page, by trade id on venues that take one
+        (Binance's ``fromId``: many trades may share a millisecond), else by time
+        (a page's last timestamp starts the next; trades seen twice count once).
+        Rate limits and timeouts are waited out and retried (``READ_RETRIES`` times,
+        with doubling waits); ``ExchangeError`` once they persist or on any other error.
         """
         limit = self._trade_page_limit
+        by_id = self._settings.ccxt.exchange_id in _FROM_ID_VENUES
 
-        def page_from(start: int) -> list[Mapping[str, Any]]:
+        def page(start: int | None, params: dict[str, Any]) -> list[Mapping[str, Any]]:
             return self._read(
-                f"fetch_my_trades({symbol!r}, since={start})",
-                lambda client: client.fetch_my_trades(symbol, start, limit),
+                f"fetch_my_trades({symbol!r}, since={start}, {params})",
+                lambda client: client.fetch_my_trades(symbol, start, limit, params),
             )
 
         trades: dict[str, Mapping[str, Any]] = {}
-        since = since_ms
+        answer = page(since_ms, {})
         while True:
-            page = page_from(since)
-            fresh = [item for item in page if str(item.get("id")) not in trades]
+            fresh = [item for item in answer if str(item.get("id")) not in trades]
             trades.update((str(item.get("id")), item) for item in fresh)
-            stamps = [_integer(item.get("timestamp")) for item in page]
-            if not fresh or len(page) < limit or max(stamps) <= since:
+            if not fresh or len(answer) < limit:
                 break
-            since = max(stamps)
+            ids = [str(item.get("id")) for item in answer]
+            if by_id and all(trade_id.isdecimal() for trade_id in ids):
+                answer = page(None, {"fromId": max(map(int, ids)) + 1})
+            else:
+                answer = page(max(_integer(item.get("timestamp")) for item in answer), {})
         client_ids: dict[str, str | None] = {}
         read = []
         for trade_id, item in trades.items():
