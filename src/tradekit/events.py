@@ -280,7 +280,8 @@ class VenueHoldingAdopted(Event):
 class VenueFillRecovered(Event):
     """A fill of this strategy's order ``order_id`` that the venue made while no run saw it
     was read back at the start of a live run (venue trade ``trade_id`` of venue order
-    ``venue_order_id``, sent as ``client_order_id``); the ``OrderFilled`` applying it follows."""
+    ``venue_order_id``, sent as ``client_order_id``) and applied: it follows the
+    ``OrderFilled`` that applied it."""
 
     venue: str
     trade_id: str

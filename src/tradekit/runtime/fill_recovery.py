@@ -9,7 +9,7 @@ ones, up to the quantity the journal already holds for that order (from the
 order's answer, or an earlier read-back), are skipped. So a fill is applied
 once however often a run restarts, including the part of an order that filled
 after its answer. New fills go through the bot's position lifecycle (the one
-place fills are applied), each announced by a ``VenueFillRecovered`` event naming
+place fills are applied), each followed by a ``VenueFillRecovered`` event naming
 the venue trade, and are committed to the journal before the first candle.
 
 Trades of orders no running bot sent (placed by hand, by a removed bot, by a bot
@@ -202,45 +202,52 @@ def _recover_order(
             reason = f"bot {bot!r} is not running in this run; its fill waits for a run that does"
             result.unapplied.extend(UnappliedFill(trade, reason) for trade, _ in new)
             return
-        try:
-            _apply(handle.position_lifecycle, handle.publisher, result.venue, order_id, new)
-        except PositionError as exc:
-            result.unapplied.extend(UnappliedFill(trade, str(exc)) for trade, _ in new)
-            return
-    result.applied.extend(RecoveredFill(trade, bot, order_id, quantity) for trade, quantity in new)
+        _apply(handle.position_lifecycle, handle.publisher, order_id, new, result)
 
 
 def _apply(
     lifecycle: PositionLifecycleService,
     publisher: StrategyPublisher,
-    venue: str,
     order_id: str,
     new: list[tuple[VenueTrade, float]],
+    result: FillRecovery,
 ) -> None:
-    """Apply ``new`` (trade, quantity) fills of ``order_id``: to its intent when it still
-    waits to fill, else to the intent its side and the bot's position imply."""
+    """Apply ``new`` (trade, quantity) fills of ``order_id`` in order: to its intent when
+    it still waits to fill, else to the intent its side and the bot's position imply.
+    From the first one the book refuses on, they are reported with why."""
     first = new[0][0]
     side = OrderSide(first.side)
     symbol = first.symbol
-    strategy_id = lifecycle.strategy_id
     quantity = sum(quantity for _, quantity in new)
     if not any(order.order_id == order_id for order in lifecycle.pending_orders()):
         order = Order(
             order_id=order_id,
-            strategy_id=strategy_id,
+            strategy_id=lifecycle.strategy_id,
             symbol=symbol,
             side=side,
             quantity=quantity,
             created_at=_ts(first),
             reason=RECOVERED_REASON,
         )
-        lifecycle.register_intent(order, _intent(lifecycle, order))
-    for trade, part in new:
+        try:
+            lifecycle.register_intent(order, _intent(lifecycle, order))
+        except PositionError as exc:
+            result.unapplied.extend(UnappliedFill(trade, str(exc)) for trade, _ in new)
+            return
+    for index, (trade, part) in enumerate(new):
         fee = trade.fee * part / trade.quantity if trade.quantity else 0.0
+        fill = Fill(
+            order_id, lifecycle.strategy_id, symbol, side, part, trade.price, fee, _ts(trade)
+        )
+        try:
+            lifecycle.apply_fills([fill])
+        except PositionError as exc:
+            result.unapplied.extend(UnappliedFill(trade, str(exc)) for trade, _ in new[index:])
+            return
         publisher.publish(
             VenueFillRecovered(
-                ts=_ts(trade),
-                venue=venue,
+                ts=fill.ts,
+                venue=result.venue,
                 trade_id=trade.trade_id,
                 venue_order_id=trade.venue_order_id,
                 client_order_id=trade.client_order_id or "",
@@ -252,9 +259,7 @@ def _apply(
                 fee=fee,
             )
         )
-        lifecycle.apply_fills(
-            [Fill(order_id, strategy_id, symbol, side, part, trade.price, fee, _ts(trade))]
-        )
+        result.applied.append(RecoveredFill(trade, lifecycle.strategy_id, order_id, part))
 
 
 def _intent(lifecycle: PositionLifecycleService, order: Order) -> OrderIntent:
