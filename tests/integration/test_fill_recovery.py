@@ -131,3 +131,17 @@ class TestRecoverFills:
         assert events == []
         (unapplied,) = result.unapplied
         assert "cannot close 0.9 BTC/USDT; only 0.5 is open" in unapplied.reason
+
+    def test_an_order_number_read_back_is_never_handed_out_again(self, url: str) -> None:
+        """A crash between sending an order and journaling it leaves the book's numbering
+        behind the venue: the bot's next order must not reuse the number."""
+        venue = ListedTrades([trade(1, "buy", 0.25, "TKholder-5")])
+        with SqlJournal(url) as journal:
+            journal.acquire_writer()
+            runtime = started(journal)
+            try:
+                recover_fills(runtime.engine, journal, venue, {"holder": ["BTC/USDT"]})
+                lifecycle = runtime.factory.handle("holder").position_lifecycle
+                assert lifecycle.new_order_id() == "holder-6"
+            finally:
+                runtime.close()

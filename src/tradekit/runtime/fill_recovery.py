@@ -184,6 +184,7 @@ def _recover_order(
         result.unapplied.extend(UnappliedFill(trade, reason) for trade in trades)
         return
     bot, order_id = resolved.strategy_id, str(resolved)
+    skip_order_numbers(engine, bot, resolved.number)
     covered = sum(fill.quantity for fill in journaled.get(bot, []) if fill.order_id == order_id)
     new: list[tuple[VenueTrade, float]] = []
     done = 0.0
@@ -203,6 +204,15 @@ def _recover_order(
             result.unapplied.extend(UnappliedFill(trade, reason) for trade, _ in new)
             return
         _apply(handle.position_lifecycle, handle.publisher, order_id, new, result)
+
+
+def skip_order_numbers(engine: Engine, bot: str, number: int) -> None:
+    """Keep running ``bot`` from numbering a new order ``number`` or lower (one the venue
+    has, maybe sent just before a crash that lost the book's count of it)."""
+    with engine.factory.lock(bot):
+        handle = engine.factory.find_handle(bot)
+        if handle is not None:
+            handle.position_lifecycle.skip_order_numbers_through(number)
 
 
 def _apply(

@@ -30,7 +30,7 @@ from tradekit.logs import log
 from tradekit.protocols import Journal
 from tradekit.runtime.bootstrap import Runtime
 from tradekit.runtime.engine import Engine
-from tradekit.runtime.fill_recovery import VenueTrades, recover_fills
+from tradekit.runtime.fill_recovery import VenueTrades, recover_fills, skip_order_numbers
 from tradekit.services.exchange.ccxt_exchange import VenueOrder
 from tradekit.services.journal.store import StrategyStatus
 
@@ -285,14 +285,21 @@ def reconcile_at_start(
             BookHolding(strategy_id, position.symbol, position.side.sign * position.quantity)
             for position in positions
         )
+    resolver = StrategyIdResolver(known)
     result = compare(
         exchange.venue,
         exchange.balances(),
         exchange.open_orders(),
         books,
         traded,
-        StrategyIdResolver(known),
+        resolver,
     )
+    # An open order sent just before a crash may be newer than the book's numbering.
+    for orders in result.orders_by_bot.values():
+        for order in orders:
+            resolved = resolver.resolve(VenueOrderId.parse(order.client_order_id or ""))
+            if resolved is not None:
+                skip_order_numbers(engine, resolved.strategy_id, resolved.number)
     for difference in result.differences:
         engine.halt_strategy_entries(difference.bots, f"reconciliation: {difference.describe()}")
     for line in result.lines():

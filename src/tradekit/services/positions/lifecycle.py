@@ -267,6 +267,11 @@ class PositionLifecycleService:
         self._next_order_number = number + 1
         return str(ClientOrderId(self._strategy_id, number))
 
+    def skip_order_numbers_through(self, number: int) -> None:
+        """Never hand out order numbers up to ``number``: an order with it reached the
+        venue, though the book (restored from before a crash) had not counted it."""
+        self._next_order_number = max(self._next_order_number, number + 1)
+
     def register_intent(self, order: Order, intent: OrderIntent) -> None:
         """Remember what ``order`` is for, so its fills (now or later) change the right position."""
         where = f"order {order.order_id}"
