@@ -29,12 +29,15 @@ START = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS
 SRC = Path(__file__).resolve().parents[2] / "src"
 WAIT_SECONDS = 60
 RECONCILED = "reconciliation with binance:"
+BOTS = ("live-bot", "other-bot")
 
 
-def bot_data(strategy_id: str) -> dict[str, Any]:
-    """Buys on every candle its sma(5) has a value for, while it holds nothing."""
+def bot_data(strategy_id: str, quote_amount: float = 100.0) -> dict[str, Any]:
+    """Buys ``quote_amount`` worth on every candle its sma(5) has a value for, while it
+    holds nothing."""
     return {
         "strategy_id": strategy_id,
+        "entry": {"sizing": {"quote_amount": quote_amount}},
         "symbols": ["BTC/USDT"],
         "timeframe": "1h",
         "indicators": [{"name": "sma", "params": {"length": 5}}],
@@ -118,15 +121,15 @@ class LiveFolder:
     """A folder with a config pointing at the fake venue, strategy files and a journal;
     runs ``tradekit`` commands in it with live orders armed from the environment."""
 
-    def __init__(self, root: Path, venue: FakeBinance, bots: list[str]) -> None:
+    def __init__(self, root: Path, venue: FakeBinance, bots: dict[str, float]) -> None:
         self.root = root
         self.venue = venue
         self.health = root / "health.json"
         ccxt = venue.ccxt_settings().model_dump(mode="json", exclude_none=True)
         (root / "config.json").write_text(json.dumps({"exchange": {"kind": "ccxt", "ccxt": ccxt}}))
         (root / "strategies").mkdir()
-        for bot in bots:
-            (root / "strategies" / f"{bot}.json").write_text(json.dumps(bot_data(bot)))
+        for bot, amount in bots.items():
+            (root / "strategies" / f"{bot}.json").write_text(json.dumps(bot_data(bot, amount)))
         env = {name: value for name, value in os.environ.items() if not name.startswith("TRADEKIT")}
         env.update(
             PYTHONPATH=str(SRC),
@@ -231,44 +234,56 @@ class TestRestartWithAnOrderPartlyFilled:
     def test_open_orders_and_fills_made_while_down_reach_their_bot_once(
         self, venue: FakeBinance, klines: list[Kline], tmp_path: Path, stop_signal: int
     ) -> None:
-        folder = LiveFolder(tmp_path, venue, ["live-bot"])
+        folder = LiveFolder(tmp_path, venue, {"live-bot": 100.0, "other-bot": 40.0})
         venue.fill_market_orders_partly(0.4)
         folder.live_run(push=[klines[30]], stop_signal=stop_signal)
-        (order,) = venue.created_orders
-        ordered, executed = float(order["origQty"]), float(order["executedQty"])
-        assert 0 < executed < ordered
-        assert _close(folder.position("live-bot"), executed)
+        orders = {order["clientOrderId"]: order for order in venue.created_orders}
+        assert sorted(orders) == ["TKlive-bot-1", "TKother-bot-1"]
+        ordered = {bot: float(orders[f"TK{bot}-1"]["origQty"]) for bot in BOTS}
+        assert ordered["live-bot"] != ordered["other-bot"]
+        for bot in BOTS:
+            executed = float(orders[f"TK{bot}-1"]["executedQty"])
+            assert 0 < executed < ordered[bot]
+            assert _close(folder.position(bot), executed)
         gone = venue.open_order("BTC/USDT", "BUY", 0.01, 50.0, "TKgone-bot-7")
 
-        # Restarted while the order is still open: it is the bot's; the gone bot's is reported.
+        # Restarted while the orders are still open: each is its bot's; the gone bot's is
+        # reported and left alone.
         second = folder.live_run(stop_signal=stop_signal)
         assert "open orders of live-bot: 1" in second.said
+        assert "open orders of other-bot: 1" in second.said
         assert "agree: BTC" in second.said
         assert "MISMATCH" not in second.said
         assert f"UNKNOWN open order {gone['orderId']} (buy 0.01 of 0.01 BTC/USDT" in second.said
         assert "bot 'gone-bot' no longer exists; left open, not cancelled" in second.said
         assert [method for method, _ in venue.requests if method == "DELETE"] == []
 
-        # The rest fills while tradekit is down: the restart reads it back, once.
-        (rest,) = venue.fill_open_orders([order["clientOrderId"]])
+        # The rest fills while tradekit is down: the restart reads it back, once, per bot.
+        rests = {
+            trade["orderId"]: trade
+            for trade in venue.fill_open_orders(["TKlive-bot-1", "TKother-bot-1"])
+        }
         third = folder.live_run(stop_signal=stop_signal)
         assert "agree: BTC" in third.said, third.stderr
         assert "MISMATCH" not in third.said
-        assert f"venue trade {rest['id']} " in third.said
-        assert _close(folder.position("live-bot"), ordered)
-        assert _close(folder.position("live-bot"), venue.balances["BTC"])
-        fills = folder.fills("live-bot")
-        assert [order_id for order_id, *_ in fills] == ["live-bot-1", "live-bot-1"]
-        assert _close(sum(quantity for _, quantity, _ in fills), ordered)
-        (recovered,) = folder.recovered("live-bot")
-        assert recovered.trade_id == str(rest["id"])
-        assert recovered.order_id == "live-bot-1"
+        assert _close(sum(folder.position(bot) for bot in BOTS), venue.balances["BTC"])
+        fills = {bot: folder.fills(bot) for bot in BOTS}
+        for bot in BOTS:
+            rest = rests[orders[f"TK{bot}-1"]["orderId"]]
+            assert f"venue trade {rest['id']} " in third.said
+            assert _close(folder.position(bot), ordered[bot])
+            assert [order_id for order_id, *_ in fills[bot]] == [f"{bot}-1", f"{bot}-1"]
+            assert _close(sum(quantity for _, quantity, _ in fills[bot]), ordered[bot])
+            (recovered,) = folder.recovered(bot)
+            assert (recovered.trade_id, recovered.order_id) == (str(rest["id"]), f"{bot}-1")
 
         fourth = folder.live_run(stop_signal=stop_signal)
         assert "agree: BTC" in fourth.said
-        assert folder.fills("live-bot") == fills
-        assert len(folder.recovered("live-bot")) == 1
-        assert _close(folder.position("live-bot"), ordered)
+        assert "fills read back from binance: 0 applied" in fourth.said
+        for bot in BOTS:
+            assert folder.fills(bot) == fills[bot]
+            assert len(folder.recovered(bot)) == 1
+            assert _close(folder.position(bot), ordered[bot])
 
 
 @pytest.mark.slow
@@ -276,7 +291,7 @@ class TestMismatchOnRestart:
     def test_more_on_the_venue_keeps_entries_off_until_adopted_into_a_bot(
         self, venue: FakeBinance, klines: list[Kline], tmp_path: Path
     ) -> None:
-        folder = LiveFolder(tmp_path, venue, ["live-bot"])
+        folder = LiveFolder(tmp_path, venue, {"live-bot": 100.0})
         folder.live_run(push=[klines[30]])
         held = folder.position("live-bot")
         assert held > 0
@@ -313,7 +328,7 @@ class TestMismatchOnRestart:
     def test_less_on_the_venue_is_flattened_and_the_flattening_fill_is_no_bots(
         self, venue: FakeBinance, klines: list[Kline], tmp_path: Path
     ) -> None:
-        folder = LiveFolder(tmp_path, venue, ["live-bot"])
+        folder = LiveFolder(tmp_path, venue, {"live-bot": 100.0})
         folder.live_run(push=[klines[30]])
         held = folder.position("live-bot")
         venue.set_balance("BTC", held - 0.005)
