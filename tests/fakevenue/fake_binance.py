@@ -467,10 +467,13 @@ def _build_app(venue: FakeBinance) -> FastAPI:
         startTime: int | None = None,  # noqa: N803 - Binance's parameter names
         endTime: int | None = None,  # noqa: N803
         fromId: int | None = None,  # noqa: N803
+        orderId: int | None = None,  # noqa: N803
         limit: int = 500,
     ) -> list[dict[str, Any]]:
         with venue._lock:
             trades = [trade for trade in state.trades if trade["symbol"] == symbol]
+        if orderId is not None:
+            trades = [trade for trade in trades if trade["orderId"] == orderId]
         if fromId is not None:
             trades = [trade for trade in trades if trade["id"] >= fromId]
         else:

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from tradekit.config.settings import ExchangeSettings
 from tradekit.errors import ExchangeError
 from tradekit.services.exchange import CcxtExchange
+from tradekit.services.exchange.ccxt_client import make_ccxt_client
 
 START = 1_700_000_040_000 - 1_700_000_040_000 % 60_000
 
@@ -65,3 +66,18 @@ class TestTradesSince:
         with pytest.raises(ExchangeError, match=r"binance: fetch_my_trades\('BTC/USDT'"):
             reader.trades_since("BTC/USDT", START)
         assert waits == [0.5, 1.0, 2.0, 4.0]
+
+    def test_order_trades_are_every_trade_of_one_order(self, venue: FakeBinance) -> None:
+        venue.fill_market_orders_partly(0.5)
+        settings = venue.ccxt_settings(api_key=SecretStr("key"), api_secret=SecretStr("secret"))
+        placed = make_ccxt_client(settings).create_order(
+            "BTC/USDT", "market", "buy", 1.0, None, {"clientOrderId": "TKbot-1"}
+        )
+        venue.execute_order("BTC/USDT", "BUY", 0.2, 91.0, "TKbot-2")
+        venue.fill_open_orders(["TKbot-1"], price=90.0)
+        reader = exchange(venue, [])
+        (seen, *_) = reader.trades_since("BTC/USDT", 0)
+        trades = reader.order_trades(seen)
+        assert [trade.quantity for trade in trades] == [0.5, 0.5]
+        assert {trade.venue_order_id for trade in trades} == {placed["id"]}
+        assert {trade.client_order_id for trade in trades} == {"TKbot-1"}

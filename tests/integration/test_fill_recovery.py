@@ -3,6 +3,7 @@ its journal; the venue is a list of trades."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tradekit.runtime.bootstrap import Runtime, bootstrap
 from tradekit.runtime.fill_recovery import FillRecovery, recover_fills
 from tradekit.services.exchange.ccxt_exchange import VenueTrade
 from tradekit.services.journal.store import SqlJournal
-from tradekit.services.positions.state import OpenIntent
+from tradekit.services.positions.state import CloseIntent, OpenIntent
 from tradekit.testing import settings_from_dict
 
 OPENED = datetime(2024, 1, 1, tzinfo=UTC)
@@ -36,11 +37,16 @@ class ListedTrades:
         self.asked.append(since_ms)
         return [t for t in self.trades if t.symbol == symbol and t.timestamp_ms >= since_ms]
 
+    def order_trades(self, first: VenueTrade) -> list[VenueTrade]:
+        return [t for t in self.trades if t.venue_order_id == first.venue_order_id]
 
-def trade(n: int, side: str, quantity: float, client_order_id: str | None) -> VenueTrade:
+
+def trade(
+    n: int, side: str, quantity: float, client_order_id: str | None, order: int | None = None
+) -> VenueTrade:
     return VenueTrade(
         trade_id=str(500 + n),
-        venue_order_id=str(1000 + n),
+        venue_order_id=str(1000 + (n if order is None else order)),
         client_order_id=client_order_id,
         symbol="BTC/USDT",
         side=side,
@@ -145,3 +151,26 @@ class TestRecoverFills:
                 assert lifecycle.new_order_id() == "holder-6"
             finally:
                 runtime.close()
+
+    def test_an_order_partly_journaled_before_the_window_gets_only_its_rest(self, url: str) -> None:
+        """The window starts at the symbol's last journaled fill, later than the order's
+        first trade: what the journal covers is counted on all of the order's trades."""
+        with SqlJournal(url) as journal:
+            journal.acquire_writer()
+            runtime = started(journal)
+            lifecycle = runtime.factory.handle("holder").position_lifecycle
+            later = OPENED + timedelta(hours=2)
+            order = Order("holder-2", "holder", "BTC/USDT", OrderSide.SELL, 0.1, later)
+            lifecycle.register_intent(order, CloseIntent(percent=20.0))
+            lifecycle.apply_fills(
+                [Fill("holder-2", "holder", "BTC/USDT", OrderSide.SELL, 0.1, 100.0, 0.0, later)]
+            )
+            runtime.engine.flush_journal()
+            runtime.close()
+        journaled_part = trade(0, "buy", 0.5, "TKholder-1", order=1)
+        rest = replace(trade(0, "buy", 0.3, "TKholder-1", order=1), trade_id="599")
+        rest = replace(rest, timestamp_ms=int((later + timedelta(hours=1)).timestamp() * 1000))
+        result, held, events = recover(url, ListedTrades([journaled_part, rest]))
+        assert [(fill.trade.trade_id, fill.quantity) for fill in result.applied] == [("599", 0.3)]
+        assert held == pytest.approx(0.4 + 0.3)
+        assert [event.order_id for event in events] == ["holder-1"]

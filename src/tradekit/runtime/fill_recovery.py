@@ -50,6 +50,8 @@ class VenueTrades(Protocol):
 
     def trades_since(self, symbol: str, since_ms: int) -> list[VenueTrade]: ...
 
+    def order_trades(self, trade: VenueTrade) -> list[VenueTrade]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class RecoveredFill:
@@ -126,7 +128,7 @@ def recover_fills(
         for trade in trades:
             by_order[trade.venue_order_id].append(trade)
         for order_trades in by_order.values():
-            _recover_order(order_trades, engine, resolver, set(traded), journaled, result)
+            _recover_order(exchange, order_trades, engine, resolver, set(traded), journaled, result)
     engine.flush_journal()
     return result
 
@@ -163,6 +165,7 @@ def _since(
 
 
 def _recover_order(
+    exchange: VenueTrades,
     trades: list[VenueTrade],
     engine: Engine,
     resolver: StrategyIdResolver,
@@ -170,7 +173,8 @@ def _recover_order(
     journaled: Mapping[str, list[Fill]],
     result: FillRecovery,
 ) -> None:
-    """Apply the trades of one venue order its bot's journal does not cover yet."""
+    """Apply the trades of one venue order (``trades``: those in the window read) its
+    bot's journal does not cover yet."""
     first = trades[0]
     try:
         venue_id = VenueOrderId.parse(first.client_order_id or "")
@@ -185,6 +189,8 @@ def _recover_order(
         return
     bot, order_id = resolved.strategy_id, str(resolved)
     skip_order_numbers(engine, bot, resolved.number)
+    # The window may start after the order's first trades: count coverage on all of them.
+    trades = exchange.order_trades(first)
     covered = sum(fill.quantity for fill in journaled.get(bot, []) if fill.order_id == order_id)
     new: list[tuple[VenueTrade, float]] = []
     done = 0.0

@@ -46,7 +46,8 @@ class CcxtClient(Protocol):
 
     Sending orders needs ``create_order`` only; reconciliation also reads the
     account with ``fetch_balance`` and ``fetch_open_orders``, and the fills made
-    while no run was going with ``fetch_my_trades`` and ``fetch_order``.
+    while no run was going with ``fetch_my_trades``, ``fetch_order`` and
+    ``fetch_order_trades``.
     """
 
     def create_order(
@@ -80,6 +81,15 @@ class CcxtClient(Protocol):
     def fetch_order(
         self, id: str, symbol: str | None = None, params: dict[str, Any] | None = None
     ) -> Mapping[str, Any]: ...
+
+    def fetch_order_trades(
+        self,
+        id: str,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[Mapping[str, Any]]: ...
 
 
 _FROM_ID_VENUES = frozenset({"binance", "binanceus"})
@@ -239,32 +249,41 @@ class CcxtExchange:
                 answer = page(max(_integer(item.get("timestamp")) for item in answer), {})
         client_ids: dict[str, str | None] = {}
         read = []
-        for trade_id, item in trades.items():
+        for item in trades.values():
             venue_order_id = str(item.get("order"))
             if venue_order_id not in client_ids:
                 client_ids[venue_order_id] = self._client_order_id(venue_order_id, symbol)
-            quantity = _number(item.get("amount"))
-            price = _number(item.get("price"))
-            fee = _fee_in_quote(
-                [item["fee"]] if item.get("fee") else item.get("fees"), symbol, price
-            )
-            read.append(
-                VenueTrade(
-                    trade_id=trade_id,
-                    venue_order_id=venue_order_id,
-                    client_order_id=client_ids[venue_order_id],
-                    symbol=symbol,
-                    side=str(item.get("side")),
-                    quantity=quantity,
-                    price=price,
-                    fee=(
-                        fee if fee is not None else quantity * price * self._settings.fee_bps / _BPS
-                    ),
-                    timestamp_ms=_integer(item.get("timestamp")),
-                )
-            )
-        read.sort(key=lambda trade: (trade.timestamp_ms, _trade_order(trade.trade_id)))
-        return read
+            read.append(self._venue_trade(item, symbol, client_ids[venue_order_id]))
+        return _in_venue_order(read)
+
+    def order_trades(self, trade: VenueTrade) -> list[VenueTrade]:
+        """Every trade of the order ``trade`` belongs to, oldest first (one
+        ``fetch_order_trades``; rate limits waited out as by ``trades_since``)."""
+        answer = self._read(
+            f"fetch_order_trades({trade.venue_order_id!r}, {trade.symbol!r})",
+            lambda client: client.fetch_order_trades(trade.venue_order_id, trade.symbol),
+        )
+        return _in_venue_order(
+            [self._venue_trade(item, trade.symbol, trade.client_order_id) for item in answer]
+        )
+
+    def _venue_trade(
+        self, item: Mapping[str, Any], symbol: str, client_order_id: str | None
+    ) -> VenueTrade:
+        quantity = _number(item.get("amount"))
+        price = _number(item.get("price"))
+        fee = _fee_in_quote([item["fee"]] if item.get("fee") else item.get("fees"), symbol, price)
+        return VenueTrade(
+            trade_id=str(item.get("id")),
+            venue_order_id=str(item.get("order")),
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side=str(item.get("side")),
+            quantity=quantity,
+            price=price,
+            fee=fee if fee is not None else quantity * price * self._settings.fee_bps / _BPS,
+            timestamp_ms=_integer(item.get("timestamp")),
+        )
 
     def _client_order_id(self, venue_order_id: str, symbol: str) -> str | None:
         """The client order id of venue order ``venue_order_id`` (one ``fetch_order``)."""
@@ -494,9 +513,15 @@ def _integer(value: object) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
-def _trade_order(trade_id: str) -> tuple[int, str]:
-    """Trades of one millisecond in the venue's id order (numeric ids as numbers)."""
-    return (int(trade_id), "") if trade_id.isdecimal() else (0, trade_id)
+def _in_venue_order(trades: list[VenueTrade]) -> list[VenueTrade]:
+    """By time; trades of one millisecond in the venue's id order (numeric ids as numbers)."""
+    return sorted(
+        trades,
+        key=lambda trade: (
+            trade.timestamp_ms,
+            (int(trade.trade_id), "") if trade.trade_id.isdecimal() else (0, trade.trade_id),
+        ),
+    )
 
 
 def _filled_quantity(response: Mapping[str, Any]) -> float | None:
