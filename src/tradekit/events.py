@@ -277,6 +277,25 @@ class VenueHoldingAdopted(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VenueFillRecovered(Event):
+    """A fill of this strategy's order ``order_id`` that the venue made while no run saw it
+    was read back at the start of a live run (venue trade ``trade_id`` of venue order
+    ``venue_order_id``, sent as ``client_order_id``) and applied: it follows the
+    ``OrderFilled`` that applied it."""
+
+    venue: str
+    trade_id: str
+    venue_order_id: str
+    client_order_id: str
+    order_id: str
+    symbol: str
+    side: OrderSide
+    quantity: float
+    price: float
+    fee: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StrategyControlled(Event):
     """A running process applied a change asked of the registry to this strategy.
 
@@ -311,6 +330,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     StrategyQuarantined,
     StrategyResumed,
     VenueHoldingAdopted,
+    VenueFillRecovered,
     StrategyControlled,
 )
 
@@ -444,6 +464,7 @@ __all__ = [
     "StrategyResumed",
     "StrategyUnloaded",
     "TrailingActivated",
+    "VenueFillRecovered",
     "VenueHoldingAdopted",
     "event_from_dict",
 ]

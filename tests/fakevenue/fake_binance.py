@@ -6,7 +6,9 @@ the websocket kline stream ``ccxt.pro``'s ``watch_ohlcv`` subscribes to. Tests
 drive it through ``FakeBinance``'s scenario methods: serve a candle history,
 push live klines (forming or closed, Binance's ``x`` flag), drop every websocket,
 answer 429 with ``Retry-After``, reject orders; open orders live in the server,
-so they outlast any client. Runs uvicorn in a background thread, one per test.
+so they outlast any client. Executions are trades (``GET /api/v3/myTrades``)
+that move the balances; market orders may fill only partly, the rest staying
+open until ``fill_open_orders``. Runs uvicorn in a background thread, one per test.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ class _State:
     sockets: list[WebSocket] = field(default_factory=list)
     subscriptions: list[str] = field(default_factory=list)
     order_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
+    orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    trade_ids: Iterator[int] = field(default_factory=lambda: itertools.count(501))
+    market_fill_fraction: float = 1.0
 
 
 class FakeBinance:
@@ -218,6 +224,61 @@ class FakeBinance:
         """Refuse every new order with Binance's insufficient-balance error (None: accept)."""
         with self._lock:
             self._state.reject_reason = reason
+
+    def fill_market_orders_partly(self, fraction: float) -> None:
+        """Fill only ``fraction`` of each new market order at once; the rest stays open."""
+        with self._lock:
+            self._state.market_fill_fraction = fraction
+
+    def fill_open_orders(
+        self, client_order_ids: Sequence[str] | None = None, price: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Execute what is left of the open orders with these client order ids (all when
+        ``None``) at ``price``, else at the last 1m close; the trades made."""
+        with self._lock:
+            made = []
+            for order_id, order in list(self._state.open_orders.items()):
+                if client_order_ids is not None and order["clientOrderId"] not in client_order_ids:
+                    continue
+                del self._state.open_orders[order_id]
+                left = float(order["origQty"]) - float(order["executedQty"])
+                made.append(_execute(self._state, order, left, price or _last(self._state, order)))
+            return made
+
+    def execute_order(
+        self, symbol: str, side: str, quantity: float, price: float, client_order_id: str
+    ) -> dict[str, Any]:
+        """A market order another program (or a person) sent and the venue filled; its trade."""
+        with self._lock:
+            order = _new_order(self._state, _market_id(symbol), side, "MARKET", quantity, 0.0)
+            order["clientOrderId"] = client_order_id
+            return _execute(self._state, order, quantity, price)
+
+    def open_order(
+        self, symbol: str, side: str, quantity: float, price: float, client_order_id: str
+    ) -> dict[str, Any]:
+        """A limit order another program (or a person) left open on the venue."""
+        with self._lock:
+            order = _new_order(self._state, _market_id(symbol), side, "LIMIT", quantity, price)
+            order["clientOrderId"] = client_order_id
+            self._state.open_orders[order["orderId"]] = order
+            return dict(order)
+
+    def set_balance(self, asset: str, amount: float) -> None:
+        """Make the account hold ``amount`` of ``asset`` (a deposit, a withdrawal, ...)."""
+        with self._lock:
+            self._state.balances[asset] = amount
+
+    @property
+    def balances(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._state.balances)
+
+    @property
+    def trades(self) -> list[dict[str, Any]]:
+        """Every execution, oldest first, as ``GET /api/v3/myTrades`` answers it."""
+        with self._lock:
+            return [dict(trade) for trade in self._state.trades]
 
     @property
     def open_orders(self) -> list[dict[str, Any]]:
@@ -361,31 +422,19 @@ def _build_app(venue: FakeBinance) -> FastAPI:
                     },
                     status_code=400,
                 )
-            order_id = next(state.order_ids)
             symbol = form["symbol"]
             quantity = float(form["quantity"])
-            book = state.klines.get((symbol, "1m"), {})
-            last = book[max(book)].close if book else 100.0
             is_market = form.get("type") == "MARKET"
-            price = last if is_market else float(form["price"])
-            order = {
-                "symbol": symbol, "orderId": order_id, "orderListId": -1,
-                "clientOrderId": form.get("newClientOrderId", f"fake{order_id}"),
-                "transactTime": _now_ms(), "price": "0.0" if is_market else f"{price}",
-                "origQty": f"{quantity}", "executedQty": f"{quantity}" if is_market else "0.0",
-                "cummulativeQuoteQty": f"{quantity * price}" if is_market else "0.0",
-                "status": "FILLED" if is_market else "NEW", "timeInForce": "GTC",
-                "type": form.get("type"), "side": form.get("side"),
-                "fills": (
-                    [{"price": f"{price}", "qty": f"{quantity}",
-                      "commission": f"{quantity * price * 0.001}", "commissionAsset": "USDT"}]
-                    if is_market else []
-                ),
-            }  # fmt: skip
-            if not is_market:
-                state.open_orders[order_id] = order
-            state.created.append(order)
-        return order
+            price = 0.0 if is_market else float(form["price"])
+            order = _new_order(state, symbol, form["side"], form["type"], quantity, price)
+            order["clientOrderId"] = form.get("newClientOrderId", order["clientOrderId"])
+            executed = round(quantity * state.market_fill_fraction, 5) if is_market else 0.0
+            if executed > 0:
+                _execute(state, order, executed, _last(state, order))
+            if order["status"] != "FILLED":
+                state.open_orders[order["orderId"]] = order
+            state.created.append(dict(order))
+            return dict(order)
 
     @app.get("/api/v3/order")
     async def fetch_order(
@@ -394,9 +443,9 @@ def _build_app(venue: FakeBinance) -> FastAPI:
         origClientOrderId: str | None = None,  # noqa: N803
     ) -> Any:
         with venue._lock:
-            for order in state.open_orders.values():
+            for order in state.orders.values():
                 if order["orderId"] == orderId or order["clientOrderId"] == origClientOrderId:
-                    return order
+                    return {key: value for key, value in order.items() if key != "fills"}
         return JSONResponse({"code": -2013, "msg": "Order does not exist."}, status_code=400)
 
     @app.delete("/api/v3/order")
@@ -411,6 +460,31 @@ def _build_app(venue: FakeBinance) -> FastAPI:
     async def open_orders(symbol: str | None = None) -> list[dict[str, Any]]:
         with venue._lock:
             return [o for o in state.open_orders.values() if symbol in (None, o["symbol"])]
+
+    @app.get("/api/v3/myTrades")
+    async def my_trades(
+        symbol: str,
+        startTime: int | None = None,  # noqa: N803 - Binance's parameter names
+        endTime: int | None = None,  # noqa: N803
+        fromId: int | None = None,  # noqa: N803
+        orderId: int | None = None,  # noqa: N803
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        with venue._lock:
+            trades = [trade for trade in state.trades if trade["symbol"] == symbol]
+        if orderId is not None:
+            trades = [trade for trade in trades if trade["orderId"] == orderId]
+        if fromId is not None:
+            trades = [trade for trade in trades if trade["id"] >= fromId]
+        else:
+            trades = [
+                trade
+                for trade in trades
+                if (startTime is None or trade["time"] >= startTime)
+                and (endTime is None or trade["time"] <= endTime)
+            ]
+        # Binance: from the start (or fromId) forwards; without either, the most recent.
+        return trades[:limit] if startTime is not None or fromId is not None else trades[-limit:]
 
     @app.websocket("/stream/ws/{index}")
     async def stream(websocket: WebSocket, index: str) -> None:
@@ -439,6 +513,60 @@ def _build_app(venue: FakeBinance) -> FastAPI:
         return JSONResponse({"code": -1, "msg": f"not in the fake venue: /{path}"}, 404)
 
     return app
+
+
+def _new_order(
+    state: _State, symbol: str, side: str, kind: str, quantity: float, price: float
+) -> dict[str, Any]:
+    """A new order the venue accepted, not executed yet; remembered by its id."""
+    order_id = next(state.order_ids)
+    order = {
+        "symbol": symbol, "orderId": order_id, "orderListId": -1,
+        "clientOrderId": f"fake{order_id}", "transactTime": _now_ms(),
+        "price": f"{price}", "origQty": f"{quantity}", "executedQty": "0.0",
+        "cummulativeQuoteQty": "0.0", "status": "NEW", "timeInForce": "GTC",
+        "type": kind, "side": side, "fills": [],
+    }  # fmt: skip
+    state.orders[order_id] = order
+    return order
+
+
+def _last(state: _State, order: dict[str, Any]) -> float:
+    """The price a market order fills at: the last 1m close the venue serves, else 100."""
+    book = state.klines.get((order["symbol"], "1m"), {})
+    return book[max(book)].close if book else 100.0
+
+
+def _execute(state: _State, order: dict[str, Any], quantity: float, price: float) -> dict[str, Any]:
+    """Execute ``quantity`` of ``order`` at ``price``: a trade, with a 0.1% fee in the quote
+    asset, that updates the order and moves the balances; the trade."""
+    quote = next(q for q in ("USDT", "BTC", "ETH") if order["symbol"].endswith(q))
+    base = order["symbol"].removesuffix(quote)
+    buying = order["side"] == "BUY"
+    notional = quantity * price
+    commission = notional * 0.001
+    trade = {
+        "symbol": order["symbol"], "id": next(state.trade_ids), "orderId": order["orderId"],
+        "orderListId": -1, "price": f"{price}", "qty": f"{quantity}",
+        "quoteQty": f"{notional}", "commission": f"{commission}", "commissionAsset": quote,
+        "time": _now_ms(), "isBuyer": buying, "isMaker": False, "isBestMatch": True,
+    }  # fmt: skip
+    state.trades.append(trade)
+    sign = 1.0 if buying else -1.0
+    state.balances[base] = state.balances.get(base, 0.0) + sign * quantity
+    state.balances[quote] = state.balances.get(quote, 0.0) - sign * notional - commission
+    executed = float(order["executedQty"]) + quantity
+    order["executedQty"] = f"{executed}"
+    order["cummulativeQuoteQty"] = f"{float(order['cummulativeQuoteQty']) + notional}"
+    order["status"] = (
+        "FILLED" if executed >= float(order["origQty"]) - 1e-12 else "PARTIALLY_FILLED"
+    )
+    order["fills"] = [
+        *order["fills"],
+        {"price": f"{price}", "qty": f"{quantity}", "commission": f"{commission}",
+         "commissionAsset": quote, "tradeId": trade["id"]},
+    ]  # fmt: skip
+    return trade
 
 
 def _now_ms() -> int:

@@ -195,6 +195,7 @@ class TestAtTheStartOfALiveRun:
         gone = VenueOrderId.encode(ClientOrderId("gone-bot", 4), rules)
         venue.open = [open_order("o1", mine), open_order("o2", gone), open_order("o3", None)]
         venue.hours = 40
+        sent_before = len(venue.orders)
         announced: list[str] = []
         with SqlJournal(url) as journal:
             journal.acquire_writer()
@@ -210,6 +211,15 @@ class TestAtTheStartOfALiveRun:
         assert "not placed by tradekit; left open, not cancelled" in unknown["o3"]
         assert venue.cancelled == []
         assert second.report[LONG_ID]["trades"] > first.report[LONG_ID]["trades"]
+        # The open order's number is the venue's: the bot's next orders are numbered after it.
+        numbers = [
+            resolved.number
+            for *_, params in venue.orders[sent_before:]
+            if (resolved := resolver.resolve(VenueOrderId.parse(params["clientOrderId"])))
+            and resolved.strategy_id == LONG_ID
+        ]
+        assert numbers
+        assert min(numbers) == 1000
 
 
 @pytest.fixture

@@ -82,6 +82,10 @@ PLAUSIBLE: dict[str, Any] = {
     "quantity_change": 0.25,
     "change_id": 3,
     "outcome": "applied",
+    "venue": "binance",
+    "trade_id": "28457",
+    "venue_order_id": "100234",
+    "client_order_id": "TKrsi-btc-7",
 }
 
 

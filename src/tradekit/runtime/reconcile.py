@@ -24,10 +24,13 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from tradekit.config.strategy import StrategyConfig
+from tradekit.errors import ExchangeError
 from tradekit.ids import StrategyIdResolver, VenueOrderId
 from tradekit.logs import log
 from tradekit.protocols import Journal
 from tradekit.runtime.bootstrap import Runtime
+from tradekit.runtime.engine import Engine
+from tradekit.runtime.fill_recovery import VenueTrades, recover_fills, skip_order_numbers
 from tradekit.services.exchange.ccxt_exchange import VenueOrder
 from tradekit.services.journal.store import StrategyStatus
 
@@ -243,11 +246,15 @@ def reconcile_at_start(
     configs: Sequence[StrategyConfig],
     announce: Callable[[str], object],
 ) -> Reconciliation | None:
-    """Reconcile a live run's venue with its loaded bots before the first candle.
+    """Reconcile a live run's venue with its bots before the first candle.
 
-    Each mismatch halts entries of the bots trading its asset; every finding is
-    logged and passed to ``announce``. ``None`` when the exchange cannot report
-    its account (a fake one), which is said loudly.
+    The bots are ``configs`` and, with a journal, every bot of its registry not
+    removed (also those this run does not load: their books count too). First the
+    venue's fills made while no run saw them are read back and applied
+    (``tradekit.runtime.fill_recovery``). Each mismatch then halts entries of the
+    bots trading its asset; every finding is logged and passed to ``announce``.
+    ``None`` when the exchange cannot report its account (a fake one), which is
+    said loudly.
     """
     exchange = runtime.shared.exchange()
     if not isinstance(exchange, VenueAccount):
@@ -257,32 +264,76 @@ def reconcile_at_start(
         )
         return None
     engine = runtime.engine
+    journal = runtime.journal
     traded = {config.strategy_id: list(config.symbols) for config in configs}
+    known = set(traded)
+    if journal is not None:
+        registered, _, stored = registry_view(journal)
+        traded = {**registered, **traded}
+        known.update(stored)
+        _read_back_fills(engine, journal, exchange, traded, announce)
     books: list[BookHolding] = []
     for strategy_id in traded:
         handle = engine.factory.find_handle(strategy_id)
         if handle is not None:
-            books.extend(
-                BookHolding(strategy_id, position.symbol, position.side.sign * position.quantity)
-                for position in handle.position_lifecycle.open_positions()
-            )
-    known = set(traded)
-    if runtime.journal is not None:
-        known.update(runtime.journal.strategy_ids())
+            positions = handle.position_lifecycle.open_positions()
+        elif journal is not None:
+            positions = journal.open_positions(strategy_id)
+        else:
+            positions = []
+        books.extend(
+            BookHolding(strategy_id, position.symbol, position.side.sign * position.quantity)
+            for position in positions
+        )
+    resolver = StrategyIdResolver(known)
     result = compare(
         exchange.venue,
         exchange.balances(),
         exchange.open_orders(),
         books,
         traded,
-        StrategyIdResolver(known),
+        resolver,
     )
+    # An open order sent just before a crash may be newer than the book's numbering.
+    for orders in result.orders_by_bot.values():
+        for order in orders:
+            resolved = resolver.resolve(VenueOrderId.parse(order.client_order_id or ""))
+            if resolved is not None:
+                skip_order_numbers(engine, resolved.strategy_id, resolved.number)
     for difference in result.differences:
         engine.halt_strategy_entries(difference.bots, f"reconciliation: {difference.describe()}")
     for line in result.lines():
         (log.info if result.agrees and not result.unattributed else log.warning)("{}", line)
     announce("\n".join(result.lines()))
     return result
+
+
+def _read_back_fills(
+    engine: Engine,
+    journal: Journal,
+    exchange: object,
+    traded: Mapping[str, Sequence[str]],
+    announce: Callable[[str], object],
+) -> None:
+    """Apply the venue's fills no run saw; a venue that cannot be read is said loudly,
+    and the comparison that follows still catches what the books miss."""
+    if not isinstance(exchange, VenueTrades):
+        log.warning("fills not read back: exchange {} cannot report trades", type(exchange))
+        return
+    try:
+        recovery = recover_fills(engine, journal, exchange, traded)
+    except ExchangeError as exc:
+        message = (
+            f"fills not read back from {exchange.venue}: {exc}; fills made while no run "
+            "was going are missing from the books until a restart reads them"
+        )
+        log.warning("{}", message)
+        announce(message)
+        return
+    lines = recovery.lines()
+    for line in lines:
+        (log.warning if recovery.unapplied else log.info)("{}", line)
+    announce("\n".join(lines))
 
 
 def _amount(value: float) -> str:

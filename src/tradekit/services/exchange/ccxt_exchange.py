@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Any, Protocol, TypeVar, cast
 from loguru import logger
 
 from tradekit.config.settings import ExchangeSettings
+from tradekit.data.ccxt_errors import error_names, is_transient
 from tradekit.domain import Candle, Fill, Order
 from tradekit.errors import ExchangeError, LiveOrdersDisabledError
 from tradekit.ids import ClientOrderId, VenueOrderId, venue_id_rules
@@ -43,7 +45,9 @@ class CcxtClient(Protocol):
     """The part of a ccxt exchange object tradekit uses (ccxt's unified API); tests pass fakes.
 
     Sending orders needs ``create_order`` only; reconciliation also reads the
-    account with ``fetch_balance`` and ``fetch_open_orders``.
+    account with ``fetch_balance`` and ``fetch_open_orders``, and the fills made
+    while no run was going with ``fetch_my_trades``, ``fetch_order`` and
+    ``fetch_order_trades``.
     """
 
     def create_order(
@@ -65,6 +69,54 @@ class CcxtClient(Protocol):
         limit: int | None = None,
         params: dict[str, Any] | None = None,
     ) -> list[Mapping[str, Any]]: ...
+
+    def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[Mapping[str, Any]]: ...
+
+    def fetch_order(
+        self, id: str, symbol: str | None = None, params: dict[str, Any] | None = None
+    ) -> Mapping[str, Any]: ...
+
+    def fetch_order_trades(
+        self,
+        id: str,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[Mapping[str, Any]]: ...
+
+
+_FROM_ID_VENUES = frozenset({"binance", "binanceus"})
+"""Venues whose account trades can be paged by trade id (``fromId``), ids rising."""
+TRADE_PAGE_LIMIT = 1000
+"""Trades asked for per ``fetch_my_trades`` call (Binance's most)."""
+READ_RETRIES = 4
+"""Times a read failing with a transient error (rate limit, timeout) is tried again."""
+READ_BACKOFF_SECONDS = 0.5
+"""The wait before the first retry of a read; each further one waits twice as long."""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTrade:
+    """One execution of an order on the venue, as read back from it: ``fee`` in the quote
+    currency, ``timestamp_ms`` the venue's time; ``client_order_id`` is ``None`` when its
+    order has none (placed by hand) or the venue does not know the order any more."""
+
+    trade_id: str
+    venue_order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: str
+    quantity: float
+    price: float
+    fee: float
+    timestamp_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +149,9 @@ class CcxtExchange:
         settings: ExchangeSettings,
         live_orders_enabled: bool,
         client: object | None = None,
+        *,
+        trade_page_limit: int = TRADE_PAGE_LIMIT,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         if client is not None and not callable(getattr(client, "create_order", None)):
             raise TypeError(f"ccxt client must have a create_order method, got {client!r}")
@@ -106,6 +161,8 @@ class CcxtExchange:
         self._lock = threading.Lock()
         self._venue = venue_name(settings.ccxt)
         self._id_rules = venue_id_rules(settings.ccxt.exchange_id)
+        self._trade_page_limit = trade_page_limit
+        self._sleep = sleep
 
     @property
     def live_orders_enabled(self) -> bool:
@@ -158,6 +215,85 @@ class CcxtExchange:
             )
         return orders
 
+    def trades_since(self, symbol: str, since_ms: int) -> list[VenueTrade]:
+        """Every trade of the account in ``symbol`` from ``since_ms`` (venue time) on, oldest
+        first, each with its order's client order id.
+
+        Pages through ``fetch_my_trades`` until a page comes back short or brings
+        nothing new: after the first page, by trade id on venues that take one
+        (Binance's ``fromId``: many trades may share a millisecond), else by time
+        (a page's last timestamp starts the next; trades seen twice count once).
+        Rate limits and timeouts are waited out and retried (``READ_RETRIES`` times,
+        with doubling waits); ``ExchangeError`` once they persist or on any other error.
+        """
+        limit = self._trade_page_limit
+        by_id = self._settings.ccxt.exchange_id in _FROM_ID_VENUES
+
+        def page(start: int | None, params: dict[str, Any]) -> list[Mapping[str, Any]]:
+            return self._read(
+                f"fetch_my_trades({symbol!r}, since={start}, {params})",
+                lambda client: client.fetch_my_trades(symbol, start, limit, params),
+            )
+
+        trades: dict[str, Mapping[str, Any]] = {}
+        answer = page(since_ms, {})
+        while True:
+            fresh = [item for item in answer if str(item.get("id")) not in trades]
+            trades.update((str(item.get("id")), item) for item in fresh)
+            if not fresh or len(answer) < limit:
+                break
+            ids = [str(item.get("id")) for item in answer]
+            if by_id and all(trade_id.isdecimal() for trade_id in ids):
+                answer = page(None, {"fromId": max(map(int, ids)) + 1})
+            else:
+                answer = page(max(_integer(item.get("timestamp")) for item in answer), {})
+        client_ids: dict[str, str | None] = {}
+        read = []
+        for item in trades.values():
+            venue_order_id = str(item.get("order"))
+            if venue_order_id not in client_ids:
+                client_ids[venue_order_id] = self._client_order_id(venue_order_id, symbol)
+            read.append(self._venue_trade(item, symbol, client_ids[venue_order_id]))
+        return _in_venue_order(read)
+
+    def order_trades(self, trade: VenueTrade) -> list[VenueTrade]:
+        """Every trade of the order ``trade`` belongs to, oldest first (one
+        ``fetch_order_trades``; rate limits waited out as by ``trades_since``)."""
+        answer = self._read(
+            f"fetch_order_trades({trade.venue_order_id!r}, {trade.symbol!r})",
+            lambda client: client.fetch_order_trades(trade.venue_order_id, trade.symbol),
+        )
+        return _in_venue_order(
+            [self._venue_trade(item, trade.symbol, trade.client_order_id) for item in answer]
+        )
+
+    def _venue_trade(
+        self, item: Mapping[str, Any], symbol: str, client_order_id: str | None
+    ) -> VenueTrade:
+        quantity = _number(item.get("amount"))
+        price = _number(item.get("price"))
+        fee = _fee_in_quote([item["fee"]] if item.get("fee") else item.get("fees"), symbol, price)
+        return VenueTrade(
+            trade_id=str(item.get("id")),
+            venue_order_id=str(item.get("order")),
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side=str(item.get("side")),
+            quantity=quantity,
+            price=price,
+            fee=fee if fee is not None else quantity * price * self._settings.fee_bps / _BPS,
+            timestamp_ms=_integer(item.get("timestamp")),
+        )
+
+    def _client_order_id(self, venue_order_id: str, symbol: str) -> str | None:
+        """The client order id of venue order ``venue_order_id`` (one ``fetch_order``)."""
+        order = self._read(
+            f"fetch_order({venue_order_id!r}, {symbol!r})",
+            lambda client: client.fetch_order(venue_order_id, symbol),
+        )
+        client_id = order.get("clientOrderId")
+        return str(client_id) if client_id else None
+
     def send_market_order(
         self, symbol: str, side: str, amount: float, client_order_id: str
     ) -> Mapping[str, Any]:
@@ -180,13 +316,21 @@ class CcxtExchange:
             ) from exc
 
     def _read(self, what: str, call: Callable[[CcxtClient], _T]) -> _T:
+        """``call`` on the client; transient errors (rate limits, timeouts) are waited out
+        ``READ_RETRIES`` times; ``ExchangeError`` naming ``what`` when it still fails."""
         client = self._client_for_orders()
-        try:
-            return call(client)
-        except Exception as exc:
-            raise ExchangeError(
-                f"{self._venue}: {what} failed with {type(exc).__name__}: {exc}"
-            ) from exc
+        attempt = 0
+        while True:
+            try:
+                return call(client)
+            except Exception as exc:
+                if is_transient(error_names(exc)) and attempt < READ_RETRIES:
+                    self._sleep(READ_BACKOFF_SECONDS * 2**attempt)
+                    attempt += 1
+                    continue
+                raise ExchangeError(
+                    f"{self._venue}: {what} failed with {type(exc).__name__}: {exc}"
+                ) from exc
 
     def submit(
         self, order: Order, candle: Candle, trigger_price: float | None = None
@@ -365,6 +509,21 @@ def _number(value: object) -> float:
     return float(value)
 
 
+def _integer(value: object) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _in_venue_order(trades: list[VenueTrade]) -> list[VenueTrade]:
+    """By time; trades of one millisecond in the venue's id order (numeric ids as numbers)."""
+    return sorted(
+        trades,
+        key=lambda trade: (
+            trade.timestamp_ms,
+            (int(trade.trade_id), "") if trade.trade_id.isdecimal() else (0, trade.trade_id),
+        ),
+    )
+
+
 def _filled_quantity(response: Mapping[str, Any]) -> float | None:
     return _positive(response.get("filled"))
 
@@ -376,4 +535,4 @@ def _positive(value: object) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
-__all__ = ["CcxtClient", "CcxtExchange", "VenueOrder"]
+__all__ = ["CcxtClient", "CcxtExchange", "VenueOrder", "VenueTrade"]

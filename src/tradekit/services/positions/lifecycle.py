@@ -267,6 +267,11 @@ class PositionLifecycleService:
         self._next_order_number = number + 1
         return str(ClientOrderId(self._strategy_id, number))
 
+    def skip_order_numbers_through(self, number: int) -> None:
+        """Never hand out order numbers up to ``number``: an order with it reached the
+        venue, though the book (restored from before a crash) had not counted it."""
+        self._next_order_number = max(self._next_order_number, number + 1)
+
     def register_intent(self, order: Order, intent: OrderIntent) -> None:
         """Remember what ``order`` is for, so its fills (now or later) change the right position."""
         where = f"order {order.order_id}"
@@ -305,6 +310,15 @@ class PositionLifecycleService:
             if pending.order.symbol == symbol and isinstance(pending.intent, CloseIntent)
         )
         return max(position.quantity - claimed, 0.0)
+
+    def pending_orders(self) -> list[Order]:
+        """Every registered order that has not completely filled."""
+        return [pending.order for pending in self._pending.values()]
+
+    def opening_order_id(self, symbol: str) -> str | None:
+        """The order that opened the position in ``symbol`` (its later fills grow it)."""
+        book = self._books.get(symbol)
+        return None if book is None else book.opening_order_id
 
     def pending_entry_orders(self) -> list[Order]:
         """Registered orders that open or add to a position and have not completely filled."""
