@@ -12,7 +12,7 @@ from tradekit import __version__
 from tradekit.config.settings import TradekitSettings
 from tradekit.service.bots import DEFAULT_CHANGE_TIMEOUT, BotDirectory, EngineLink
 from tradekit.service.errors import install_error_handlers
-from tradekit.service.routers import bots, engine, templates
+from tradekit.service.routers import bots, engine, figures, symbols, templates
 from tradekit.services.journal.store import SqlJournal
 from tradekit.templates import TemplateCatalog, bundled_templates
 
@@ -58,6 +58,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(engine.health_router)
     app.include_router(bots.router)
+    app.include_router(figures.router)
+    app.include_router(symbols.router)
     app.include_router(templates.router)
     app.include_router(engine.router)
     return app

@@ -480,20 +480,52 @@ class SqlJournal:
     # -- reads ----------------------------------------------------------------------------
 
     def events(
-        self, strategy_id: str, after_seq: int = 0, *, limit: int | None = None
+        self,
+        strategy_id: str,
+        after_seq: int = 0,
+        *,
+        limit: int | None = None,
+        types: Iterable[type[Event]] | None = None,
     ) -> list[Event]:
         """``strategy_id``'s committed events with ``seq > after_seq``, in seq order; the
-        first ``limit`` of them when given."""
+        first ``limit`` of them when given; only events of ``types`` when given (the others
+        are never decoded, which is what makes such a read cheap)."""
         statement = (
             select(EventRecord.seq, EventRecord.payload)
             .where(EventRecord.strategy_id == strategy_id, col(EventRecord.seq) > after_seq)
             .order_by(col(EventRecord.seq))
         )
+        if types is not None:
+            names = sorted({kind.__name__ for kind in types})
+            statement = statement.where(col(EventRecord.event_type).in_(names))
         if limit is not None:
             statement = statement.limit(limit)
         with self._reading() as session:
             rows = session.exec(statement).all()
         return [self._decode_event(strategy_id, seq, payload) for seq, payload in rows]
+
+    def event_count(self, strategy_id: str) -> int:
+        """How many committed events ``strategy_id`` has (none decoded)."""
+        statement = select(func.count()).where(EventRecord.strategy_id == strategy_id)
+        with self._reading() as session:
+            return int(session.exec(statement).one())
+
+    def event_span(
+        self, strategy_id: str, *, since: datetime | None = None
+    ) -> tuple[datetime, datetime] | None:
+        """The times of ``strategy_id``'s first and last committed events in seq order (with
+        ``since``, of those at or after it); ``None`` when there are none."""
+        statement = select(EventRecord.ts).where(EventRecord.strategy_id == strategy_id)
+        if since is not None:
+            statement = statement.where(col(EventRecord.ts) >= require_aware(since, "events since"))
+        first = statement.order_by(col(EventRecord.seq)).limit(1)
+        last = statement.order_by(col(EventRecord.seq).desc()).limit(1)
+        with self._reading() as session:
+            found_first = session.exec(first).first()
+            found_last = session.exec(last).first()
+        if found_first is None or found_last is None:
+            return None
+        return found_first, found_last
 
     def _decode_event(self, strategy_id: str, seq: int, payload: str) -> Event:
         try:
@@ -686,6 +718,30 @@ class SqlJournal:
         statement = statement.order_by(col(RegistryChangeRecord.id))
         with self._reading() as session:
             return [_registry_change(record) for record in session.exec(statement)]
+
+    def registry_change(self, change_id: int) -> RegistryChange | None:
+        """Change ``change_id`` as it stands now; ``None`` when there is no such change."""
+        if not self._has_changes:
+            return None
+        with self._reading() as session:
+            record = session.get(RegistryChangeRecord, change_id)
+            return None if record is None else _registry_change(record)
+
+    def latest_changes(self, strategy_id: str | None = None) -> dict[str, RegistryChange]:
+        """Each strategy's newest change asked of the registry (only ``strategy_id``'s when
+        given), by strategy id."""
+        if not self._has_changes:
+            return {}
+        newest = select(func.max(RegistryChangeRecord.id))
+        if strategy_id is not None:
+            newest = newest.where(RegistryChangeRecord.strategy_id == strategy_id)
+        newest = newest.group_by(col(RegistryChangeRecord.strategy_id))
+        statement = select(RegistryChangeRecord).where(
+            col(RegistryChangeRecord.id).in_(newest.scalar_subquery())
+        )
+        with self._reading() as session:
+            changes = [_registry_change(record) for record in session.exec(statement)]
+        return {change.strategy_id: change for change in changes}
 
     def settle_change(self, change_id: int, outcome: str, applied_at: datetime) -> None:
         """Record what a runner made of change ``change_id`` and when it applied it."""
