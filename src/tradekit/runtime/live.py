@@ -296,10 +296,12 @@ def run_live(
             if isinstance(arrival, Candle):
                 if clock is not None:
                     clock.set(arrival.close_ts)
+                started = time.perf_counter()
                 engine.on_candle(arrival)
+                took = time.perf_counter() - started
                 health.on_candle(arrival)
                 if observer is not None:
-                    observer.candle(arrival)
+                    observer.candle(arrival, took)
                 processed += 1
             health.tick()
             if poll is not None:
