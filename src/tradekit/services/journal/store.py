@@ -12,13 +12,14 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, create_engine, event, inspect
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -736,12 +737,13 @@ class SqlJournal:
         if strategy_id is not None:
             newest = newest.where(RegistryChangeRecord.strategy_id == strategy_id)
         newest = newest.group_by(col(RegistryChangeRecord.strategy_id))
-        statement = select(RegistryChangeRecord).where(
+        # Plain rows, not ORM objects: this runs on every listing of the bots.
+        statement = _CHANGE_COLUMNS.where(
             col(RegistryChangeRecord.id).in_(newest.scalar_subquery())
         )
         with self._reading() as session:
-            changes = [_registry_change(record) for record in session.exec(statement)]
-        return {change.strategy_id: change for change in changes}
+            rows = session.connection().execute(statement).all()
+        return {row.strategy_id: RegistryChange(*row) for row in rows}
 
     def settle_change(self, change_id: int, outcome: str, applied_at: datetime) -> None:
         """Record what a runner made of change ``change_id`` and when it applied it."""
@@ -773,9 +775,16 @@ class SqlJournal:
 
     def strategies(self) -> list[StrategyInfo]:
         """Every registered strategy, removed ones included, by ``strategy_id``."""
-        statement = select(StrategyRecord).order_by(col(StrategyRecord.strategy_id))
+        # Plain rows, not ORM objects: this runs on every listing of the bots.
+        statement = _STRATEGY_COLUMNS.order_by(STRATEGIES.c.strategy_id)
         with self._reading() as session:
-            return [_strategy_info(record) for record in session.exec(statement)]
+            rows = session.connection().execute(statement).all()
+        return [
+            StrategyInfo(
+                strategy_id, name, kind, config_json, StrategyStatus(status), created, updated
+            )
+            for strategy_id, name, kind, config_json, status, created, updated in rows
+        ]
 
     def close(self) -> None:
         """Commit what is buffered, then release every connection; closing again does nothing.
@@ -865,6 +874,13 @@ def _write(connection: Connection, buffer: _Buffer) -> list[str]:
     return []
 
 
+STRATEGIES, REGISTRY_CHANGES = table_of(StrategyRecord), table_of(RegistryChangeRecord)
+# The columns of a StrategyInfo and of a RegistryChange (whose change_id is the id), in order.
+_STRATEGY_COLUMNS = core_select(*(STRATEGIES.c[item.name] for item in fields(StrategyInfo)))
+_CHANGE_COLUMNS = core_select(
+    REGISTRY_CHANGES.c.id,
+    *(REGISTRY_CHANGES.c[item.name] for item in fields(RegistryChange)[1:]),
+)
 _CHANGES_TABLE = table_of(RegistryChangeRecord).name
 _MARKS_TABLE = table_of(PriceMarkRecord).name
 
