@@ -2,15 +2,16 @@
 200 bots and 50 clients, the engine's per-candle latency unchanged).
 
 Run: ``python benchmarks/bench_service.py [--bots 200] [--clients 50] [--speed 50]
-[--seconds 20] [--interval 1]``. A real ``tradekit serve`` subprocess runs ``--bots`` RSI bots
-over candle files replayed at ``--speed`` candles per second, on a fresh SQLite
-journal. After a warm-up it runs ``--seconds`` without API calls, then as long
-with ``--clients`` concurrent clients on loopback (one asyncio loop of httpx
-clients), each calling once per ``--interval`` seconds (a dashboard refreshing;
-0: back to back, which measures saturation rather than latency): a fifth of them
-stop and start a bot of their own in turn, the others list the bots or read one bot's statistics. It prints the API latency (p50/p99)
-of each kind of call, and the engine's own per-candle latency (``GET
-/api/engine``: the latest 1,000 candles) without and with that load.
+[--seconds 20] [--interval 1]``. A real ``tradekit serve`` subprocess runs ``--bots``
+RSI bots over candle files replayed at ``--speed`` candles per second, on a fresh
+SQLite journal. After a warm-up it runs ``--seconds`` without API calls, then as
+long with ``--clients`` concurrent clients on loopback (one asyncio loop of httpx
+clients), each calling once per ``--interval`` seconds (a dashboard refreshing; 0:
+back to back, which measures saturation rather than latency): a fifth of them stop
+and start a bot of their own in turn, the others list the bots or read one bot's
+statistics. It prints the API latency (p50/p99) of each kind of call, and the
+engine's own per-candle latency (``GET /api/engine``: the latest 1,000 candles)
+without and with that load.
 """
 
 from __future__ import annotations
