@@ -161,6 +161,22 @@ class TestErrorShapes:
             == "a valid integer, unable to parse string as an integer"
         )
 
+    @pytest.mark.parametrize("method", ["POST", "PUT"])
+    def test_a_body_that_is_not_utf8_is_422_naming_the_body(
+        self, journal: SqlJournal, method: str
+    ) -> None:
+        path = "/api/bots" if method == "POST" else "/api/bots/alpha"
+        answer = client_for(journal).request(
+            method,
+            path,
+            content=b"\xff{",
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 422
+        [problem] = answer.json()["problems"]
+        assert problem["path"] == "body"
+        assert problem["expected"].startswith("a JSON document in UTF-8")
+
     def test_an_unknown_route_is_404_in_the_same_shape(self, journal: SqlJournal) -> None:
         answer = client_for(journal).get("/api/nothing", headers=AUTH)
         assert answer.status_code == 404

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from tradekit.events import PositionClosed, PositionIncreased, PositionOpened
 from tradekit.insights.equity import EquityHistory, EquityPoint, equity_history
 from tradekit.insights.trades import closed_trades, holding_periods
 from tradekit.services.journal.store import SqlJournal
@@ -29,6 +30,9 @@ from tradekit.stats import (
     sortino_of_returns,
     time_in_market_pct,
 )
+
+TRADE_EVENTS = (PositionOpened, PositionIncreased, PositionClosed)
+"""What ``closed_trades`` and ``holding_periods`` read."""
 
 
 class BotStats(BaseModel):
@@ -105,15 +109,13 @@ def bot_stats(journal: SqlJournal, strategy_id: str, *, since: datetime | None =
     Trades count when they closed within the period. Without an equity history (a
     bot the registry has no config of) the equity figures are ``None``.
     """
-    events = journal.events(strategy_id)
-    if since is not None:
-        events_in_period = [event for event in events if event.ts >= since]
-    else:
-        events_in_period = events
+    # Trades and holding periods need only these events: the others are never decoded.
+    events = journal.events(strategy_id, types=TRADE_EVENTS)
+    span = journal.event_span(strategy_id, since=since)
+    event_times = [] if span is None else list(span)
     history = equity_history(journal, strategy_id)
     window = _window(history, since)
     times = [ts for ts, _ in window]
-    event_times = [event.ts for event in events_in_period]
     start = since or min([*times[:1], *event_times[:1]], default=None)
     end = max([*times[-1:], *event_times[-1:]], default=None)
     capital = None if history is None else history.capital

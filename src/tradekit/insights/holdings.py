@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
@@ -25,6 +26,9 @@ from tradekit.events import (
 from tradekit.services.journal.store import SqlJournal, StrategyInfo
 
 DEFAULT_CAPITAL = StrategyConfig.model_fields["capital"].default
+
+POSITION_EVENTS = (PositionOpened, PositionIncreased, PositionReduced, PositionClosed)
+"""The only events a strategy's holdings and results are summed from: a report reads no other."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,7 @@ def strategy_report(
     order, a partial exit counted when it happens and its position's close adding
     the rest) and ends at today's equity, so an open loss counts too.
     """
-    events = journal.events(strategy_id)
+    events = journal.events(strategy_id, types=POSITION_EVENTS)
     closed = [event for event in events if isinstance(event, PositionClosed)]
     closed_ids = {event.position_id for event in closed}
     still_open = [
@@ -201,7 +205,7 @@ def strategy_report(
         strategy_id=strategy_id,
         name=info.name if info else "",
         status=info.status.value if info else "not registered",
-        events=len(events),
+        events=journal.event_count(strategy_id),
         last_seq=journal.last_seq(strategy_id),
         closed=len(closed),
         wins=sum(1 for event in closed if event.realized_pnl > 0),
@@ -281,7 +285,27 @@ class SymbolExposure(BaseModel):
         return [bot.strategy_id for bot in self.bots]
 
 
-def symbol_exposures(reports: list[StrategyReport], cap: float | None) -> list[SymbolExposure]:
+class Holdings(Protocol):
+    """What ``symbol_exposures`` reads of one strategy: a ``StrategyReport`` has it all, and
+    so may a lighter summary (the bot service's, from a running engine's view)."""
+
+    @property
+    def strategy_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+
+    @property
+    def open_positions(self) -> Sequence[OpenPositionReport]: ...
+
+
+def symbol_exposures(reports: Sequence[Holdings], cap: float | None) -> list[SymbolExposure]:
     """Per symbol (sorted): who trades it or holds it, and the notional held at the last price.
 
     A strategy is on a symbol when its config names it or it holds a position in it.
@@ -313,6 +337,8 @@ def symbol_exposures(reports: list[StrategyReport], cap: float | None) -> list[S
 
 __all__ = [
     "DEFAULT_CAPITAL",
+    "POSITION_EVENTS",
+    "Holdings",
     "OpenPositionReport",
     "SnapshotMarks",
     "StrategyReport",

@@ -13,6 +13,7 @@ settled without polling on a clock.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,9 @@ from tradekit.runtime.engine import Engine
 from tradekit.strategy_state import StrategyState
 
 FeedKey = tuple[str, str]
+
+CANDLE_TIMES_KEPT = 1000
+"""Per-candle durations a view carries: the latest ones, enough for a p99."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,9 @@ class EngineView:
     candles: int
     feeds: tuple[FeedView, ...]
     bots: Mapping[str, BotView] = field(default_factory=lambda: MappingProxyType({}))
+    candle_seconds: tuple[float, ...] = ()
+    """How long the engine took over each of its latest candles (at most
+    ``CANDLE_TIMES_KEPT``), oldest first: its own per-candle latency."""
 
     def bots_by_state(self) -> dict[str, int]:
         """How many bots are in each state (every state listed, zero included)."""
@@ -92,7 +99,8 @@ class RunObserver(Protocol):
 
     def started(self, engine: Engine, now: Callable[[], datetime]) -> None: ...
 
-    def candle(self, candle: Candle) -> None: ...
+    def candle(self, candle: Candle, seconds: float) -> None:
+        """``candle`` was processed; the engine took ``seconds`` over it (journal included)."""
 
     def polled(self, applied: int) -> None: ...
 
@@ -128,6 +136,7 @@ class EngineViewPublisher:
         self._now: Callable[[], datetime] | None = None
         self._last: dict[FeedKey, Candle] = {}
         self._candles = 0
+        self._candle_seconds: deque[float] = deque(maxlen=CANDLE_TIMES_KEPT)
         self._bots: dict[str, BotView] = {}
         self._view: EngineView | None = None
         self._polls = 0
@@ -168,11 +177,12 @@ class EngineViewPublisher:
         self._rebuild_all()
         self._publish(running=True)
 
-    def candle(self, candle: Candle) -> None:
+    def candle(self, candle: Candle, seconds: float) -> None:
         engine = self._engine
         if engine is None:
             return
         self._candles += 1
+        self._candle_seconds.append(seconds)
         self._last[(candle.symbol, candle.timeframe)] = candle
         for entry in engine.route(candle.symbol, candle.timeframe):
             bot = self._bot(entry.strategy_id)
@@ -262,11 +272,13 @@ class EngineViewPublisher:
             candles=self._candles,
             feeds=self._feeds(now),
             bots=MappingProxyType(dict(self._bots)),
+            candle_seconds=tuple(self._candle_seconds),
         )
         self._published.set()
 
 
 __all__ = [
+    "CANDLE_TIMES_KEPT",
     "BotView",
     "EngineView",
     "EngineViewPublisher",

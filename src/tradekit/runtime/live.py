@@ -301,10 +301,12 @@ def run_live(
             if isinstance(arrival, Candle):
                 if clock is not None:
                     clock.set(arrival.close_ts)
+                started = time.perf_counter()
                 engine.on_candle(arrival)
+                took = time.perf_counter() - started
                 health.on_candle(arrival)
                 if observer is not None:
-                    observer.candle(arrival)
+                    observer.candle(arrival, took)
                 processed += 1
             awake()
             arrival = next(arrivals, None)

@@ -13,7 +13,7 @@ from tradekit.config.settings import TradekitSettings
 from tradekit.service.bots import DEFAULT_CHANGE_TIMEOUT, BotDirectory, EngineLink
 from tradekit.service.errors import install_error_handlers
 from tradekit.service.event_stream import EventStream
-from tradekit.service.routers import bots, engine, stream, templates, web
+from tradekit.service.routers import bots, engine, figures, stream, symbols, templates, web
 from tradekit.services.journal.store import SqlJournal
 from tradekit.templates import TemplateCatalog, bundled_templates
 
@@ -66,6 +66,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(engine.health_router)
     app.include_router(bots.router)
+    app.include_router(figures.router)
+    app.include_router(symbols.router)
     app.include_router(templates.router)
     app.include_router(engine.router)
     app.include_router(stream.router)

@@ -10,6 +10,7 @@ engine has settled its row.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -43,6 +44,9 @@ DEFAULT_CHANGE_TIMEOUT = 5.0
 """How long a control route waits for the running engine to apply its change."""
 
 SETTLED_AS_APPLIED = frozenset({APPLIED, TAKEN_IN_AT_START})
+
+CONFIGS_KEPT = 4096
+"""Validated configs kept: a registry row (id, config text, state, times) is their key."""
 
 
 class EngineLink(Protocol):
@@ -133,15 +137,20 @@ class BotDirectory:
     def bot(self, strategy_id: str) -> BotDetail:
         info = registered_bot(self.journal, strategy_id)
         running = self._running(strategy_id)
-        summary = self._summary(info, self.view(), self._last_changes().get(strategy_id))
+        summary = self._summary(info, self.view(), self._last_change(strategy_id))
         positions = (
             _position_from_view(running) if running is not None else self._journal_positions(info)
         )
         return BotDetail(**summary.model_dump(), positions=positions, config=_config_data(info))
 
     def positions(self, strategy_id: str) -> list[PositionOut]:
-        info = registered_bot(self.journal, strategy_id)
-        running = self._running(strategy_id)
+        return self.held(registered_bot(self.journal, strategy_id))
+
+    def held(self, info: StrategyInfo, view: EngineView | None = None) -> list[PositionOut]:
+        """The open positions of a registered bot: from ``view`` (default: the newest) when
+        the engine holds it, else from its journal."""
+        view = self.view() if view is None else view
+        running = None if view is None or not view.running else view.bots.get(info.strategy_id)
         return (
             _position_from_view(running) if running is not None else self._journal_positions(info)
         )
@@ -163,7 +172,7 @@ class BotDirectory:
                 bars_held=event.bars_held,
                 closed_at=event.ts,
             )
-            for event in self.journal.events(strategy_id)
+            for event in self.journal.events(strategy_id, types=[PositionClosed])
             if isinstance(event, PositionClosed)
         ]
 
@@ -189,18 +198,15 @@ class BotDirectory:
         return None if view is None or not view.running else view.bots.get(strategy_id)
 
     def _last_changes(self) -> dict[str, RegistryChange]:
-        last: dict[str, RegistryChange] = {}
-        for change in self.journal.registry_changes():
-            last[change.strategy_id] = change
-        return last
+        return self.journal.latest_changes()
+
+    def _last_change(self, strategy_id: str) -> RegistryChange | None:
+        return self.journal.latest_changes(strategy_id).get(strategy_id)
 
     def _summary(
         self, info: StrategyInfo, view: EngineView | None, change: RegistryChange | None
     ) -> BotOut:
-        try:
-            config: StrategyConfig | None = registered_config(info)
-        except ConfigError:
-            config = None  # listed all the same: the engine reports the broken config
+        config = config_of(info)
         running = None if view is None or not view.running else view.bots.get(info.strategy_id)
         common: dict[str, Any] = {
             "id": info.strategy_id,
@@ -285,12 +291,19 @@ class BotDirectory:
             polls = engine.polls
 
     def _change(self, change_id: int) -> RegistryChange:
-        [change] = [
-            change
-            for change in self.journal.registry_changes(after_id=change_id - 1)
-            if change.change_id == change_id
-        ]
+        change = self.journal.registry_change(change_id)
+        assert change is not None  # asked for just before, and changes are never deleted
         return change
+
+
+@functools.lru_cache(maxsize=CONFIGS_KEPT)
+def config_of(info: StrategyInfo) -> StrategyConfig | None:
+    """The registry's config of ``info`` (``None`` when it is broken: the bot is listed all
+    the same, and the engine reports it); validated once per registry row, not per request."""
+    try:
+        return registered_config(info)
+    except ConfigError:
+        return None
 
 
 def _config_data(info: StrategyInfo) -> dict[str, Any]:
@@ -300,4 +313,4 @@ def _config_data(info: StrategyInfo) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["DEFAULT_CHANGE_TIMEOUT", "BotDirectory", "EngineLink", "change_out"]
+__all__ = ["DEFAULT_CHANGE_TIMEOUT", "BotDirectory", "EngineLink", "change_out", "config_of"]

@@ -95,6 +95,12 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI could not read the body at all (bytes that are not UTF-8): a bad value too.
+        problem = Problem(
+            path="body", value=None, expected=f"a JSON document in UTF-8 ({exc.__cause__})"
+        )
+        return error_response(422, "1 problem(s) in the request", [problem])
     return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
 

@@ -198,7 +198,7 @@ class EventStreamFeed:
     def _keep(self, event: Event) -> None:
         self._pending.append(event)
 
-    def candle(self, candle: Candle) -> None:
+    def candle(self, candle: Candle, seconds: float) -> None:
         self._flush()
 
     def polled(self, applied: int) -> None:

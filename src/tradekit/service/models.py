@@ -174,6 +174,18 @@ class FeedOut(BaseModel):
     lag_seconds: float | None
 
 
+class CandleTimesOut(BaseModel):
+    """How long the engine took over its latest candles, by its own timing (journal included)."""
+
+    model_config = _FROZEN
+
+    candles: int = Field(description="How many of the latest candles the figures cover")
+    last_seconds: float
+    p50_seconds: float
+    p99_seconds: float
+    max_seconds: float
+
+
 class EngineOut(BaseModel):
     """The engine of this process; ``running`` is false when none runs (or it stopped)."""
 
@@ -186,6 +198,9 @@ class EngineOut(BaseModel):
     published_at: datetime | None
     feeds: list[FeedOut]
     bots_by_state: dict[str, int]
+    candle_seconds: CandleTimesOut | None = Field(
+        default=None, description="Per-candle latency; null before the first candle"
+    )
 
 
 class EngineStopOut(BaseModel):
@@ -199,6 +214,7 @@ class EngineStopOut(BaseModel):
 __all__ = [
     "BotDetail",
     "BotOut",
+    "CandleTimesOut",
     "ChangeOut",
     "ChangeState",
     "ControlOut",

@@ -112,9 +112,9 @@ class _Both:
         self._first.started(engine, now)
         self._second.started(engine, now)
 
-    def candle(self, candle: Candle) -> None:
-        self._first.candle(candle)
-        self._second.candle(candle)
+    def candle(self, candle: Candle, seconds: float) -> None:
+        self._first.candle(candle, seconds)
+        self._second.candle(candle, seconds)
 
     def polled(self, applied: int) -> None:
         self._first.polled(applied)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Depends
 
 from tradekit import __version__
 from tradekit.errors import StrategyError
 from tradekit.service.dependencies import Directory, require_token
 from tradekit.service.errors import CONTROL_ERRORS, ERROR_RESPONSES
-from tradekit.service.models import EngineOut, EngineStopOut, FeedOut, Health
+from tradekit.service.models import CandleTimesOut, EngineOut, EngineStopOut, FeedOut, Health
 
 router = APIRouter(prefix="/api/engine", tags=["engine"], dependencies=[Depends(require_token)])
 health_router = APIRouter(tags=["health"])
@@ -50,6 +53,25 @@ def engine(bots: Directory) -> EngineOut:
             for feed in view.feeds
         ],
         bots_by_state=view.bots_by_state(),
+        candle_seconds=candle_times(view.candle_seconds),
+    )
+
+
+def candle_times(seconds: Sequence[float]) -> CandleTimesOut | None:
+    """The median, 99th percentile (nearest rank) and worst of ``seconds``; None when empty."""
+    if not seconds:
+        return None
+    ranked = sorted(seconds)
+
+    def rank(share: float) -> float:
+        return ranked[max(math.ceil(share * len(ranked)) - 1, 0)]
+
+    return CandleTimesOut(
+        candles=len(ranked),
+        last_seconds=seconds[-1],
+        p50_seconds=rank(0.5),
+        p99_seconds=rank(0.99),
+        max_seconds=ranked[-1],
     )
 
 
@@ -67,4 +89,4 @@ def stop_engine(bots: Directory) -> EngineStopOut:
     return EngineStopOut(message="stopping: the engine commits its journal, then the service ends")
 
 
-__all__ = ["health_router", "router"]
+__all__ = ["candle_times", "health_router", "router"]

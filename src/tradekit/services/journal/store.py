@@ -12,13 +12,14 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, create_engine, event, inspect
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -480,20 +481,52 @@ class SqlJournal:
     # -- reads ----------------------------------------------------------------------------
 
     def events(
-        self, strategy_id: str, after_seq: int = 0, *, limit: int | None = None
+        self,
+        strategy_id: str,
+        after_seq: int = 0,
+        *,
+        limit: int | None = None,
+        types: Iterable[type[Event]] | None = None,
     ) -> list[Event]:
         """``strategy_id``'s committed events with ``seq > after_seq``, in seq order; the
-        first ``limit`` of them when given."""
+        first ``limit`` of them when given; only events of ``types`` when given (the others
+        are never decoded, which is what makes such a read cheap)."""
         statement = (
             select(EventRecord.seq, EventRecord.payload)
             .where(EventRecord.strategy_id == strategy_id, col(EventRecord.seq) > after_seq)
             .order_by(col(EventRecord.seq))
         )
+        if types is not None:
+            names = sorted({kind.__name__ for kind in types})
+            statement = statement.where(col(EventRecord.event_type).in_(names))
         if limit is not None:
             statement = statement.limit(limit)
         with self._reading() as session:
             rows = session.exec(statement).all()
         return [self._decode_event(strategy_id, seq, payload) for seq, payload in rows]
+
+    def event_count(self, strategy_id: str) -> int:
+        """How many committed events ``strategy_id`` has (none decoded)."""
+        statement = select(func.count()).where(EventRecord.strategy_id == strategy_id)
+        with self._reading() as session:
+            return int(session.exec(statement).one())
+
+    def event_span(
+        self, strategy_id: str, *, since: datetime | None = None
+    ) -> tuple[datetime, datetime] | None:
+        """The times of ``strategy_id``'s first and last committed events in seq order (with
+        ``since``, of those at or after it); ``None`` when there are none."""
+        statement = select(EventRecord.ts).where(EventRecord.strategy_id == strategy_id)
+        if since is not None:
+            statement = statement.where(col(EventRecord.ts) >= require_aware(since, "events since"))
+        first = statement.order_by(col(EventRecord.seq)).limit(1)
+        last = statement.order_by(col(EventRecord.seq).desc()).limit(1)
+        with self._reading() as session:
+            found_first = session.exec(first).first()
+            found_last = session.exec(last).first()
+        if found_first is None or found_last is None:
+            return None
+        return found_first, found_last
 
     def _decode_event(self, strategy_id: str, seq: int, payload: str) -> Event:
         try:
@@ -687,6 +720,31 @@ class SqlJournal:
         with self._reading() as session:
             return [_registry_change(record) for record in session.exec(statement)]
 
+    def registry_change(self, change_id: int) -> RegistryChange | None:
+        """Change ``change_id`` as it stands now; ``None`` when there is no such change."""
+        if not self._has_changes:
+            return None
+        with self._reading() as session:
+            record = session.get(RegistryChangeRecord, change_id)
+            return None if record is None else _registry_change(record)
+
+    def latest_changes(self, strategy_id: str | None = None) -> dict[str, RegistryChange]:
+        """Each strategy's newest change asked of the registry (only ``strategy_id``'s when
+        given), by strategy id."""
+        if not self._has_changes:
+            return {}
+        newest = select(func.max(RegistryChangeRecord.id))
+        if strategy_id is not None:
+            newest = newest.where(RegistryChangeRecord.strategy_id == strategy_id)
+        newest = newest.group_by(col(RegistryChangeRecord.strategy_id))
+        # Plain rows, not ORM objects: this runs on every listing of the bots.
+        statement = _CHANGE_COLUMNS.where(
+            col(RegistryChangeRecord.id).in_(newest.scalar_subquery())
+        )
+        with self._reading() as session:
+            rows = session.connection().execute(statement).all()
+        return {row.strategy_id: RegistryChange(*row) for row in rows}
+
     def settle_change(self, change_id: int, outcome: str, applied_at: datetime) -> None:
         """Record what a runner made of change ``change_id`` and when it applied it."""
         with self._writing(f"settle registry change {change_id}") as session:
@@ -717,9 +775,16 @@ class SqlJournal:
 
     def strategies(self) -> list[StrategyInfo]:
         """Every registered strategy, removed ones included, by ``strategy_id``."""
-        statement = select(StrategyRecord).order_by(col(StrategyRecord.strategy_id))
+        # Plain rows, not ORM objects: this runs on every listing of the bots.
+        statement = _STRATEGY_COLUMNS.order_by(STRATEGIES.c.strategy_id)
         with self._reading() as session:
-            return [_strategy_info(record) for record in session.exec(statement)]
+            rows = session.connection().execute(statement).all()
+        return [
+            StrategyInfo(
+                strategy_id, name, kind, config_json, StrategyStatus(status), created, updated
+            )
+            for strategy_id, name, kind, config_json, status, created, updated in rows
+        ]
 
     def close(self) -> None:
         """Commit what is buffered, then release every connection; closing again does nothing.
@@ -809,6 +874,13 @@ def _write(connection: Connection, buffer: _Buffer) -> list[str]:
     return []
 
 
+STRATEGIES, REGISTRY_CHANGES = table_of(StrategyRecord), table_of(RegistryChangeRecord)
+# The columns of a StrategyInfo and of a RegistryChange (whose change_id is the id), in order.
+_STRATEGY_COLUMNS = core_select(*(STRATEGIES.c[item.name] for item in fields(StrategyInfo)))
+_CHANGE_COLUMNS = core_select(
+    REGISTRY_CHANGES.c.id,
+    *(REGISTRY_CHANGES.c[item.name] for item in fields(RegistryChange)[1:]),
+)
 _CHANGES_TABLE = table_of(RegistryChangeRecord).name
 _MARKS_TABLE = table_of(PriceMarkRecord).name
 

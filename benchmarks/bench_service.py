@@ -1,0 +1,192 @@
+"""Benchmark: the bot service under API load (docs/architecture.md's budget: p99 < 50 ms with
+200 bots and 50 clients, the engine's per-candle latency unchanged).
+
+Run: ``python benchmarks/bench_service.py [--bots 200] [--clients 50] [--speed 50]
+[--seconds 20] [--interval 1]``. A real ``tradekit serve`` subprocess runs ``--bots``
+RSI bots over candle files replayed at ``--speed`` candles per second, on a fresh
+SQLite journal. After a warm-up it runs ``--seconds`` without API calls, then as
+long with ``--clients`` concurrent clients on loopback (one asyncio loop of httpx
+clients), each calling once per ``--interval`` seconds (a dashboard refreshing; 0:
+back to back, which measures saturation rather than latency): a fifth of them stop
+and start a bot of their own in turn, the others list the bots or read one bot's
+statistics. It prints the API latency (p50/p99) of each kind of call, and the
+engine's own per-candle latency (``GET /api/engine``: the latest 1,000 candles)
+without and with that load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tradekit.data.synthetic import synthetic_frame
+
+TOKEN = "bench-service-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SYMBOLS = 4
+API_BUDGET_MS = 50.0
+WARM_UP_SECONDS = 5.0
+
+
+def write_inputs(folder: Path, bots: int, bars: int) -> tuple[Path, Path]:
+    """Candle files (``SYMBOLS`` series) and ``bots`` RSI strategy files under ``folder``."""
+    data, strategies = folder / "data", folder / "strategies"
+    data.mkdir()
+    strategies.mkdir()
+    for index in range(SYMBOLS):
+        frame = synthetic_frame(f"S{index}/USDT", "1h", bars, seed=index)
+        frame.to_csv(data / f"S{index}-USDT_1h.csv", index_label="timestamp")
+    for index in range(bots):
+        low = 25 + index % 10
+        bot = {
+            "strategy_id": f"rsi-{index}",
+            "symbols": [f"S{index % SYMBOLS}/USDT"],
+            "timeframe": "1h",
+            "indicators": [{"name": "rsi", "params": {"length": 14}}],
+            "analyzers": [
+                {"type": "threshold", "params": {"source": "rsi", "below": low, "above": 100 - low}}
+            ],
+            "exit": {"stop_loss_pct": 2.0 + index % 5, "take_profit_pct": 3.0 + index % 7},
+        }
+        (strategies / f"rsi-{index}.json").write_text(json.dumps(bot), encoding="utf-8")
+    return data, strategies
+
+
+def start_server(folder: Path, data: Path, strategies: Path, speed: int) -> tuple[Any, str]:
+    environment = {key: value for key, value in os.environ.items() if "TRADEKIT_" not in key}
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "tradekit", "serve", "--port", "0", "--source", "file",
+            "--data", str(data), "--speed", str(speed), "--strategies", str(strategies),
+            "--db", f"sqlite:///{folder / 'journal.db'}", "--health-interval", "3600",
+        ],
+        cwd=folder,
+        env={**environment, "TRADEKIT_API_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "API on " in line:
+            return process, line.split("API on ", 1)[1].split()[0]
+    process.wait()
+    raise SystemExit(f"tradekit serve ended before listening (exit {process.returncode})")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ranked = sorted(values)
+    return ranked[max(math.ceil(share * len(ranked)) - 1, 0)]
+
+
+def engine_times(base_url: str) -> dict[str, float]:
+    body = httpx.get(f"{base_url}/api/engine", headers=AUTH, timeout=30).json()
+    times: dict[str, float] = body["candle_seconds"]
+    return times
+
+
+async def load(
+    base_url: str, clients: int, bots: int, seconds: float, interval: float
+) -> dict[str, list[float]]:
+    """``clients`` concurrent clients for ``seconds``, each calling at most once per
+    ``interval`` seconds (0: back to back); each call's latency by its kind."""
+    latencies: dict[str, list[float]] = {"list bots": [], "one bot's stats": [], "stop/start": []}
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    deadline = time.monotonic() + seconds
+
+    async def client(index: int, http: httpx.AsyncClient) -> None:
+        calls = 0
+        while time.monotonic() < deadline:
+            if index % 5 == 0:
+                kind = "stop/start"
+                action = "stop" if calls % 2 == 0 else "start"
+                request = http.build_request("POST", f"/api/bots/rsi-{index}/{action}")
+            elif index % 2 == 0:
+                kind, request = "list bots", http.build_request("GET", "/api/bots")
+            else:
+                bot = (index * 7 + calls) % bots
+                kind = "one bot's stats"
+                request = http.build_request("GET", f"/api/bots/rsi-{bot}/stats")
+            started = time.perf_counter()
+            answer = await http.send(request)
+            latencies[kind].append(time.perf_counter() - started)
+            if answer.status_code >= 300:
+                errors.append(f"{request.method} {request.url.path}: {answer.status_code}")
+            calls += 1
+            await asyncio.sleep(max(interval - (time.perf_counter() - started), 0.0))
+
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=AUTH, limits=limits, timeout=30
+    ) as http:
+        await asyncio.gather(*(client(index, http) for index in range(clients)))
+    if errors:
+        print(f"  {len(errors)} call(s) not answered 2xx, first: {errors[0]}")
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bots", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--speed", type=int, default=50, help="candles per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="of each phase")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="seconds between one client's calls, as a dashboard refreshing (0: back to back)",
+    )
+    options = parser.parse_args()
+    bars = math.ceil(options.speed * (WARM_UP_SECONDS + 2 * options.seconds + 30) / SYMBOLS)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        data, strategies = write_inputs(folder, options.bots, bars)
+        process, base_url = start_server(folder, data, strategies, options.speed)
+        try:
+            time.sleep(WARM_UP_SECONDS)
+            time.sleep(options.seconds)
+            quiet = engine_times(base_url)
+            latencies = asyncio.run(
+                load(base_url, options.clients, options.bots, options.seconds, options.interval)
+            )
+            loaded = engine_times(base_url)
+            httpx.post(f"{base_url}/api/engine/stop", headers=AUTH, timeout=30)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    print(
+        f"bot service: {options.bots} bots, {SYMBOLS} series replayed at {options.speed} "
+        f"candles/s, {options.clients} API clients on loopback calling every "
+        f"{options.interval:g} s, {options.seconds:g} s per phase"
+    )
+    print(f"API latency (budget: p99 < {API_BUDGET_MS:g} ms)")
+    for kind, values in latencies.items():
+        print(
+            f"  {kind:<16} {len(values):>6} calls  p50 {percentile(values, 0.5) * 1000:7.1f} ms"
+            f"  p99 {percentile(values, 0.99) * 1000:7.1f} ms"
+        )
+    print("engine per-candle latency, its own timing (budget: unchanged by the API load)")
+    for label, times in (("without API load", quiet), ("with API load", loaded)):
+        print(
+            f"  {label:<16} {int(times['candles']):>6} candles p50 "
+            f"{times['p50_seconds'] * 1000:7.2f} ms  p99 {times['p99_seconds'] * 1000:7.2f} ms"
+            f"  max {times['max_seconds'] * 1000:7.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
