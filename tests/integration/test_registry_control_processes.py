@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from drained_process import DrainedProcess
 from ticker_strategies import ticker_data
 
 from tradekit.errors import StorageError
@@ -58,11 +59,11 @@ def command(folder: Path, *arguments: str) -> str:
     return done.stdout
 
 
-def eventually(check: Callable[[], bool], what: str, run: subprocess.Popen[str]) -> None:
+def eventually(check: Callable[[], bool], what: str, run: DrainedProcess) -> None:
     """Another process's journal can only be looked at: look again until ``check`` holds."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     while not check():
-        assert run.poll() is None, f"the run ended early while waiting for {what}"
+        assert run.process.poll() is None, f"the run ended early while waiting for {what}"
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
 
@@ -103,19 +104,14 @@ def test_strategies_commands_reach_a_running_run_within_two_seconds(tmp_path: Pa
         output = command(tmp_path, "strategies", *arguments, "--db", url)
         return int(output.split("#", 1)[1].split(")", 1)[0].split(",", 1)[0])
 
-    # The run's output goes to a file: a pipe nobody reads until the end fills up (64 KiB of
-    # trade lines) and blocks the run in the middle of a candle.
-    output = (tmp_path / "run.log").open("w+", encoding="utf-8")
-    run = subprocess.Popen(
+    # Its output is read while it runs: it logs every fill, and a full pipe would stall it.
+    run = DrainedProcess(
         tradekit(
             "run", "--mode", "paper", "--speed", "20", "--bars", "2000",
             "--strategies", str(folder), "--db", url,
         ),
         cwd=tmp_path,
         env=environment(),
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        text=True,
     )  # fmt: skip
     try:
         eventually(journal_says(lambda j: j.last_seq("a") > 0), "the run to start", run)
@@ -132,12 +128,9 @@ def test_strategies_commands_reach_a_running_run_within_two_seconds(tmp_path: Pa
                 run,
             )
     finally:
-        run.send_signal(signal.SIGTERM)
-        run.wait(timeout=DEADLINE_SECONDS)
-        with output:
-            output.seek(0)
-            logged = output.read()
-    assert run.returncode == 0, logged
+        run.process.send_signal(signal.SIGTERM)
+        stdout, stderr = run.finish(DEADLINE_SECONDS)
+    assert run.process.returncode == 0, stdout + stderr
 
     with SqlJournal(url, read_only=True) as journal:
         changes = [change(journal, change_id) for change_id in asked]

@@ -2,9 +2,9 @@
 over a synthetic replay and a temporary journal, driven over HTTP with httpx.
 
 The server prints the address it listens on once it accepts connections; the
-tests read that line. What happens inside another process can only be looked
-at, so conditions on the replay (a bot holds a position, more candles went by)
-are looked at again until they hold, within a deadline.
+tests wait for that line, reading all it writes as it comes. What happens inside
+another process can only be looked at, so conditions on the replay (a bot holds a
+position, more candles went by) are looked at again until they hold, within a deadline.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from drained_process import DrainedProcess
 from ticker_strategies import ticker_data
 
 from tradekit.events import SignalGenerated, StrategyControlled
@@ -83,32 +84,26 @@ class Server:
 
 @contextmanager
 def serving(folder: Path, strategies: Path, url: str) -> Iterator[Server]:
-    process = subprocess.Popen(
+    # Its output is read while it runs: it logs every fill, and a full pipe would stall it.
+    served = DrainedProcess(
         [
             sys.executable, "-m", "tradekit", "serve", "--port", "0", "--speed", "40",
             "--bars", "5000", "--strategies", str(strategies), "--db", url,
         ],
         cwd=folder,
         env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )  # fmt: skip
     try:
-        assert process.stdout is not None
-        address = ""
-        for line in process.stdout:
-            if "API on " in line:
-                address = line.split("API on ", 1)[1].split()[0]
-                break
-        assert address.startswith("http://127.0.0.1:"), process.stderr and process.stderr.read()
-        server = Server(process, address)
+        line = served.wait_for_stdout_line(lambda line: "API on " in line, DEADLINE_SECONDS)
+        address = line.split("API on ", 1)[1].split()[0] if line else ""
+        assert address.startswith("http://127.0.0.1:"), served.stderr
+        server = Server(served.process, address)
         yield server
         server.client.close()
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=DEADLINE_SECONDS)
+        if served.process.poll() is None:
+            served.process.kill()
+        served.finish(DEADLINE_SECONDS)
 
 
 def holds_position(server: Server, bot: str) -> bool:
