@@ -4,7 +4,8 @@ the schema documents (status code, content type and body).
 
 The app runs over a journal of real bots (one holding a position) and an engine link
 that settles every change at once and whose stop stops nothing, so destructive calls
-(stop, delete, engine stop) exercise their paths without ending the app under test.
+(stop, delete, engine stop) exercise their paths without ending the app under test. Its
+event stream is closed, so each call to the stream answers and ends.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tradekit.domain import Position, Side
 from tradekit.runtime.bot_requests import add_bot
 from tradekit.runtime.engine_view import EngineView
 from tradekit.service.app import create_app
+from tradekit.service.event_stream import EventStream
 from tradekit.services.journal.store import SqlJournal
 
 TOKEN = "a-test-token-of-enough-length"
@@ -71,12 +73,17 @@ def app_over_bots() -> FastAPI:
         "beta", [Position("beta-1", "beta", "BTC/USDT", Side.LONG, 2.0, 100.0, opened_at)]
     )
     journal.commit()
+    # A closed stream answers what it holds and ends, as when the service stops: an open one
+    # would keep every generated call to GET /api/stream waiting for events.
+    stream = EventStream()
+    stream.close()
     return create_app(
         journal=journal,
         token=TOKEN,
         engine_link=SettlingEngine(journal),
         settings=TradekitSettings(_env_file=None),
         change_timeout=0.1,
+        event_stream=stream,
     )
 
 

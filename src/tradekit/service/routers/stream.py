@@ -71,13 +71,30 @@ async def _frames(
         stream.forget(waiter)
 
 
+SSE_EVENT_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "description": (
+        "One server-sent event: `id` to resume from (Last-Event-ID), `event` the event's "
+        "type (or `reset`), `data` its JSON"
+    ),
+    "properties": {
+        "id": {"type": "string"},
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+    "required": ["data"],
+}
+"""The OpenAPI schema of each message of the stream, as a server-sent event's fields."""
+
+
 @router.get(
     "",
     response_class=StreamingResponse,
     responses={
         **ERROR_RESPONSES,
         200: {
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
             "description": "Server-sent events: one per tagged event, as it is journaled",
         },
     },
