@@ -60,11 +60,14 @@ def _seed_strategies(folder: Path) -> Path:
     return strategies
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a ``tradekit serve`` replaying 20 synthetic candles a second."""
     folder = tmp_path_factory.mktemp("serve")
     strategies = _seed_strategies(folder)
+    # The log goes to a file: it logs every fill, and a pipe nobody reads would fill up
+    # and stall the engine while the page watches it.
+    log = (folder / "serve.log").open("w", encoding="utf-8")
     process = subprocess.Popen(
         [
             sys.executable, "-m", "tradekit", "serve", "--host", "127.0.0.1", "--port", "0",
@@ -74,7 +77,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         cwd=folder,
         env=_environment(),
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )  # fmt: skip
     try:
@@ -84,7 +87,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if "API on " in line:
                 address = line.split("API on ", 1)[1].split()[0]
                 break
-        assert address.startswith("http://127.0.0.1:"), process.stderr and process.stderr.read()
+        assert address.startswith("http://127.0.0.1:"), (folder / "serve.log").read_text("utf-8")
         yield address
     finally:
         if process.poll() is None:
@@ -94,15 +97,18 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+        log.close()
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: Playwright's sync API keeps an event loop running on the main thread
+# while it is open, and later tests that call asyncio.run() must not find one.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield launched
