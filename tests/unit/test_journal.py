@@ -1106,3 +1106,35 @@ class TestReadConnections:
                 for connection in held:
                     connection.close()
         assert opened == []
+
+
+class TestPriceMarksKept:
+    """Each series' marks are kept in memory and only new ones read; answers stay the same."""
+
+    def test_marks_added_later_are_read_even_older_ones(self, db_path: Path) -> None:
+        hour = timedelta(hours=1)
+        with SqlJournal(url_of(db_path)) as reader, SqlJournal(url_of(db_path)) as writer:
+            for index in (0, 1):
+                writer.record_price_mark(BTC, "1h", T0 + index * hour, 100.0 + index)
+            writer.commit()
+            assert [close for _, close in reader.price_marks(BTC, "1h")] == [100.0, 101.0]
+
+            writer.record_price_mark(BTC, "1h", T0 + 2 * hour, 102.0)
+            writer.commit()
+            assert [close for _, close in reader.price_marks(BTC, "1h")] == [100.0, 101.0, 102.0]
+
+            writer.record_price_mark(BTC, "1h", T0 - hour, 99.0)  # a back-filled gap
+            writer.record_price_mark(ETH, "1h", T0, 5.0)
+            writer.commit()
+            assert [close for _, close in reader.price_marks(BTC, "1h")] == [
+                99.0,
+                100.0,
+                101.0,
+                102.0,
+            ]
+            assert reader.price_marks(BTC, "1h", since=T0 + hour) == [
+                (T0 + hour, 101.0),
+                (T0 + 2 * hour, 102.0),
+            ]
+            assert reader.price_marks(ETH, "1h") == [(T0, 5.0)]
+            assert reader.price_marks(ETH, "4h") == []

@@ -7,6 +7,7 @@ SQLAlchemy database such as PostgreSQL.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
 import threading
@@ -133,6 +134,14 @@ class Registry:
     """Each strategy's newest change asked of the registry."""
 
 
+class _SeriesMarks(NamedTuple):
+    """The price marks of one series as last read, with the count and newest time read."""
+
+    stored: int
+    newest: datetime | None
+    marks: list[tuple[datetime, float]]
+
+
 class StoredSnapshot(NamedTuple):
     """A strategy's latest snapshot: the ``seq`` of the last event it includes, and its state."""
 
@@ -199,6 +208,7 @@ class SqlJournal:
         self._has_marks = True
         self._has_version = True
         self._registry: Registry | None = None
+        self._marks: dict[tuple[str, str], _SeriesMarks] = {}
         try:
             url = make_url(database_url)
         except ArgumentError as exc:
@@ -626,20 +636,36 @@ class SqlJournal:
     ) -> list[tuple[datetime, float]]:
         """The sampled closes of ``symbol`` / ``timeframe`` as ``(ts, close)``, oldest first.
 
-        With ``since``, only the marks at or after it.
+        With ``since``, only the marks at or after it. Marks are only ever added, so each
+        series is kept in memory and a call reads only the marks added since the last one
+        (checked by their count and newest time; anything else reads the series again).
         """
         if not self._has_marks:
             return []
-        statement = select(PriceMarkRecord.ts, PriceMarkRecord.close).where(
-            PriceMarkRecord.symbol == symbol, PriceMarkRecord.timeframe == timeframe
-        )
-        if since is not None:
-            statement = statement.where(
-                col(PriceMarkRecord.ts) >= require_aware(since, "price marks since")
-            )
-        statement = statement.order_by(col(PriceMarkRecord.ts))
+        series = (PRICE_MARKS.c.symbol == symbol) & (PRICE_MARKS.c.timeframe == timeframe)
+        held = self._marks.get((symbol, timeframe))
         with self._reading() as session:
-            return [(ts, close) for ts, close in session.exec(statement)]
+            connection = session.connection()
+            count, newest = connection.execute(
+                core_select(func.count(), func.max(PRICE_MARKS.c.ts)).where(series)
+            ).one()
+            if held is None or held.stored != count or held.newest != newest:
+                after = held.newest if held is not None and held.newest is not None else None
+                statement = core_select(PRICE_MARKS.c.ts, PRICE_MARKS.c.close).where(series)
+                if after is not None:
+                    statement = statement.where(PRICE_MARKS.c.ts > after)
+                added = [(ts, close) for ts, close in connection.execute(statement.order_by("ts"))]
+                marks = [*held.marks, *added] if after is not None and held else added
+                if len(marks) != count:  # a mark older than the newest was added: read them all
+                    everything = core_select(PRICE_MARKS.c.ts, PRICE_MARKS.c.close).where(series)
+                    rows = connection.execute(everything.order_by("ts"))
+                    marks = [(ts, close) for ts, close in rows]
+                held = _SeriesMarks(count, newest, marks)
+                self._marks[(symbol, timeframe)] = held
+        if since is None:
+            return list(held.marks)
+        start = bisect.bisect_left(held.marks, require_aware(since, "price marks since"), key=_ts)
+        return held.marks[start:]
 
     def strategy_ids(self) -> list[str]:
         """Every strategy with anything stored: registered, or with events, snapshots, positions."""
@@ -990,6 +1016,10 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         return str(exc.orig)
     return str(exc).splitlines()[0]
+
+
+def _ts(mark: tuple[datetime, float]) -> datetime:
+    return mark[0]
 
 
 def _utc_now() -> datetime:
