@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -28,6 +29,14 @@ def log_in(page: Page) -> None:
     page.get_by_label("API token").fill(TOKEN)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Bots", exact=True)).to_be_visible()
+
+
+def after_seqs(url: str) -> list[int]:
+    """The ``after_seq`` of a request for the browser-dca bot's events (none for others)."""
+    parts = urlsplit(url)
+    if parts.path != "/api/bots/browser-dca/events":
+        return []
+    return [int(value) for value in parse_qs(parts.query).get("after_seq", [])]
 
 
 def bot_row(page: Page, bot_id: str) -> object:
@@ -90,6 +99,8 @@ class TestBotLifecycle:
         expect(page.locator("#param-every_bars-error")).to_be_empty()
         page.screenshot(path=screenshots / "new-bot-form-error.png", full_page=True)
 
+        events_read_after: list[int] = []
+        page.on("request", lambda request: events_read_after.extend(after_seqs(request.url)))
         page.get_by_label("Symbols").fill("BTC/USDT")
         page.get_by_role("button", name="Create bot").click()
         expect(page.get_by_role("heading", name="Browser DCA")).to_be_visible()
@@ -103,6 +114,9 @@ class TestBotLifecycle:
             timeout=LIVE_SECONDS
         )
         page.screenshot(path=screenshots / "bot-page.png", full_page=True)
+        # Each live redraw read only the events after those it had, not the whole history.
+        assert events_read_after == sorted(events_read_after)
+        assert events_read_after[-1] > 0
 
         # The list, live: the new bot is on its symbol with the seed bot.
         page.get_by_role("link", name="Bots").click()

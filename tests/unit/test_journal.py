@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 
 from tradekit.config import StrategyConfig
 from tradekit.domain import Direction, Fill, Order, OrderSide, Position, Side
@@ -1001,3 +1002,139 @@ class TestRegistryChanges:
             assert (old.last_change_id(), old.registry_changes()) == (0, [])
         with SqlJournal(url_of(db_path)) as upgraded:
             assert upgraded.request_change("a", "add", "api") == 1
+
+
+class TestRegistryCache:
+    """``registry()`` keeps the registry in memory and reads it again once its version moved."""
+
+    def test_each_registry_write_moves_the_version(self, journal: SqlJournal) -> None:
+        versions = [journal.registry_version()]
+        journal.register_strategy("a", "A", "rsi", "{}")
+        versions.append(journal.registry_version())
+        journal.set_status("a", StrategyStatus.DISABLED)
+        versions.append(journal.registry_version())
+        change = journal.request_change("a", "enable", "api")
+        versions.append(journal.registry_version())
+        journal.settle_change(change, "applied", T0)
+        versions.append(journal.registry_version())
+        journal.remove_strategy("a")
+        versions.append(journal.registry_version())
+
+        assert len(set(versions)) == 6
+        assert versions == sorted(versions)
+
+    def test_a_failed_registry_write_leaves_the_version(self, journal: SqlJournal) -> None:
+        before = journal.registry_version()
+        with pytest.raises(StorageError, match="unknown strategy"):
+            journal.set_status("nobody", StrategyStatus.DISABLED)
+        assert journal.registry_version() == before
+
+    def test_an_unchanged_registry_is_not_read_again(self, journal: SqlJournal) -> None:
+        journal.register_strategy("a", "A", "rsi", "{}")
+        assert journal.registry() is journal.registry()
+
+    def test_a_write_through_this_journal_is_seen_at_once(self, journal: SqlJournal) -> None:
+        journal.register_strategy("a", "A", "rsi", "{}")
+        journal.registry()
+        change = journal.request_change("a", "disable", "api")
+        journal.set_status("a", StrategyStatus.DISABLED)
+
+        registry = journal.registry()
+        assert registry.by_id["a"].status is StrategyStatus.DISABLED
+        assert registry.latest_changes["a"].change_id == change
+
+    def test_writes_through_another_journal_on_the_file_are_seen(self, db_path: Path) -> None:
+        with SqlJournal(url_of(db_path)) as api, SqlJournal(url_of(db_path)) as other:
+            other.register_strategy("a", "A", "rsi", "{}")
+            assert [info.strategy_id for info in api.registry().strategies] == ["a"]
+            change = other.request_change("a", "disable", "cli")
+            assert api.registry().latest_changes["a"].applied_at is None
+
+            other.settle_change(change, "applied", T0)
+            other.set_status("a", StrategyStatus.DISABLED)
+            other.register_strategy("a", "A renamed", "rsi", '{"v": 2}')
+
+            registry = api.registry()
+            assert registry.latest_changes["a"].outcome == "applied"
+            assert (registry.by_id["a"].name, registry.by_id["a"].status) == (
+                "A renamed",
+                StrategyStatus.DISABLED,
+            )
+
+    def test_a_write_by_another_process_is_seen(self, db_path: Path) -> None:
+        with SqlJournal(url_of(db_path)) as api:
+            api.register_strategy("a", "A", "rsi", "{}")
+            assert api.registry().by_id["a"].status is StrategyStatus.ACTIVE
+            script = (
+                "import sys; from tradekit.services.journal.store import SqlJournal\n"
+                "with SqlJournal(sys.argv[1]) as other: other.set_status('a', 'disabled')"
+            )
+            subprocess.run([sys.executable, "-c", script, url_of(db_path)], check=True)
+
+            assert api.registry().by_id["a"].status is StrategyStatus.DISABLED
+
+    def test_a_journal_from_before_the_registry_version_is_read_every_time(
+        self, db_path: Path
+    ) -> None:
+        with SqlJournal(url_of(db_path)) as journal:
+            journal.register_strategy("a", "A", "rsi", "{}")
+        with sqlite3.connect(db_path) as connection:
+            connection.execute("DROP TABLE registry_version")
+
+        with SqlJournal(url_of(db_path), read_only=True) as old:
+            first, second = old.registry(), old.registry()
+            assert (first.version, [i.strategy_id for i in first.strategies]) == (None, ["a"])
+            assert first is not second
+        with SqlJournal(url_of(db_path)) as upgraded:
+            before = upgraded.registry_version()
+            upgraded.set_status("a", StrategyStatus.DISABLED)
+            assert upgraded.registry_version() == (before or 0) + 1
+
+
+class TestReadConnections:
+    def test_connections_of_concurrent_reads_are_kept_for_the_next_ones(
+        self, db_path: Path
+    ) -> None:
+        """As many connections as threads read at once are kept open, not closed and reopened."""
+        opened: list[object] = []
+        with SqlJournal(url_of(db_path)) as journal:
+            engine = journal._engine
+            sqlalchemy_event.listen(engine, "connect", lambda *_: opened.append(1))
+            for _ in range(2):
+                opened.clear()
+                held = [engine.connect() for _ in range(30)]
+                for connection in held:
+                    connection.close()
+        assert opened == []
+
+
+class TestPriceMarksKept:
+    """Each series' marks are kept in memory and only new ones read; answers stay the same."""
+
+    def test_marks_added_later_are_read_even_older_ones(self, db_path: Path) -> None:
+        hour = timedelta(hours=1)
+        with SqlJournal(url_of(db_path)) as reader, SqlJournal(url_of(db_path)) as writer:
+            for index in (0, 1):
+                writer.record_price_mark(BTC, "1h", T0 + index * hour, 100.0 + index)
+            writer.commit()
+            assert [close for _, close in reader.price_marks(BTC, "1h")] == [100.0, 101.0]
+
+            writer.record_price_mark(BTC, "1h", T0 + 2 * hour, 102.0)
+            writer.commit()
+            assert [close for _, close in reader.price_marks(BTC, "1h")] == [100.0, 101.0, 102.0]
+
+            writer.record_price_mark(BTC, "1h", T0 - hour, 99.0)  # a back-filled gap
+            writer.record_price_mark(ETH, "1h", T0, 5.0)
+            writer.commit()
+            assert [close for _, close in reader.price_marks(BTC, "1h")] == [
+                99.0,
+                100.0,
+                101.0,
+                102.0,
+            ]
+            assert reader.price_marks(BTC, "1h", since=T0 + hour) == [
+                (T0 + hour, 101.0),
+                (T0 + 2 * hour, 102.0),
+            ]
+            assert reader.price_marks(ETH, "1h") == [(T0, 5.0)]
+            assert reader.price_marks(ETH, "4h") == []

@@ -3,9 +3,13 @@ the journal when no engine runs; and changes asked through ``tradekit.runtime.bo
 
 Reads never touch engine objects: a running bot's state, positions and P&L come
 from the newest ``EngineView``; a bot the engine does not hold (none runs, or it
-is removed) is summed up from its journal. A change is written to the registry,
-then the answer waits (at most ``change_timeout`` seconds) until the running
-engine has settled its row.
+is removed) is summed up from its journal. The registry is read through
+``SqlJournal.registry``, which reads it again only when its version moved, so a
+listing costs one small query while nothing changes; each bot's summary is built
+once per (registry entry, last change, engine view of the bot), and the list's
+JSON once per (registry, engine view). A change is written to the registry, then
+the answer waits (at most ``change_timeout`` seconds) until the running engine
+has settled its row.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from pydantic import TypeAdapter
 
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import ConfigError
@@ -34,6 +40,7 @@ from tradekit.service.models import (
     TradeOut,
 )
 from tradekit.services.journal.store import (
+    Registry,
     RegistryChange,
     SqlJournal,
     StrategyInfo,
@@ -47,6 +54,26 @@ SETTLED_AS_APPLIED = frozenset({APPLIED, TAKEN_IN_AT_START})
 
 CONFIGS_KEPT = 4096
 """Validated configs kept: a registry row (id, config text, state, times) is their key."""
+
+
+BOT_LIST = TypeAdapter(list[BotOut])
+
+
+class _Summary(NamedTuple):
+    """A running bot's summary and what it was built from (compared by identity)."""
+
+    info: StrategyInfo
+    change: RegistryChange | None
+    running: BotView
+    summary: BotOut
+
+
+class _Listing(NamedTuple):
+    """The JSON of the bots list and what it was built from (compared by identity)."""
+
+    registry: Registry
+    view: EngineView | None
+    body: bytes
 
 
 class EngineLink(Protocol):
@@ -118,24 +145,64 @@ class BotDirectory:
         self.change_timeout = change_timeout
         self.template_ids = template_ids
         """The templates' ids: a bot whose registry kind is one was made from that template."""
+        self._summaries: dict[str, _Summary] = {}
+        self._listing: _Listing | None = None
 
     def view(self) -> EngineView | None:
         return None if self.engine is None else self.engine.view()
 
     # -- reading ----------------------------------------------------------------------------
 
+    def registered(self, strategy_id: str) -> StrategyInfo:
+        """The registry entry of ``strategy_id``; ``StrategyNotFoundError`` with a suggestion."""
+        info = self.journal.registry().by_id.get(strategy_id)
+        return registered_bot(self.journal, strategy_id) if info is None else info
+
     def bots(self) -> list[BotOut]:
         """Every bot not removed, by id."""
-        last = self._last_changes()
-        view = self.view()
-        return [
-            self._summary(info, view, last.get(info.strategy_id))
-            for info in self.journal.strategies()
-            if info.status is not StrategyStatus.REMOVED
-        ]
+        return self._bots(self.journal.registry(), self.view())[0]
+
+    def bots_json(self) -> bytes:
+        """``bots()`` as the JSON the API answers, serialized once per registry and view."""
+        registry, view = self.journal.registry(), self.view()
+        listing = self._listing
+        if listing is not None and listing.registry is registry and listing.view is view:
+            return listing.body
+        bots, all_from_view = self._bots(registry, view)
+        body = BOT_LIST.dump_json(bots)
+        # A bot summed up from its journal may change without the registry or the view.
+        if all_from_view and registry.version is not None:
+            self._listing = _Listing(registry, view, body)
+        return body
+
+    def _bots(self, registry: Registry, view: EngineView | None) -> tuple[list[BotOut], bool]:
+        """The bots not removed, and whether each came from ``view`` (none from the journal)."""
+        bots, all_from_view = [], True
+        for info in registry.strategies:
+            if info.status is StrategyStatus.REMOVED:
+                continue
+            change = registry.latest_changes.get(info.strategy_id)
+            running = None if view is None or not view.running else view.bots.get(info.strategy_id)
+            if running is None:
+                all_from_view = False
+                bots.append(self._summary(info, view, change))
+                continue
+            held = self._summaries.get(info.strategy_id)
+            if (
+                held is not None
+                and held.info is info
+                and held.change is change
+                and held.running is running
+            ):
+                bots.append(held.summary)
+                continue
+            summary = self._summary(info, view, change)
+            self._summaries[info.strategy_id] = _Summary(info, change, running, summary)
+            bots.append(summary)
+        return bots, all_from_view
 
     def bot(self, strategy_id: str) -> BotDetail:
-        info = registered_bot(self.journal, strategy_id)
+        info = self.registered(strategy_id)
         running = self._running(strategy_id)
         summary = self._summary(info, self.view(), self._last_change(strategy_id))
         positions = (
@@ -144,7 +211,7 @@ class BotDirectory:
         return BotDetail(**summary.model_dump(), positions=positions, config=_config_data(info))
 
     def positions(self, strategy_id: str) -> list[PositionOut]:
-        return self.held(registered_bot(self.journal, strategy_id))
+        return self.held(self.registered(strategy_id))
 
     def held(self, info: StrategyInfo, view: EngineView | None = None) -> list[PositionOut]:
         """The open positions of a registered bot: from ``view`` (default: the newest) when
@@ -156,7 +223,7 @@ class BotDirectory:
         )
 
     def trades(self, strategy_id: str) -> list[TradeOut]:
-        registered_bot(self.journal, strategy_id)
+        self.registered(strategy_id)
         return [
             TradeOut(
                 seq=event.seq,
@@ -177,7 +244,7 @@ class BotDirectory:
         ]
 
     def events(self, strategy_id: str, after_seq: int, limit: int) -> EventPage:
-        registered_bot(self.journal, strategy_id)
+        self.registered(strategy_id)
         # One more than asked says whether another page follows.
         found = self.journal.events(strategy_id, after_seq, limit=limit + 1)
         page = found[:limit]
@@ -197,11 +264,8 @@ class BotDirectory:
         view = self.view()
         return None if view is None or not view.running else view.bots.get(strategy_id)
 
-    def _last_changes(self) -> dict[str, RegistryChange]:
-        return self.journal.latest_changes()
-
     def _last_change(self, strategy_id: str) -> RegistryChange | None:
-        return self.journal.latest_changes(strategy_id).get(strategy_id)
+        return self.journal.registry().latest_changes.get(strategy_id)
 
     def _summary(
         self, info: StrategyInfo, view: EngineView | None, change: RegistryChange | None
@@ -265,12 +329,12 @@ class BotDirectory:
         whether it was settled in time. ``new``: the change adds the bot (it need not be
         registered yet)."""
         if not new:
-            registered_bot(self.journal, strategy_id)
+            self.registered(strategy_id)
         engine = self.engine
         polls = 0 if engine is None else engine.polls
         asked = ask(self.journal)
         change = self._settled(asked.change_id, polls)
-        info = registered_bot(self.journal, strategy_id)
+        info = self.registered(strategy_id)
         bot = self._summary(info, self.view(), change)
         answer = ControlOut(message=asked.told, change=change_out(change), bot=bot)
         return answer, change.applied_at is not None

@@ -24,7 +24,6 @@ from tradekit.runtime.bot_requests import (
     add_bot,
     disable_bot,
     enable_bot,
-    registered_bot,
     remove_bot,
     resume_bot,
     update_bot,
@@ -62,9 +61,10 @@ def _answer(
 
 
 @router.get("", response_model=list[BotOut], responses=BOT_ERRORS)
-def list_bots(bots: Directory) -> list[BotOut]:
+def list_bots(bots: Directory) -> Response:
     """Every bot not removed: state, positions, P&L, last candle and last change."""
-    return bots.bots()
+    # Serialized by the directory, once per registry and engine view, not per request.
+    return Response(bots.bots_json(), media_type="application/json")
 
 
 CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -103,7 +103,7 @@ def change_bot(
 ) -> Any:
     """Change a bot made from a template; a running bot is hot-reloaded keeping its positions
     (their stops and targets stay; new settings apply to positions opened afterwards)."""
-    info = registered_bot(bots.journal, bot_id)
+    info = bots.registered(bot_id)
     try:
         config = updated_bot_config(info, body, templates, request.app.state.settings)
     except ConfigError as exc:

@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from tradekit.insights import DEFAULT_MAX_POINTS, bot_equity, bot_stats
-from tradekit.runtime.bot_requests import registered_bot
 from tradekit.service.dependencies import Directory, require_token
 from tradekit.service.errors import BOT_ERRORS
 from tradekit.service.figure_models import BotStatsOut, EquityOut, EquityPointOut
@@ -38,7 +37,7 @@ def _aware(ts: datetime | None) -> datetime | None:
 def stats(bot_id: str, bots: Directory, since: Since = None) -> BotStatsOut:
     """Return, drawdown, Sharpe, Sortino, win rate, profit factor, exposure, trades, average
     trade and duration, and buy-and-hold of the bot's symbols over the same period."""
-    registered_bot(bots.journal, bot_id)
+    bots.registered(bot_id)
     return BotStatsOut.of(bot_stats(bots.journal, bot_id, since=_aware(since)))
 
 
@@ -54,7 +53,7 @@ def equity(
 ) -> EquityOut:
     """The bot's equity over time, oldest first: at each sampled price mark and its latest
     snapshot, valued from its fills."""
-    registered_bot(bots.journal, bot_id)
+    bots.registered(bot_id)
     points = bot_equity(bots.journal, bot_id, since=_aware(since), max_points=max_points)
     return EquityOut(points=[EquityPointOut(ts=ts, equity=value) for ts, value in points])
 

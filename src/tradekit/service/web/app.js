@@ -15,6 +15,7 @@ const session = {
   streamAbort: null,
   refreshTimer: null,
   samples: new Map(), // bot id -> [{ts, equity}] seen on this page, when no equity route
+  eventLog: null, // the bot page's recent events read so far: { id, after, events }
   keepNotice: false,
 };
 
@@ -209,6 +210,8 @@ function handleMessage(block) {
     else if (field === "data") message.data.push(value);
   }
   if (message.id !== null) session.lastEventId = message.id;
+  // Events were missed (or the service restarted): read the bot's events afresh too.
+  if (message.event === "reset") session.eventLog = null;
   // An event, or a reset (events were missed): what is shown is read again from the API.
   if (message.data.length > 0) scheduleRefresh();
 }
@@ -456,16 +459,19 @@ function table(caption, columns, rows, empty) {
 }
 
 async function recentEvents(id) {
-  // The journal's events, newest last; then whatever the stream brought since.
-  let after = 0;
-  let events = [];
+  // The journal's events, newest last. A redraw of the same bot reads only the events after
+  // the last one it has (seqs only grow), not the bot's whole history again.
+  const known = session.eventLog !== null && session.eventLog.id === id ? session.eventLog : null;
+  let after = known ? known.after : 0;
+  let events = known ? known.events : [];
   for (let page = 0; page < 20; page += 1) {
     const { data } = await api("GET", `/api/bots/${encodeURIComponent(id)}/events?after_seq=${after}&limit=1000`);
     events = events.concat(data.events).slice(-RECENT_EVENTS);
     after = data.next_after_seq;
     if (!data.more) break;
   }
-  return events.slice(-RECENT_EVENTS).reverse();
+  session.eventLog = { id, after, events };
+  return events.slice().reverse();
 }
 
 function eventSummary(data) {

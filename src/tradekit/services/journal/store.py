@@ -7,6 +7,7 @@ SQLAlchemy database such as PostgreSQL.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
 import threading
@@ -15,10 +16,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, create_engine, event, inspect
+from sqlalchemy import Connection, create_engine, event, inspect, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
@@ -57,6 +58,7 @@ from tradekit.services.journal.tables import (
     PositionRecord,
     PriceMarkRecord,
     RegistryChangeRecord,
+    RegistryVersionRecord,
     SnapshotRecord,
     StrategyRecord,
     event_conflict,
@@ -79,6 +81,10 @@ from tradekit.services.journal.tables import (
 from tradekit.strategy_state import StrategyState
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+READ_CONNECTIONS_KEPT = 48
+"""Connections a SQLite file journal keeps open for reuse: more than the threads that read at
+once in the bot service (anyio's 40 worker threads), so no read pays for opening one."""
 
 
 StrategyStatus = StrategyState
@@ -110,6 +116,30 @@ class RegistryChange:
     requested_at: datetime
     applied_at: datetime | None
     outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """The whole registry at one registry version, read in one transaction; never changed.
+
+    ``version`` is ``None`` for an old read-only journal that has no version row:
+    such a registry is read again on every call.
+    """
+
+    version: int | None
+    strategies: tuple[StrategyInfo, ...]
+    """Every registered strategy, removed ones included, by ``strategy_id``."""
+    by_id: Mapping[str, StrategyInfo]
+    latest_changes: Mapping[str, RegistryChange]
+    """Each strategy's newest change asked of the registry."""
+
+
+class _SeriesMarks(NamedTuple):
+    """The price marks of one series as last read, with the count and newest time read."""
+
+    stored: int
+    newest: datetime | None
+    marks: list[tuple[datetime, float]]
 
 
 class StoredSnapshot(NamedTuple):
@@ -176,6 +206,9 @@ class SqlJournal:
         self._writer_lock: WriterLock | None = None
         self._has_changes = True
         self._has_marks = True
+        self._has_version = True
+        self._registry: Registry | None = None
+        self._marks: dict[tuple[str, str], _SeriesMarks] = {}
         try:
             url = make_url(database_url)
         except ArgumentError as exc:
@@ -197,6 +230,8 @@ class SqlJournal:
         options: dict[str, Any] = {}
         if self._in_memory:
             options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        elif sqlite:
+            options = {"pool_size": READ_CONNECTIONS_KEPT}
         try:
             self._engine = create_engine(url, **options)
         except (ArgumentError, NoSuchModuleError) as exc:
@@ -240,6 +275,10 @@ class SqlJournal:
                 # Likewise a journal written before price marks: it reads as having none.
                 self._has_marks = False
                 stored.add(_MARKS_TABLE)
+            if self.read_only and _VERSION_TABLE not in stored:
+                # And one written before the registry version: its registry is never cached.
+                self._has_version = False
+                stored.add(_VERSION_TABLE)
             if {table.name for table in tables} <= stored:
                 # Nothing to create: a read-only database opens, and fails only on commit.
                 self._check_schema(connection)
@@ -252,6 +291,8 @@ class SqlJournal:
             )
         with self._writer.begin() as connection:
             JournalModel.metadata.create_all(connection, tables=tables)
+            if connection.execute(core_select(REGISTRY_VERSION.c.id)).first() is None:
+                connection.execute(REGISTRY_VERSION.insert().values(id=1, version=0))
             self._check_schema(connection)
 
     def _damaged(self, reason: str) -> StorageError:
@@ -290,6 +331,8 @@ class SqlJournal:
             if table.name == _CHANGES_TABLE and not self._has_changes:
                 continue
             if table.name == _MARKS_TABLE and not self._has_marks:
+                continue
+            if table.name == _VERSION_TABLE and not self._has_version:
                 continue
             stored = {column["name"] for column in inspector.get_columns(table.name)}
             missing = [column.name for column in table.columns if column.name not in stored]
@@ -593,20 +636,36 @@ class SqlJournal:
     ) -> list[tuple[datetime, float]]:
         """The sampled closes of ``symbol`` / ``timeframe`` as ``(ts, close)``, oldest first.
 
-        With ``since``, only the marks at or after it.
+        With ``since``, only the marks at or after it. Marks are only ever added, so each
+        series is kept in memory and a call reads only the marks added since the last one
+        (checked by their count and newest time; anything else reads the series again).
         """
         if not self._has_marks:
             return []
-        statement = select(PriceMarkRecord.ts, PriceMarkRecord.close).where(
-            PriceMarkRecord.symbol == symbol, PriceMarkRecord.timeframe == timeframe
-        )
-        if since is not None:
-            statement = statement.where(
-                col(PriceMarkRecord.ts) >= require_aware(since, "price marks since")
-            )
-        statement = statement.order_by(col(PriceMarkRecord.ts))
+        series = (PRICE_MARKS.c.symbol == symbol) & (PRICE_MARKS.c.timeframe == timeframe)
+        held = self._marks.get((symbol, timeframe))
         with self._reading() as session:
-            return [(ts, close) for ts, close in session.exec(statement)]
+            connection = session.connection()
+            count, newest = connection.execute(
+                core_select(func.count(), func.max(PRICE_MARKS.c.ts)).where(series)
+            ).one()
+            if held is None or held.stored != count or held.newest != newest:
+                after = held.newest if held is not None and held.newest is not None else None
+                statement = core_select(PRICE_MARKS.c.ts, PRICE_MARKS.c.close).where(series)
+                if after is not None:
+                    statement = statement.where(PRICE_MARKS.c.ts > after)
+                added = [(ts, close) for ts, close in connection.execute(statement.order_by("ts"))]
+                marks = [*held.marks, *added] if after is not None and held else added
+                if len(marks) != count:  # a mark older than the newest was added: read them all
+                    everything = core_select(PRICE_MARKS.c.ts, PRICE_MARKS.c.close).where(series)
+                    rows = connection.execute(everything.order_by("ts"))
+                    marks = [(ts, close) for ts, close in rows]
+                held = _SeriesMarks(count, newest, marks)
+                self._marks[(symbol, timeframe)] = held
+        if since is None:
+            return list(held.marks)
+        start = bisect.bisect_left(held.marks, require_aware(since, "price marks since"), key=_ts)
+        return held.marks[start:]
 
     def strategy_ids(self) -> list[str]:
         """Every strategy with anything stored: registered, or with events, snapshots, positions."""
@@ -632,7 +691,7 @@ class SqlJournal:
             raise StorageError(
                 f"strategy {strategy_id!r}: config_json is not valid JSON ({exc})"
             ) from exc
-        with self._writing(f"register strategy {strategy_id!r}") as session:
+        with self._registry_writing(f"register strategy {strategy_id!r}") as session:
             now = self._now()
             record = session.get(StrategyRecord, strategy_id)
             if record is None:
@@ -661,7 +720,7 @@ class SqlJournal:
             raise StorageError(
                 f"strategy {strategy_id!r}: unknown status {status!r}; expected one of {allowed}"
             ) from None
-        with self._writing(f"set status of strategy {strategy_id!r}") as session:
+        with self._registry_writing(f"set status of strategy {strategy_id!r}") as session:
             record = session.get(StrategyRecord, strategy_id)
             if record is None:
                 raise _unknown_strategy(session, strategy_id)
@@ -685,7 +744,7 @@ class SqlJournal:
         self, strategy_id: str, action: str, by: str, *, close_positions: bool = False
     ) -> int:
         """Record that ``by`` asked for ``action`` on ``strategy_id``; returns the change's id."""
-        with self._writing(f"record a change of strategy {strategy_id!r}") as session:
+        with self._registry_writing(f"record a change of strategy {strategy_id!r}") as session:
             record = RegistryChangeRecord(
                 strategy_id=strategy_id,
                 action=action,
@@ -733,21 +792,28 @@ class SqlJournal:
         given), by strategy id."""
         if not self._has_changes:
             return {}
+        with self._reading() as session:
+            return self._latest_changes_in(session.connection(), strategy_id)
+
+    def _latest_changes_in(
+        self, connection: Connection, strategy_id: str | None
+    ) -> dict[str, RegistryChange]:
+        if not self._has_changes:
+            return {}
         newest = select(func.max(RegistryChangeRecord.id))
         if strategy_id is not None:
             newest = newest.where(RegistryChangeRecord.strategy_id == strategy_id)
         newest = newest.group_by(col(RegistryChangeRecord.strategy_id))
-        # Plain rows, not ORM objects: this runs on every listing of the bots.
+        # Plain rows, not ORM objects: this runs for every reading of the whole registry.
         statement = _CHANGE_COLUMNS.where(
             col(RegistryChangeRecord.id).in_(newest.scalar_subquery())
         )
-        with self._reading() as session:
-            rows = session.connection().execute(statement).all()
+        rows = connection.execute(statement).all()
         return {row.strategy_id: RegistryChange(*row) for row in rows}
 
     def settle_change(self, change_id: int, outcome: str, applied_at: datetime) -> None:
         """Record what a runner made of change ``change_id`` and when it applied it."""
-        with self._writing(f"settle registry change {change_id}") as session:
+        with self._registry_writing(f"settle registry change {change_id}") as session:
             record = session.get(RegistryChangeRecord, change_id)
             if record is None:
                 raise StorageError(f"journal {self.url}: no registry change {change_id}")
@@ -785,6 +851,50 @@ class SqlJournal:
             )
             for strategy_id, name, kind, config_json, status, created, updated in rows
         ]
+
+    def registry_version(self) -> int | None:
+        """The registry's version: it grows with every registry write (cheap: one row)."""
+        if not self._has_version:
+            return None
+        with self._reading() as session:
+            return self._version_in(session)
+
+    def registry(self) -> Registry:
+        """The whole registry as it stands, with each strategy's newest change.
+
+        Kept in memory and read again only once the registry version moved: a write
+        through any journal on this database, in any process, is seen by the next call.
+        """
+        with self._reading() as session:
+            version = self._version_in(session) if self._has_version else None
+            held = self._registry
+            if version is not None and held is not None and held.version == version:
+                return held
+            # In the same read transaction as the version, so they agree.
+            connection = session.connection()
+            rows = connection.execute(_STRATEGY_COLUMNS.order_by(STRATEGIES.c.strategy_id))
+            strategies = tuple(
+                StrategyInfo(
+                    strategy_id, name, kind, config_json, StrategyStatus(status), created, updated
+                )
+                for strategy_id, name, kind, config_json, status, created, updated in rows
+            )
+            changes = self._latest_changes_in(connection, None)
+        registry = Registry(
+            version,
+            strategies,
+            MappingProxyType({info.strategy_id: info for info in strategies}),
+            MappingProxyType(changes),
+        )
+        if version is not None:
+            with self._lock:
+                if self._registry is None or (self._registry.version or 0) < version:
+                    self._registry = registry
+        return registry
+
+    def _version_in(self, session: Session) -> int:
+        found = session.connection().execute(_VERSION_COLUMN).scalar()
+        return int(found or 0)
 
     def close(self) -> None:
         """Commit what is buffered, then release every connection; closing again does nothing.
@@ -835,6 +945,14 @@ class SqlJournal:
             raise StorageError(f"journal {self.url}: read failed ({_reason(exc)})") from exc
 
     @contextmanager
+    def _registry_writing(self, what: str) -> Iterator[Session]:
+        """A registry write: the registry version grows in the same transaction."""
+        with self._writing(what) as session:
+            yield session
+            session.flush()
+            session.connection().execute(_BUMP_VERSION)
+
+    @contextmanager
     def _writing(self, what: str) -> Iterator[Session]:
         self._require_writable()
         try:
@@ -875,6 +993,13 @@ def _write(connection: Connection, buffer: _Buffer) -> list[str]:
 
 
 STRATEGIES, REGISTRY_CHANGES = table_of(StrategyRecord), table_of(RegistryChangeRecord)
+REGISTRY_VERSION = table_of(RegistryVersionRecord)
+_VERSION_COLUMN = core_select(REGISTRY_VERSION.c.version).where(REGISTRY_VERSION.c.id == 1)
+_BUMP_VERSION = (
+    update(REGISTRY_VERSION)
+    .where(REGISTRY_VERSION.c.id == 1)
+    .values(version=REGISTRY_VERSION.c.version + 1)
+)
 # The columns of a StrategyInfo and of a RegistryChange (whose change_id is the id), in order.
 _STRATEGY_COLUMNS = core_select(*(STRATEGIES.c[item.name] for item in fields(StrategyInfo)))
 _CHANGE_COLUMNS = core_select(
@@ -883,6 +1008,7 @@ _CHANGE_COLUMNS = core_select(
 )
 _CHANGES_TABLE = table_of(RegistryChangeRecord).name
 _MARKS_TABLE = table_of(PriceMarkRecord).name
+_VERSION_TABLE = REGISTRY_VERSION.name
 
 
 def _reason(exc: BaseException) -> str:
@@ -890,6 +1016,10 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         return str(exc.orig)
     return str(exc).splitlines()[0]
+
+
+def _ts(mark: tuple[datetime, float]) -> datetime:
+    return mark[0]
 
 
 def _utc_now() -> datetime:
@@ -930,6 +1060,8 @@ def _strategy_info(record: StrategyRecord) -> StrategyInfo:
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
+    "READ_CONNECTIONS_KEPT",
+    "Registry",
     "RegistryChange",
     "SqlJournal",
     "StoredSnapshot",

@@ -108,6 +108,19 @@ class RegistryChangeRecord(JournalModel, table=True):
     outcome: str | None = Field(default=None, sa_type=Text)
 
 
+class RegistryVersionRecord(JournalModel, table=True):
+    """One row whose ``version`` grows with every registry write, in that write's transaction.
+
+    Readers that keep the registry in memory read this one number to know whether
+    what they hold is still what the database says.
+    """
+
+    __tablename__ = "registry_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_type=BigInteger)
+
+
 class EventRecord(JournalModel, table=True):
     """One journaled event; append-only, never updated. ``payload`` is ``Event.to_dict`` as JSON."""
 
@@ -213,6 +226,7 @@ class PriceMarkRecord(JournalModel, table=True):
 JOURNAL_TABLES = (
     StrategyRecord,
     RegistryChangeRecord,
+    RegistryVersionRecord,
     EventRecord,
     SnapshotRecord,
     PositionRecord,
@@ -524,6 +538,7 @@ __all__ = [
     "PositionRecord",
     "PriceMarkRecord",
     "RegistryChangeRecord",
+    "RegistryVersionRecord",
     "SnapshotRecord",
     "StrategyRecord",
     "UtcDateTime",

@@ -1,0 +1,142 @@
+"""The bot service's cached answers stay fresh: after a change asked through the API, one
+written by another process (``tradekit strategies``), the engine's write-back, and a new view."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from test_service_api import AUTH, T0, TOKEN, FakeEngine, bot_config, running_view
+
+from tradekit.domain import Position, Side
+from tradekit.runtime.bot_requests import add_bot, disable_bot
+from tradekit.runtime.engine_view import EngineView
+from tradekit.service.app import create_app
+from tradekit.services.journal.store import SqlJournal
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'journal.db'}"
+
+
+@pytest.fixture
+def journal(database: str) -> Iterator[SqlJournal]:
+    with SqlJournal(database) as opened:
+        for strategy_id in ("alpha", "beta"):
+            add_bot(opened, bot_config(strategy_id), "test")
+        yield opened
+
+
+class ViewEngine(FakeEngine):
+    """A fake engine whose view a test replaces, as the engine publishes a new one."""
+
+    def publish(self, view: EngineView) -> None:
+        self._view = view
+
+
+def running_client(journal: SqlJournal) -> TestClient:
+    """A client of the API over ``journal``, with an engine running alpha (not beta)."""
+    return TestClient(
+        create_app(journal=journal, token=TOKEN, engine_link=FakeEngine(journal, running_view()))
+    )
+
+
+def bots_of(client: TestClient) -> dict[str, dict[str, Any]]:
+    answer = client.get("/api/bots", headers=AUTH)
+    assert answer.status_code == 200
+    return {bot["id"]: bot for bot in answer.json()}
+
+
+class TestBotsList:
+    def test_the_cached_json_is_the_models_answer(self, journal: SqlJournal) -> None:
+        app = create_app(
+            journal=journal, token=TOKEN, engine_link=FakeEngine(journal, running_view())
+        )
+        directory = app.state.directory
+        expected = [bot.model_dump(mode="json") for bot in directory.bots()]
+        assert list(bots_of(TestClient(app)).values()) == expected
+
+    def test_a_stop_asked_through_the_api_is_listed_at_once(self, journal: SqlJournal) -> None:
+        client = TestClient(
+            create_app(
+                journal=journal, token=TOKEN, engine_link=FakeEngine(journal, running_view())
+            )
+        )
+        assert bots_of(client)["alpha"]["last_change"]["action"] == "add"
+        client.post("/api/bots/alpha/stop", headers=AUTH)
+        client.post("/api/bots/beta/stop", headers=AUTH)
+        bots = bots_of(client)
+        assert (bots["alpha"]["last_change"]["action"], bots["alpha"]["last_change"]["state"]) == (
+            "disable",
+            "applied",
+        )
+        assert bots["beta"]["state"] == "disabled"
+
+    def test_a_change_by_another_process_is_listed(
+        self, journal: SqlJournal, database: str
+    ) -> None:
+        client = TestClient(create_app(journal=journal, token=TOKEN))
+        assert bots_of(client)["beta"]["state"] == "active"
+        script = (
+            "import sys\n"
+            "from tradekit.runtime.bot_requests import disable_bot\n"
+            "from tradekit.services.journal.store import SqlJournal\n"
+            "with SqlJournal(sys.argv[1]) as other: disable_bot(other, 'beta', 'cli')"
+        )
+        subprocess.run([sys.executable, "-c", script, database], check=True)
+        beta = bots_of(client)["beta"]
+        assert (beta["state"], beta["last_change"]["by"]) == ("disabled", "cli")
+
+    def test_the_engines_write_back_is_listed(self, journal: SqlJournal, database: str) -> None:
+        client = TestClient(
+            create_app(
+                journal=journal, token=TOKEN, engine_link=FakeEngine(journal, running_view())
+            )
+        )
+        with SqlJournal(database) as cli:
+            asked = disable_bot(cli, "alpha", "cli")
+        assert bots_of(client)["alpha"]["last_change"]["state"] == "pending"
+        with SqlJournal(database) as engine_side:
+            engine_side.settle_change(asked.change_id, "applied", datetime.now(UTC))
+        assert bots_of(client)["alpha"]["last_change"]["state"] == "applied"
+
+    def test_a_new_engine_view_is_listed(self, journal: SqlJournal) -> None:
+        engine = ViewEngine(journal, running_view())
+        client = TestClient(create_app(journal=journal, token=TOKEN, engine_link=engine))
+        assert bots_of(client)["alpha"]["realized_pnl"] == 5.0
+        view = running_view()
+        alpha = dataclasses.replace(view.bots["alpha"], realized_pnl=7.5)
+        engine.publish(dataclasses.replace(view, bots=MappingProxyType({"alpha": alpha})))
+        assert bots_of(client)["alpha"]["realized_pnl"] == 7.5
+
+    def test_an_unchanged_registry_and_view_are_serialized_once(self, journal: SqlJournal) -> None:
+        view = running_view()
+        beta = dataclasses.replace(view.bots["alpha"], strategy_id="beta", name="beta")
+        both = dataclasses.replace(view, bots=MappingProxyType({**view.bots, "beta": beta}))
+        directory = create_app(
+            journal=journal, token=TOKEN, engine_link=FakeEngine(journal, both)
+        ).state.directory
+        assert directory.bots_json() is directory.bots_json()
+
+    def test_a_bot_summed_from_its_journal_is_read_again(self, journal: SqlJournal) -> None:
+        """A bot the engine does not hold may change in its journal with the registry unchanged."""
+        client = TestClient(
+            create_app(
+                journal=journal, token=TOKEN, engine_link=FakeEngine(journal, running_view())
+            )
+        )
+        assert bots_of(client)["beta"]["open_positions"] == 0
+        journal.upsert_positions(
+            "beta", [Position("beta-pos-1", "beta", "BTC/USDT", Side.LONG, 2.0, 100.0, T0)]
+        )
+        journal.commit()
+        assert bots_of(client)["beta"]["open_positions"] == 1
