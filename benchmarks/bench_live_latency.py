@@ -125,7 +125,9 @@ class Figures:
         return statistics.quantiles(self.latencies, n=100)[98] * 1e3
 
 
-def run_engine(strategies: int, symbols: int, history: Sequence[Candle], live: Sequence[Candle]) -> Figures:
+def run_engine(
+    strategies: int, symbols: int, history: Sequence[Candle], live: Sequence[Candle]
+) -> Figures:
     shared = SharedContainer(settings=TradekitSettings(_env_file=None))
     engine = Engine(TradingOrchestratorFactory(shared))
     engine.load(make_config(index, symbol_name(index % symbols)) for index in range(strategies))
@@ -141,7 +143,9 @@ def run_engine(strategies: int, symbols: int, history: Sequence[Candle], live: S
     return Figures(latencies, len(live) * per_symbol)
 
 
-def run_plain(strategies: int, symbols: int, history: Sequence[Candle], live: Sequence[Candle]) -> Figures:
+def run_plain(
+    strategies: int, symbols: int, history: Sequence[Candle], live: Sequence[Candle]
+) -> Figures:
     books: dict[str, list[PlainRsiCross]] = {symbol_name(index): [] for index in range(symbols)}
     for index in range(strategies):
         low = level(index)
