@@ -47,7 +47,7 @@ def live_us_per_candle(strategies: int) -> tuple[float, float]:
         for index in range(strategies)
     ]
     registries[0].value(SYMBOL, "rsi", HISTORY_BARS - 1)  # catch up on the history once
-    calls_before = cache.backend_calls
+    calls_before = cache.computations
     timings = []
     for run in range(RUNS):
         batch: list[Candle] = candles[run * LIVE_CANDLES : (run + 1) * LIVE_CANDLES]
@@ -57,7 +57,7 @@ def live_us_per_candle(strategies: int) -> tuple[float, float]:
             for registry in registries:
                 registry.value(SYMBOL, "rsi", bar)
         timings.append((time.perf_counter() - start) / LIVE_CANDLES * 1e6)
-    calls = (cache.backend_calls - calls_before) / (RUNS * LIVE_CANDLES)
+    calls = (cache.computations - calls_before) / (RUNS * LIVE_CANDLES)
     return statistics.median(timings), calls
 
 

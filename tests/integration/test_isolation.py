@@ -224,7 +224,7 @@ class TestIndicatorLoading:
             tradekit_factory.create(rsi(strategy_id))
         candles = list(FakeCandleSource.generated("BTC/USDT", "1h", 60, seed=3).stream())
         feed(tradekit_factory, ids, candles)
-        assert tradekit_shared.indicator_cache().backend_calls == 60
+        assert tradekit_shared.indicator_cache().computations == 60
 
     def test_distinct_parameters_cost_one_computation_each(
         self, tradekit_shared: SharedContainer, tradekit_factory: TradingOrchestratorFactory
@@ -233,7 +233,7 @@ class TestIndicatorLoading:
             tradekit_factory.create(rsi(strategy_id, length))
         candles = list(FakeCandleSource.generated("BTC/USDT", "1h", 60, seed=3).stream())
         feed(tradekit_factory, ["rsi-a", "rsi-b", "rsi-c"], candles)
-        assert tradekit_shared.indicator_cache().backend_calls == 120
+        assert tradekit_shared.indicator_cache().computations == 120
 
     def test_a_bulk_loaded_series_is_computed_in_one_call_for_all_strategies(
         self, tradekit_shared: SharedContainer, tradekit_engine: Engine

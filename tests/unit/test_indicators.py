@@ -322,7 +322,7 @@ class TestSharing:
         registry(cache, "b", cfg("rsi", length=7)).value(SYMBOL, "rsi", 300)
         assert cache.backend_calls == 2
 
-    def test_live_update_is_one_call_per_bar_for_100_strategies(self) -> None:
+    def test_live_update_is_one_computation_per_bar_for_100_strategies(self) -> None:
         source = bulk_series(120, seed=3)
         store = CandleStore()
         cache = IndicatorCache(store)
@@ -331,11 +331,11 @@ class TestSharing:
         store.series(SYMBOL, "1h").extend(**history)
         for bar in range(100, 120):
             assert store.append(source.candle_at(bar)) == bar
-            before = cache.backend_calls
+            before = cache.computations
             values = {reg.value(SYMBOL, "rsi", bar) for reg in registries}
             assert len(values) == 1
             assert None not in values
-            assert cache.backend_calls == before + 1
+            assert cache.computations == before + 1
 
     def test_precompute_makes_one_call_per_key(self) -> None:
         cache = bulk_cache(300)

@@ -9,15 +9,19 @@ request for a bar it lacks, with ONE backend call however many strategies ask:
   onto a long history) computes over the whole kept series in one vectorized
   call; value ``t`` is read at bar ``t``. Only causal indicators are allowed, so
   this equals what was knowable at ``t``.
-- Live, one new closed bar is computed over a bounded window of
-  ``spec.window(params)`` bars = warm-up + settle + 1. For finite-window
-  indicators (sma, bbands, stoch, ...) settle is 0 and the window value equals
-  the whole-series one. For recursive ones (ema, rsi, atr, adx, macd,
-  supertrend) the window starts from a fresh seed; settle is the number of bars
-  after which that seed weighs less than 1e-10, so window and whole-series
-  values agree to about 1e-10 relative. (A fixed ``max(3 * lookback, lookback +
-  100)`` window leaves RSI(14) off by up to ~5e-4 relative, measured.) Running
-  sums (OBV) are chained: new value = previous value + the window's increment.
+- Live, a few new closed bars (one, normally) step the entry's incremental
+  state (``spec.incremental``, ``incremental.py``): O(1), or O(window) for
+  finite windows, with the values the whole-series computation gives. The state
+  is built on the first such bar by replaying the kept history through it, and
+  dropped whenever a bulk catch-up computes instead. Running sums (OBV) are
+  chained: the stepped level is shifted onto the stored one.
+- An indicator without an incremental form (ADX) computes one new closed bar
+  over a bounded window of ``spec.window(params)`` bars = warm-up + settle + 1.
+  For finite-window indicators settle is 0 and the window value equals the
+  whole-series one. For recursive ones the window starts from a fresh seed;
+  settle is the number of bars after which that seed weighs less than 1e-10,
+  so window and whole-series values agree to about 1e-10 relative. Running sums
+  are chained: new value = previous value + the window's increment.
 
 ``IndicatorRegistry`` (one per strategy) holds the strategy's own indicators,
 resolves references such as ``rsi``, ``ema_fast`` or ``macd.signal`` once, and
@@ -47,7 +51,11 @@ from tradekit.services.indicators.catalog import (
     unregister_indicator,
     validate_indicator,
 )
+from tradekit.services.indicators.incremental import Stepper
 from tradekit.services.market.candles import BarColumns, CandleSeries, CandleStore
+
+STEP_LIMIT = 64
+"""New bars up to which an incremental indicator steps; more catch up in one backend call."""
 
 
 class IndicatorKey(NamedTuple):
@@ -78,7 +86,10 @@ class IndicatorEntry:
         "next_bar",
         "params",
         "series",
+        "shift",
         "spec",
+        "stepper",
+        "stepper_origin",
         "users",
         "window",
     )
@@ -96,6 +107,12 @@ class IndicatorEntry:
         start = series.first_kept_bar
         self._columns = BarColumns(dict.fromkeys(names, np.float64), series.capacity, start)
         self.next_bar = start
+        self.stepper: Stepper | None = None
+        """Incremental state through bar ``next_bar - 1``, or ``None`` until a live step."""
+        self.stepper_origin = start
+        """The first bar the stepper was fed: its warm-up counts from there."""
+        self.shift: tuple[float, ...] = ()
+        """What moves a running sum's stepped level onto the stored one."""
         self._sync()
 
     def _sync(self) -> None:
@@ -131,6 +148,16 @@ class IndicatorEntry:
             values[name] = part
         self._columns.extend(start, values)
         self.next_bar = self._columns.end
+        self.stepper = None
+        self._sync()
+
+    def push(self, outputs: tuple[float, ...]) -> None:
+        """Keep one stepped bar's outputs (in ``spec.output_names`` order) as bar ``next_bar``."""
+        if self.next_bar < self.stepper_origin + self.lookback:
+            outputs = (np.nan,) * len(outputs)
+        elif self.shift:
+            outputs = tuple(value + moved for value, moved in zip(outputs, self.shift, strict=True))
+        self.next_bar = self._columns.push(outputs) + 1
         self._sync()
 
 
@@ -139,7 +166,8 @@ class IndicatorCache:
 
     Entries are claimed by strategies (``claim``) and freed when the last
     claimant is released (``release``, called by the factory on unload).
-    ``backend_calls`` counts computations, so sharing can be checked.
+    ``computations`` counts backend calls and stepped bars (``backend_calls``
+    the former alone), so sharing can be checked.
     """
 
     def __init__(self, store: CandleStore) -> None:
@@ -150,6 +178,7 @@ class IndicatorCache:
         self._claims: dict[str, Counter[IndicatorKey]] = {}
         self._lock = threading.Lock()
         self.backend_calls = 0
+        self.computations = 0
 
     def claim(
         self, strategy_id: str, symbol: str, timeframe: str, name: str, params: NormalizedParams
@@ -210,17 +239,23 @@ class IndicatorCache:
             return self._drop_users(strategy_id, list(self._claims.pop(strategy_id, ())))
 
     def update(self, entry: IndicatorEntry) -> None:
-        """Compute ``entry`` through the last bar of its series (one backend call, if any)."""
+        """Compute ``entry`` through the last bar of its series: a few new bars step its
+        incremental state, more (or an indicator without one) take one backend call."""
         series = entry.series
         stop = series.last_bar + 1
         start = max(entry.next_bar, series.first_kept_bar)
         if start >= stop:
+            return
+        stepping = entry.spec.incremental is not None and start == entry.next_bar
+        if stepping and stop - start <= STEP_LIMIT:
+            self._step(entry, start, stop)
             return
         window_start = max(series.first_kept_bar, start - entry.window + 1)
         columns = series.columns(window_start, stop)
         spec = entry.spec
         result = spec.compute({name: columns[name] for name in spec.inputs}, entry.params)
         self.backend_calls += 1
+        self.computations += 1
         size = stop - window_start
         computed: dict[str, FloatArray] = {}
         for name in spec.output_names:
@@ -232,6 +267,39 @@ class IndicatorCache:
                 )
             computed[name] = column
         entry.store(start, computed, window_start)
+
+    def _step(self, entry: IndicatorEntry, start: int, stop: int) -> None:
+        series = entry.series
+        spec = entry.spec
+        stepper = entry.stepper
+        if stepper is None:
+            stepper = self._seed(entry, start)
+        columns = series.columns(start, stop)
+        inputs = [columns[name].tolist() for name in spec.inputs]
+        step = stepper.step
+        for row in zip(*inputs, strict=True):
+            entry.push(step(row))
+        self.computations += stop - start
+
+    def _seed(self, entry: IndicatorEntry, start: int) -> Stepper:
+        """A stepper fed every kept bar before ``start``; for a running sum, also the shift
+        that continues the stored level."""
+        spec = entry.spec
+        assert spec.incremental is not None
+        stepper = spec.incremental(entry.params)
+        origin = entry.series.first_kept_bar
+        columns = entry.series.columns(origin, start)
+        last: tuple[float, ...] = ()
+        for row in zip(*(columns[name].tolist() for name in spec.inputs), strict=True):
+            last = stepper.step(row)
+        entry.stepper = stepper
+        entry.stepper_origin = origin
+        entry.shift = ()
+        if spec.cumulative and last:
+            stored = np.array([entry.value(i, start - 1) for i in range(len(last))], dtype=float)
+            if not np.isnan(stored).any():
+                entry.shift = tuple((stored - np.array(last)).tolist())
+        return stepper
 
     def precompute(self, series: CandleSeries | None = None) -> int:
         """Bring every entry (on ``series``, or all) up to date now; returns backend calls made."""

@@ -12,7 +12,10 @@ equal TA-Lib's to 1e-9 relative, seeding included: EMAs and Wilder's smoothing
 (RSI, ATR, ADX) start from an SMA of their first ``length`` inputs, MACD's fast
 EMA starts at the slow one's first bar (``tests/unit/test_indicator_reference.py``).
 Supertrend, which TA-Lib lacks, uses Wilder's ATR the same way. A live update
-computes over ``window`` bars: the warm-up plus ``settle`` bars after which a
+steps an indicator's ``incremental`` state by one bar (``incremental.py``): O(1),
+or O(window) for finite windows, with the whole-series values. An indicator
+without one (ADX, user-defined ones unless they bring one) recomputes over
+``window`` bars instead: the warm-up plus ``settle`` bars after which a
 recursive indicator's seed weighs less than ``SEED_TOLERANCE``.
 """
 
@@ -22,13 +25,14 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from tradekit.config.strategy import IndicatorConfig
 from tradekit.errors import ConfigError, ConfigProblem
 from tradekit.services.indicators import backend
 from tradekit.services.indicators.backend import VALUE, FloatArray
+from tradekit.services.indicators.incremental import STEPPERS, Stepper
 from tradekit.services.indicators.probe import probe_causality
 from tradekit.services.market.candles import PRICE_COLUMNS
 
@@ -124,7 +128,10 @@ class IndicatorSpec:
     data starts; live values are chained from the previous one. Outputs in
     ``sparse_outputs`` are NaN by design on some bars (the inactive supertrend
     band) and do not count for readiness. ``rule`` checks parameters together
-    and returns a message when they conflict.
+    and returns a message when they conflict. ``incremental`` builds the
+    state that updates the indicator one live bar at a time with the values
+    ``compute`` gives over the whole series; ``None`` means each live bar
+    recomputes over ``window`` bars (the bounded recompute).
     """
 
     name: str
@@ -138,6 +145,7 @@ class IndicatorSpec:
     sparse_outputs: tuple[str, ...] = ()
     rule: Callable[[Params], str | None] | None = None
     description: str = ""
+    incremental: Callable[[Params], Stepper] | None = None
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -198,7 +206,7 @@ def _on_close(
 
 _HLC = ("high", "low", "close")
 
-_BUILTINS = (
+_BUILTINS: tuple[IndicatorSpec, ...] = (
     _on_close("sma", backend.sma, 10, -1, None, "simple moving average"),
     _on_close("ema", backend.ema, 10, -1, _ema_settle, "exponential moving average"),
     _on_close("wma", backend.wma, 10, -1, None, "linearly weighted moving average"),
@@ -316,6 +324,10 @@ _BUILTINS = (
         description="supertrend bands and direction",
     ),
 )
+
+# Every built-in indicator but ADX steps incrementally (its TA-Lib-exact smoothing has no
+# stepper yet, so it keeps the bounded recompute).
+_BUILTINS = tuple(replace(spec, incremental=STEPPERS.get(spec.name)) for spec in _BUILTINS)
 
 BUILTIN_NAMES = frozenset(spec.name for spec in _BUILTINS)
 _CATALOG: dict[str, IndicatorSpec] = {spec.name: spec for spec in _BUILTINS}
