@@ -85,7 +85,7 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
             raise ValueError(f"{len(seconds)} times but {len(values)} values")
         if not len(seconds):
             return
-        self._add_times(np.asarray(seconds, dtype=np.int64) * MICROS_PER_SECOND)
+        self._add_seconds(seconds)
         self._values.extend(values)
         if self._limit is not None:
             self._drop_oldest()
@@ -94,7 +94,7 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
         """Add one point of equity ``value`` per entry of ``seconds`` (epoch seconds, ascending)."""
         if not len(seconds):
             return
-        self._add_times(np.asarray(seconds, dtype=np.int64) * MICROS_PER_SECOND)
+        self._add_seconds(seconds)
         self._values.extend(array("d", (value,)) * len(seconds))
         if self._limit is not None:
             self._drop_oldest()
@@ -183,6 +183,25 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
             self._steps.append(0)
             counts.append(1)
             self._next = None
+
+    def _add_seconds(self, seconds: npt.NDArray[np.int64]) -> None:
+        """Add ascending epoch seconds; the common case, the next candles of the last run,
+        is checked without numpy (a replay adds many short stretches)."""
+        following = self._next
+        step = self._steps[-1] if self._steps else 0
+        if (
+            following is not None
+            and step > 0
+            and not following % MICROS_PER_SECOND
+            and not step % MICROS_PER_SECOND
+        ):
+            first, step_seconds = following // MICROS_PER_SECOND, step // MICROS_PER_SECOND
+            stop = first + step_seconds * len(seconds)
+            if seconds[0] == first and seconds.tolist() == list(range(first, stop, step_seconds)):
+                self._counts[-1] += len(seconds)
+                self._next = following + step * len(seconds)
+                return
+        self._add_times(np.asarray(seconds, dtype=np.int64) * MICROS_PER_SECOND)
 
     def _add_times(self, micros: npt.NDArray[np.int64]) -> None:
         """Add ascending times in bulk, with the runs adding them one by one would make:
