@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import vectorbt as vbt
 
-CLOSED = 1  # vectorbt's trade status
+BUY = 0  # vectorbt's order side
 
 
 def simulate(
     close: np.ndarray, rsi: np.ndarray, lows: np.ndarray, highs: np.ndarray, quote: float
 ) -> np.ndarray:
-    """The trade records of every strategy: crosses of its levels, then ``from_signals``."""
+    """The orders of every strategy: crosses of its levels, then ``from_signals``."""
     index = pd.date_range("2000-01-01", periods=close.size, freq="h")
     previous = np.vstack([np.full((1, rsi.shape[1]), np.nan), rsi[:-1]])
     entries = (previous >= lows) & (rsi < lows)
@@ -40,7 +40,7 @@ def simulate(
         fees=0.0,
         freq="1h",
     )
-    records: np.ndarray = portfolio.trades.records_arr
+    records: np.ndarray = portfolio.orders.records_arr
     return records
 
 
@@ -66,17 +66,16 @@ def main() -> None:
     started, cpu = time.perf_counter(), time.process_time()
     records = simulate(close, rsi, lows, highs, quote)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    # Orders, not trade records: a trade's entry price is an average, which can be 1 ulp
+    # off the price filled at. Each strategy holds one position at a time: buy, then sell.
     trades: list[list[list[object]]] = [[] for _ in range(rsi.shape[1])]
-    for record in records:
-        closed = int(record["status"]) == CLOSED
-        trades[int(record["col"])].append(
-            [
-                int(record["entry_idx"]),
-                float(record["entry_price"]),
-                int(record["exit_idx"]) if closed else None,
-                float(record["exit_price"]) if closed else None,
-            ]
-        )
+    for order in np.sort(records, order=["col", "idx"]):
+        bought = int(order["side"]) == BUY
+        column = trades[int(order["col"])]
+        if bought:
+            column.append([int(order["idx"]), float(order["price"]), None, None])
+        else:
+            column[-1][2:] = [int(order["idx"]), float(order["price"])]
     with open(target, "w", encoding="utf-8") as out:
         outcome = {"seconds": seconds, "cpu_seconds": cpu_seconds, "trades": trades}
         json.dump({**outcome, "peak_rss_kib": peak_rss_kib()}, out)
