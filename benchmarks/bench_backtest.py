@@ -165,11 +165,15 @@ def tradekit_config(length: int) -> StrategyConfig:
 
 
 def run_tradekit(frame: pd.DataFrame, lengths: Sequence[int]) -> BacktestResult:
+    return run_tradekit_configs(frame, [tradekit_config(length) for length in lengths])
+
+
+def run_tradekit_configs(frame: pd.DataFrame, configs: Sequence[StrategyConfig]) -> BacktestResult:
+    """Backtest ``configs`` over ``frame``: paper fills at the close, no fees, no slippage."""
     settings = TradekitSettings(
         _env_file=None,
         exchange={"kind": "paper", "fee_bps": 0.0, "slippage_bps": 0.0, "fill_rule": "close"},
     )
-    configs = [tradekit_config(length) for length in lengths]
     return backtest(settings, configs, {(SYMBOL, TIMEFRAME): frame})
 
 

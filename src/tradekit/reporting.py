@@ -172,9 +172,10 @@ def plot_equity(result: BacktestResult, path: Path, title: str = "Backtest equit
     )
     figure.suptitle(title)
     for strategy_id, item in result.strategies.items():
-        if item.equity_curve:
-            times, values = zip(*item.equity_curve, strict=True)
-            strategies_axes.plot(times, values, linewidth=1.0, label=strategy_id)
+        if item.equity:
+            # Naive datetime64 in UTC: matplotlib places them where it places aware datetimes.
+            times = item.equity.times_micros().astype("datetime64[us]")
+            strategies_axes.plot(times, item.equity.values(), linewidth=1.0, label=strategy_id)
     strategies_axes.set_title("Equity per strategy")
     strategies_axes.set_ylabel("equity (quote currency)")
     portfolio = result.portfolio_equity

@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -42,11 +41,6 @@ class PerformanceStats:
             key: (None if isinstance(value, float) and not math.isfinite(value) else value)
             for key, value in asdict(self).items()
         }
-
-
-def equity_values(equity_curve: Sequence[tuple[datetime, float]]) -> npt.NDArray[np.float64]:
-    """The values of an equity curve's ``(ts, value)`` points, as one array."""
-    return np.fromiter(map(itemgetter(1), equity_curve), dtype=np.float64, count=len(equity_curve))
 
 
 def max_drawdown_pct(equity: Sequence[float] | np.ndarray) -> float:
@@ -170,19 +164,19 @@ def buy_and_hold_return_pct(prices: Sequence[tuple[float, float]]) -> float | No
 
 
 def performance(
-    equity_curve: Sequence[tuple[datetime, float]],
+    equity_values: npt.NDArray[np.float64],
     trades: Sequence[Trade],
     capital: float,
     timeframe: str,
     fees_paid: float,
     open_bars: int = 0,
 ) -> PerformanceStats:
-    """Statistics of one strategy from its equity curve (one point per candle) and trades.
+    """Statistics of one strategy from its equity curve's values (one per candle) and trades.
 
     ``open_bars`` counts candles held by positions still open at the end, for the
     exposure time.
     """
-    values = equity_values(equity_curve)
+    values = np.asarray(equity_values, dtype=np.float64)
     equity = values if values.size else np.array([capital])
     with_capital = np.concatenate(([capital], equity))
     wins = [trade.realized_pnl for trade in trades if trade.realized_pnl > 0]
@@ -193,7 +187,7 @@ def performance(
         profit_factor = sum(wins) / sum(losses)
     else:
         profit_factor = math.inf if wins else None
-    bars = max(len(equity_curve), 1)
+    bars = max(values.size, 1)
     held = sum(trade.bars_held for trade in trades) + open_bars
     final_equity = float(equity[-1])
     return PerformanceStats(

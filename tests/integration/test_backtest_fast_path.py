@@ -29,6 +29,7 @@ from tradekit.events import StrategyFailed, StrategyQuarantined
 from tradekit.protocols import BarView
 from tradekit.runtime.backtest import BacktestResult, backtest
 from tradekit.runtime.engine import Engine
+from tradekit.services.positions.equity_curve import EquityCurve
 from tradekit.services.signals.analyzers import ANALYZER_TYPES, AnalyzerType
 from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns
 from tradekit.testing import settings_from_dict
@@ -377,9 +378,11 @@ class TestTheComparison:
         data = {("BTC/USDT", "1h"): synthetic_frame("BTC/USDT", "1h", 300, seed=2)}
         result = backtest(settings, rsi_ten()[:1], data)
         nudged = copy.deepcopy(result)
-        curve = nudged.strategies["rsi-10"].equity_curve
-        ts, value = curve[len(curve) // 2]
-        curve[len(curve) // 2] = (ts, float(np.nextafter(value, math.inf)))
+        strategy = nudged.strategies["rsi-10"]
+        values = strategy.equity.values()
+        values[len(values) // 2] = np.nextafter(values[len(values) // 2], math.inf)
+        strategy.equity = EquityCurve()
+        strategy.equity.extend(result.strategies["rsi-10"].equity.times_micros() // 10**6, values)
         assert_identical(result, copy.deepcopy(result))
         with pytest.raises(AssertionError, match="rsi-10"):
             assert_identical(result, nudged)

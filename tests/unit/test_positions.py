@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tradekit.config import StrategyConfig
@@ -487,7 +488,8 @@ class TestBoundedHistory:
         book.service.bound_history(max_equity_points=3, max_trades=None)
         for hour in range(5):
             book.service.mark(candle(100.0 + hour, hour))
-        book.service.mark_quiet(BTC, [at(5), at(6)], [1.0, 2.0], [1.0, 2.0], [1.0, 2.0])
+        stamps = np.array([int(at(5).timestamp()), int(at(6).timestamp())])
+        book.service.mark_quiet(BTC, stamps, [1.0, 2.0], [1.0, 2.0], [1.0, 2.0])
         assert [ts for ts, _ in book.service.equity_curve] == [at(4), at(5), at(6)]
 
     def test_only_the_latest_trades_are_kept_and_all_are_counted(self) -> None:

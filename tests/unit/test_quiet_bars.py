@@ -71,6 +71,8 @@ class TestSeriesReplay:
         rows = replay.rows(10, 13)
         assert replay.closes[rows] == [replay.candle(bar).close for bar in (10, 11, 12)]
         assert replay.open_times[rows] == [replay.candle(bar).ts for bar in (10, 11, 12)]
+        stamps = [int(replay.candle(bar).ts.timestamp()) for bar in (10, 11, 12)]
+        assert replay.open_seconds[rows].tolist() == stamps
 
     def test_a_bar_outside_the_replay_is_refused(self) -> None:
         replay = SeriesReplay(series(10))
@@ -136,7 +138,7 @@ class TestMarkQuiet:
             rows = replay.rows(first, stop)
             in_bulk.mark_quiet(
                 BTC,
-                replay.open_times[rows],
+                replay.open_seconds[rows],
                 replay.closes[rows],
                 replay.highs[rows],
                 replay.lows[rows],
@@ -146,14 +148,14 @@ class TestMarkQuiet:
     def test_refuses_while_a_position_in_another_symbol_needs_its_own_prices(self) -> None:
         service = lifecycle()
         open_position(service, Side.LONG, 1.0, 2_000.0, symbol=ETH)
-        ts = datetime(2024, 1, 1, tzinfo=UTC)
+        ts = np.array([int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())])
         with pytest.raises(PositionError, match="open positions in ETH/USDT"):
-            service.mark_quiet(BTC, [ts], [1.0], [1.0], [1.0])
+            service.mark_quiet(BTC, ts, [1.0], [1.0], [1.0])
 
     def test_refuses_columns_of_different_lengths(self) -> None:
-        ts = datetime(2024, 1, 1, tzinfo=UTC)
+        ts = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
         with pytest.raises(ValueError, match="2 times but 1 closes"):
-            lifecycle().mark_quiet(BTC, [ts, ts], [1.0], [1.0, 1.0], [1.0, 1.0])
+            lifecycle().mark_quiet(BTC, np.array([ts, ts]), [1.0], [1.0, 1.0], [1.0, 1.0])
 
 
 def built(config: dict[str, Any], loaded: CandleSeries) -> Container:
@@ -290,8 +292,8 @@ class TestEachRuleSaysWhetherItNeedsEveryCandle:
         assert not built(strategy(), series()).mtf_gate().needs_every_bar
 
 
-def columns(replay: SeriesReplay) -> tuple[list[Any], ...]:
-    return replay.open_times, replay.closes, replay.highs, replay.lows
+def columns(replay: SeriesReplay) -> tuple[Any, ...]:
+    return replay.open_seconds, replay.closes, replay.highs, replay.lows
 
 
 class TestIndicatorValues:

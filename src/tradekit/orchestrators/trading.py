@@ -18,8 +18,8 @@ bookkeeping (``signal_bars``, ``needs_next_bar``, ``pass_quiet_bars``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import Candle, Order, Signal
@@ -37,6 +37,10 @@ from tradekit.services.risk.limits import StrategyRiskManager
 from tradekit.services.signals.analyzers import NO_SCORES, AnalyzerRegistry
 from tradekit.services.signals.fire_masks import BoolArray, RegistryColumns
 from tradekit.strategy_state import Permissions
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 SNAPSHOT_VERSION = 1
 NO_FAILURES: tuple[FailedAction, ...] = ()
@@ -305,7 +309,7 @@ class TradingOrchestrator:
 
     def pass_quiet_bars(
         self,
-        times: Sequence[datetime],
+        times: npt.NDArray[np.int64],
         closes: Sequence[float],
         highs: Sequence[float],
         lows: Sequence[float],
@@ -313,13 +317,16 @@ class TradingOrchestrator:
         """Do for consecutive candles of this strategy's one symbol what ``on_bar`` does on a
         candle where no analyzer fires, nothing is pending and no position rule applies.
 
+        ``times`` are the candles' open times in epoch seconds (equity points are
+        kept as numbers, so the candles' datetimes are not needed).
+
         That is: mark the position (last price, bars held, best price) and add one
         equity point per candle, remember the last candle, count the candles. The
         risk manager's trading day is not rolled: only the daily loss limit reads
         it, and a strategy with one never passes over a candle (``signal_bars``).
         Refused for a strategy that needs the next candle (``needs_next_bar``).
         """
-        if not times or self.idle():
+        if not len(times) or self.idle():
             return  # (an idle strategy processes nothing, see ``on_bar``)
         symbol = self.config.symbols[0]
         last = self._last_ts.get(symbol)
@@ -328,13 +335,14 @@ class TradingOrchestrator:
                 f"strategy '{self.strategy_id}' cannot pass over candles now: it needs every "
                 "candle (see signal_bars), or an order, action or position rule needs the next"
             )
-        if last is not None and times[0] <= last:
+        first = datetime.fromtimestamp(int(times[0]), UTC)
+        if last is not None and first <= last:
             raise DataError(
-                f"strategy '{self.strategy_id}': candle {symbol} {times[0].isoformat()} is not "
+                f"strategy '{self.strategy_id}': candle {symbol} {first.isoformat()} is not "
                 "newer than the last one processed; candles must arrive in time order"
             )
         self._positions.mark_quiet(symbol, times, closes, highs, lows)
-        self._last_ts[symbol] = times[-1]
+        self._last_ts[symbol] = datetime.fromtimestamp(int(times[-1]), UTC)
         self.candles_processed += len(times)
 
     def _catching_up(self, candle: Candle, bar: int) -> bool:

@@ -33,6 +33,7 @@ class SeriesReplay:
         "first",
         "highs",
         "lows",
+        "open_seconds",
         "open_times",
         "series",
         "stop",
@@ -52,6 +53,8 @@ class SeriesReplay:
             pd.to_datetime(stamps, unit="s", utc=True).to_pydatetime().tolist()
         )
         """Open time of every bar, ``open_times[bar - first]``: the ``ts`` of its candle."""
+        self.open_seconds: npt.NDArray[np.int64] = stamps
+        """Open time of every bar in epoch seconds, ``open_seconds[bar - first]``."""
         self.close_seconds: npt.NDArray[np.int64] = stamps + series.step
         """Close time of every bar in epoch seconds: the key bars are replayed in."""
         # Plain floats: indexing a list is several times cheaper than a numpy array, and

@@ -8,11 +8,13 @@ P&L is net of all fees, and ``equity() == capital + realized_pnl + unrealized_pn
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping, MutableSequence, Sequence
 from datetime import datetime
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import Candle, Fill, Order, OrderSide, Position, Side
@@ -29,6 +31,7 @@ from tradekit.events import (
 from tradekit.exit_reasons import partial_take_profit_level
 from tradekit.ids import ClientOrderId, PositionId
 from tradekit.services.bus import StrategyPublisher
+from tradekit.services.positions.equity_curve import EquityCurve
 from tradekit.services.positions.state import (
     AddIntent,
     CloseIntent,
@@ -81,7 +84,7 @@ class PositionLifecycleService:
         self._last_prices: dict[str, float] = {}
         self._trades: MutableSequence[Trade] = []
         self._trade_count = 0
-        self._equity_curve: MutableSequence[tuple[datetime, float]] = []
+        self._equity_curve = EquityCurve()
 
     @property
     def strategy_id(self) -> str:
@@ -107,11 +110,12 @@ class PositionLifecycleService:
         return self._fees_paid
 
     @property
-    def equity_curve(self) -> Sequence[tuple[datetime, float]]:
+    def equity_curve(self) -> EquityCurve:
         """``(candle.ts, equity)`` per candle marked (``mark``, ``mark_quiet``); not snapshotted.
 
         Every point since the service was built, or only the latest ones after
-        ``bound_history``.
+        ``bound_history``. Held in typed buffers: read whole curves through its
+        numpy arrays (``values``, ``times_micros``), not point by point.
         """
         return self._equity_curve
 
@@ -139,7 +143,7 @@ class PositionLifecycleService:
             if limit is not None and limit < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {limit!r}")
         if max_equity_points is not None:
-            self._equity_curve = deque(self._equity_curve, maxlen=max_equity_points)
+            self._equity_curve = self._equity_curve.bounded(max_equity_points)
         if max_trades is not None:
             self._trades = deque(self._trades, maxlen=max_trades)
 
@@ -198,7 +202,7 @@ class PositionLifecycleService:
         self._last_prices[symbol] = candle.close
         positions = self._positions
         if not positions:
-            self._equity_curve.append((candle.ts, self._cash))
+            self._equity_curve.append(candle.ts, self._cash)
             return
         position = positions.get(symbol)
         if position is not None:
@@ -208,23 +212,23 @@ class PositionLifecycleService:
                     position.best_price = candle.high
             elif candle.low < position.best_price:
                 position.best_price = candle.low
-        self._equity_curve.append((candle.ts, self.equity()))
+        self._equity_curve.append(candle.ts, self.equity())
 
     def mark_quiet(
         self,
         symbol: str,
-        times: Sequence[datetime],
+        times: npt.NDArray[np.int64],
         closes: Sequence[float],
         highs: Sequence[float],
         lows: Sequence[float],
     ) -> None:
         """Exactly what ``mark`` does for each of consecutive candles of ``symbol``, in bulk.
 
-        ``times``, ``closes``, ``highs`` and ``lows`` describe the candles, oldest
-        first. For candles on which nothing else happens (no fill, no action): the
-        equity points carry the values ``mark`` computes one by one, by the same
-        float operations. Positions in other symbols would need their own prices
-        between these candles, so they are refused.
+        ``times`` (open times in epoch seconds), ``closes``, ``highs`` and ``lows``
+        describe the candles, oldest first. For candles on which nothing else happens
+        (no fill, no action): the equity points carry the values ``mark`` computes
+        one by one, by the same float operations. Positions in other symbols would
+        need their own prices between these candles, so they are refused.
         """
         count = len(times)
         if not len(closes) == len(highs) == len(lows) == count:
@@ -243,7 +247,7 @@ class PositionLifecycleService:
         self._last_prices[symbol] = float(closes[-1])
         position = positions.get(symbol)
         if position is None:
-            self._equity_curve.extend(zip(times, itertools.repeat(self._cash, count), strict=True))
+            self._equity_curve.extend_constant(times, self._cash)
             return
         position.bars_held += count
         cash, quantity = self._cash, position.quantity
@@ -259,7 +263,7 @@ class PositionLifecycleService:
             if best < position.best_price:
                 position.best_price = best
             values = [cash - quantity * close for close in closes]
-        self._equity_curve.extend(zip(times, values, strict=True))
+        self._equity_curve.extend(times, values)
 
     def new_order_id(self) -> str:
         """A fresh ``ClientOrderId`` as text, deterministic within the strategy."""
