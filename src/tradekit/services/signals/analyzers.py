@@ -35,7 +35,13 @@ from tradekit.services.signals.builtin_analyzers import (
     TrendAnalyzer,
     TrendParams,
 )
-from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns, MasksFiring
+from tradekit.services.signals.fire_masks import (
+    BoolArray,
+    IndicatorColumns,
+    MasksFiring,
+    MasksFiringToward,
+    ScoreBounds,
+)
 
 
 class Analyzer(Protocol):
@@ -256,6 +262,42 @@ class AnalyzerRegistry:
                 )
             mask |= found
         return mask
+
+    def score_bounds(self, columns: IndicatorColumns) -> ScoreBounds | None:
+        """Per bar, where an analyzer could fire and the highest long, short and exit score
+        ``evaluate`` could give there; ``None`` when an analyzer cannot say where it fires.
+
+        A bound sums the weights of the analyzers that could fire toward its direction
+        (a strength is at most 1); one that only says where it fires (``could_fire``)
+        counts toward every direction there.
+        """
+        size = len(columns.bars)
+        fires = np.zeros(size, dtype=np.bool_)
+        sums = {direction: np.zeros(size, dtype=np.float64) for direction in Direction}
+        for analyzer, weight in self._analyzers:
+            if isinstance(analyzer, MasksFiringToward):
+                toward = analyzer.could_fire_toward(columns)
+            elif isinstance(analyzer, MasksFiring):
+                found = analyzer.could_fire(columns)
+                toward = dict.fromkeys(Direction, found)
+            else:
+                return None
+            for direction, mask in toward.items():
+                found = np.asarray(mask)
+                if found.dtype != np.bool_ or found.shape != (size,):
+                    raise TypeError(
+                        f"analyzer {analyzer.name!r}: could_fire must return {size} booleans, "
+                        f"one per bar; got an array of {found.dtype} with shape {found.shape}"
+                    )
+                sums[Direction(direction)] += np.where(found, weight, 0.0)
+                fires |= found
+        total = self._total_weight
+        return ScoreBounds(
+            fires,
+            sums[Direction.LONG] / total,
+            sums[Direction.SHORT] / total,
+            sums[Direction.EXIT] / total,
+        )
 
     def evaluate(self, view: BarView) -> Scores:
         """Run every analyzer on ``view``; ``NO_SCORES`` when none fires."""
