@@ -295,24 +295,31 @@ class TestRegistryScoreBounds:
         series = {name: data.draw(values(size)) for name in ("rsi", "ema_fast", "ema_slow")}
         bounds = registry.score_bounds(SeriesColumns(series, size))
         assert bounds is not None
+        bounded = {
+            int(bar): (long, short, exit_)
+            for bar, long, short, exit_ in zip(
+                bounds.bars, bounds.long, bounds.short, bounds.exit, strict=True
+            )
+        }
         view = SeriesView(series)
         for bar in range(size):
             scores = registry.evaluate(view.at(bar))
-            assert scores.long <= bounds.long[bar]
-            assert scores.short <= bounds.short[bar]
-            assert scores.exit <= bounds.exit[bar]
-            assert bool(scores.signals) <= bounds.fires[bar]
+            if scores.signals:
+                long, short, exit_ = bounded[bar]
+                assert scores.long <= long
+                assert scores.short <= short
+                assert scores.exit <= exit_
 
     def test_an_analyzer_without_directions_counts_toward_each_where_it_could_fire(self) -> None:
         registry = AnalyzerRegistry(
             [(build("time_interval", every_bars=2, direction="short"), 1.0), (_Everywhere(), 3.0)]
         )
-        bounds = registry.score_bounds(SeriesColumns({}, 4))
+        bounds = registry.score_bounds(SeriesColumns({}, 5, first=10))
         assert bounds is not None
-        assert bounds.long.tolist() == [0.0, 0.75, 0.0, 0.75]
-        assert bounds.short.tolist() == [0.25, 0.75, 0.25, 0.75]
-        assert bounds.exit.tolist() == [0.0, 0.75, 0.0, 0.75]
-        assert bounds.fires.tolist() == [True, True, True, True]
+        assert bounds.bars.tolist() == [10, 11, 12, 13, 14]
+        assert bounds.long.tolist() == [0.0, 0.75, 0.0, 0.75, 0.0]
+        assert bounds.short.tolist() == [0.25, 0.75, 0.25, 0.75, 0.25]
+        assert bounds.exit.tolist() == [0.0, 0.75, 0.0, 0.75, 0.0]
 
     def test_an_analyzer_without_a_mask_leaves_no_bounds(self) -> None:
         registry = AnalyzerRegistry([(build("time_interval", every_bars=4), 1.0), (_Silent(), 1.0)])

@@ -310,7 +310,7 @@ class TradingOrchestrator:
             return None
         entry, exit_rules = self.config.entry, self.config.exit
         opening = entry.min_score * (1 - _SCORE_MARGIN)
-        flags = np.zeros(len(bounds.fires), dtype=np.uint8)
+        flags = np.zeros(len(bounds.bars), dtype=np.uint8)
         if entry.side in ("long", "both"):
             flags[bounds.long >= opening] |= OPENS
         if entry.side in ("short", "both"):
@@ -319,8 +319,7 @@ class TradingOrchestrator:
             closing = exit_rules.opposite_signal_min_score * (1 - _SCORE_MARGIN)
             flags[bounds.exit + bounds.short >= closing] |= CLOSES_LONG
             flags[bounds.exit + bounds.long >= closing] |= CLOSES_SHORT
-        rows = np.flatnonzero(bounds.fires)
-        return SignalMasks(array("q", (rows + first).tolist()), flags[rows].tobytes())
+        return SignalMasks(array("q", bounds.bars.astype(np.int64).tobytes()), flags.tobytes())
 
     def signals_may_act(self, masks: SignalMasks, index: int) -> bool:
         """Whether the signals of ``masks.bars[index]`` could open or close a position now.

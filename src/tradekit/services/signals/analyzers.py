@@ -264,22 +264,20 @@ class AnalyzerRegistry:
         return mask
 
     def score_bounds(self, columns: IndicatorColumns) -> ScoreBounds | None:
-        """Per bar, where an analyzer could fire and the highest long, short and exit score
-        ``evaluate`` could give there; ``None`` when an analyzer cannot say where it fires.
+        """The bars where an analyzer could fire and, on each, the highest long, short and
+        exit score ``evaluate`` could give; ``None`` when an analyzer cannot say where it fires.
 
         A bound sums the weights of the analyzers that could fire toward its direction
         (a strength is at most 1); one that only says where it fires (``could_fire``)
         counts toward every direction there.
         """
         size = len(columns.bars)
-        fires = np.zeros(size, dtype=np.bool_)
-        sums = {direction: np.zeros(size, dtype=np.float64) for direction in Direction}
+        masks: list[tuple[Direction, BoolArray, float]] = []
         for analyzer, weight in self._analyzers:
             if isinstance(analyzer, MasksFiringToward):
                 toward = analyzer.could_fire_toward(columns)
             elif isinstance(analyzer, MasksFiring):
-                found = analyzer.could_fire(columns)
-                toward = dict.fromkeys(Direction, found)
+                toward = dict.fromkeys(Direction, analyzer.could_fire(columns))
             else:
                 return None
             for direction, mask in toward.items():
@@ -289,11 +287,20 @@ class AnalyzerRegistry:
                         f"analyzer {analyzer.name!r}: could_fire must return {size} booleans, "
                         f"one per bar; got an array of {found.dtype} with shape {found.shape}"
                     )
-                sums[Direction(direction)] += np.where(found, weight, 0.0)
-                fires |= found
+                masks.append((Direction(direction), found, weight))
+        fires = np.zeros(size, dtype=np.bool_)
+        for _, found, _ in masks:
+            fires |= found
+        rows = np.flatnonzero(fires)
+        # Summed in the analyzers' order, as ``evaluate`` sums: the bound is the very float
+        # a candle on which all of them fire at full strength scores.
+        sums = {direction: np.zeros(len(rows), dtype=np.float64) for direction in Direction}
+        for direction, found, weight in masks:
+            into = sums[direction]
+            np.add(into, weight, out=into, where=found[rows])
         total = self._total_weight
         return ScoreBounds(
-            fires,
+            columns.bars[rows],
             sums[Direction.LONG] / total,
             sums[Direction.SHORT] / total,
             sums[Direction.EXIT] / total,

@@ -83,9 +83,10 @@ def any_direction(masks: Mapping[Direction, BoolArray], size: int) -> BoolArray:
 
 @dataclass(frozen=True, slots=True)
 class ScoreBounds:
-    """Per bar, where any analyzer could fire and the highest score each direction could reach."""
+    """The bars where any analyzer could fire, ascending, and on each the highest score each
+    direction could reach there (``long[i]`` is the bound on ``bars[i]``)."""
 
-    fires: BoolArray
+    bars: BarArray
     long: FloatArray
     short: FloatArray
     exit: FloatArray
