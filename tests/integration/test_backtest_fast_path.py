@@ -6,7 +6,9 @@ equity curves (timestamps and float values), statistics, the portfolio.
 Scenarios cover the bundled strategies as they ship (they mostly need every
 candle) and loosened so they can skip, the benchmark's ten RSI strategies,
 both fill rules, fees, binding exposure caps, a user analyzer without a mask
-and a failing strategy that ends up quarantined.
+and a failing strategy that ends up quarantined. Signals that cannot act on the
+strategy's state (an entry signal while in a position, an exit signal while
+flat) are only published, without the pipeline, failures included.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,13 +28,13 @@ import pytest
 from tradekit.config import StrategyConfig, TradekitSettings, load_strategy_configs
 from tradekit.data import synthetic_frame
 from tradekit.domain import Direction, Signal
-from tradekit.events import StrategyFailed, StrategyQuarantined
+from tradekit.events import OrderFilled, SignalGenerated, StrategyFailed, StrategyQuarantined
 from tradekit.protocols import BarView
 from tradekit.runtime.backtest import BacktestResult, backtest
 from tradekit.runtime.engine import Engine
 from tradekit.services.positions.equity_curve import EquityCurve
 from tradekit.services.signals.analyzers import ANALYZER_TYPES, AnalyzerType
-from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns
+from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns, masks_toward
 from tradekit.testing import settings_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -370,6 +373,106 @@ class TestUserAnalyzers:
             assert sum(isinstance(event, StrategyQuarantined) for event in events) == 1
         assert step_calls.count("maskless") == step_calls.count("broken") == 2 * bars
         assert step_calls.count("flaky") - bars < bars / 5
+
+
+class _FlakyToward:
+    """A user analyzer with masks per direction: long every 50 bars from bar 25, exit every
+    50 bars from bar 0; raises on bars 60 and 64 (declared exit: flat then) and 80 and 84
+    (declared long: in a position then), where its signals could not act."""
+
+    name = "flaky-toward"
+    references: tuple[str, ...] = ()
+    raises_on = (60, 64, 80, 84)
+
+    def analyze(self, view: BarView) -> Signal | None:
+        if view.bar in self.raises_on:
+            raise ValueError(f"flaky analyzer broke on bar {view.bar}")
+        if view.bar % 50 == 25:
+            return Signal(Direction.LONG, 1.0, "flaky long")
+        if view.bar % 50 == 0:
+            return Signal(Direction.EXIT, 1.0, "flaky exit")
+        return None
+
+    def could_fire_toward(self, columns: IndicatorColumns) -> dict[Direction, BoolArray]:
+        bars = columns.bars
+        return masks_toward(
+            (Direction.LONG, (bars % 50 == 25) | (bars == 80) | (bars == 84)),
+            (Direction.EXIT, (bars % 50 == 0) | (bars == 60) | (bars == 64)),
+        )
+
+    def could_fire(self, columns: IndicatorColumns) -> BoolArray:
+        bars = columns.bars
+        mask: BoolArray = (bars % 25 == 0) | np.isin(bars, self.raises_on)
+        return mask
+
+
+@pytest.fixture
+def signals_only_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(strategy id, bar) of every candle the engine only asked for signals."""
+    calls: list[tuple[str, int]] = []
+    step_signals = Engine.step_signals
+
+    def counting(self: Engine, entry: Any, candle: Any, bar: int, catch_up: Any) -> bool:
+        calls.append((entry.strategy_id, bar))
+        return step_signals(self, entry, candle, bar, catch_up)
+
+    monkeypatch.setattr(Engine, "step_signals", counting)
+    return calls
+
+
+class TestSignalsThatCannotAct:
+    def test_run_the_pipeline_only_where_something_happens(
+        self, step_calls: list[str], signals_only_calls: list[tuple[str, int]]
+    ) -> None:
+        """Entry signals while in a position and exit signals while flat are only published."""
+        settings = TradekitSettings(
+            _env_file=None,
+            exchange={"kind": "paper", "fee_bps": 0.0, "slippage_bps": 0.0, "fill_rule": "close"},
+        )
+        bars = 5_000
+        data = {("BTC/USDT", "1h"): synthetic_frame("BTC/USDT", "1h", bars, seed=7)}
+        slow, fast = run_both(settings, rsi_ten(), data)
+        assert_identical(slow, fast)
+        fast_steps = Counter(step_calls[10 * bars :])  # less the slow run's
+        published = Counter(
+            event.strategy_id for event in fast.events if isinstance(event, SignalGenerated)
+        )
+        fills = Counter(
+            event.strategy_id for event in fast.events if isinstance(event, OrderFilled)
+        )
+        for strategy_id in fast.strategies:
+            # Each fill's decision candle and the candle after it that settles it; no other.
+            assert fast_steps[strategy_id] <= 2 * fills[strategy_id] + 1, strategy_id
+            assert fast_steps[strategy_id] < published[strategy_id], strategy_id
+        assert len(signals_only_calls) + len(step_calls) - 10 * bars >= sum(published.values())
+
+    @pytest.mark.usefixtures("user_analyzers")
+    def test_a_failure_there_is_the_same_as_in_the_pipeline(
+        self, monkeypatch: pytest.MonkeyPatch, signals_only_calls: list[tuple[str, int]]
+    ) -> None:
+        monkeypatch.setitem(
+            ANALYZER_TYPES, "test_flaky_toward", AnalyzerType(lambda _: _FlakyToward())
+        )
+        settings = settings_from_dict(base_settings(risk={}))
+        config = StrategyConfig.model_validate(
+            {
+                "strategy_id": "flaky-toward",
+                "symbols": ["BTC/USDT"],
+                "timeframe": "1h",
+                "analyzers": [{"type": "test_flaky_toward"}],
+                "entry": {"sizing": {"mode": "fixed_quote", "quote_amount": 500}},
+                "exit": {"exit_on_opposite_signal": True},
+                "risk": {"risk_per_trade_pct": 100},
+            }
+        )
+        data = {("BTC/USDT", "1h"): synthetic_frame("BTC/USDT", "1h", 300, seed=2)}
+        slow, fast = run_both(settings, [config], data)
+        assert_identical(slow, fast)
+        only_signals = {bar for _, bar in signals_only_calls}
+        assert set(_FlakyToward.raises_on) <= only_signals
+        # Each failure is followed by a candle that runs cleanly: none is consecutive.
+        failures = [event for event in fast.events if isinstance(event, StrategyFailed)]
+        assert [event.consecutive_failures for event in failures] == [1, 1, 1, 1]
 
 
 class TestTheComparison:

@@ -2,7 +2,9 @@
 
 Each built-in analyzer is run bar by bar over random series (warm-up gaps,
 infinities, values sitting exactly on a level included) and its mask over the
-same series must cover every bar it fired on.
+same series must cover every bar it fired on, and its mask of each direction
+(``could_fire_toward``) every bar it fired on in that direction. The registry's
+score bounds must never fall below the scores it gives.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradekit.config.strategy import AnalyzerConfig
-from tradekit.domain import Candle
+from tradekit.domain import Candle, Direction
 from tradekit.protocols import BarView
 from tradekit.services.signals.analyzers import Analyzer, AnalyzerRegistry, build_analyzers
 from tradekit.services.signals.fire_masks import BoolArray
@@ -97,7 +99,26 @@ def assert_covers(analyzer: Analyzer, series: Mapping[str, Values], size: int) -
     mask = mask_of(analyzer, series, size)
     missed = [bar for bar in fired(analyzer, series, size) if not mask[bar]]
     assert missed == [], f"{analyzer.name} fired on bars its mask rules out: {missed}"
+    assert_covers_per_direction(analyzer, series, size, mask)
     return mask
+
+
+def assert_covers_per_direction(
+    analyzer: Analyzer, series: Mapping[str, Values], size: int, mask: BoolArray
+) -> None:
+    """Each signal's bar is in the mask of its direction; the masks together are ``mask``."""
+    toward = analyzer.could_fire_toward(SeriesColumns(series, size))  # type: ignore[attr-defined]
+    view = SeriesView(series)
+    for bar in range(size):
+        signal = analyzer.analyze(view.at(bar))
+        if signal is not None:
+            assert toward[signal.direction][bar], (analyzer.name, bar, signal.direction)
+    union = np.zeros(size, dtype=np.bool_)
+    for direction_mask in toward.values():
+        assert direction_mask.dtype == np.bool_
+        assert direction_mask.shape == (size,)
+        union |= direction_mask
+    assert union.tolist() == mask.tolist()
 
 
 LEVELS = (-1.0, 0.0, 20.0, 30.0, 50.0, 70.0, 80.0, 100.0)
@@ -210,6 +231,9 @@ class TestTimeIntervalMask:
         ]
         mask = analyzer.could_fire(SeriesColumns({}, size, first))  # type: ignore[attr-defined]
         assert mask.tolist() == expected
+        toward = analyzer.could_fire_toward(SeriesColumns({}, size, first))  # type: ignore[attr-defined]
+        assert list(toward) == [Direction.LONG]
+        assert toward[Direction.LONG].tolist() == expected
 
 
 class _Silent:
@@ -250,3 +274,63 @@ class TestRegistryMask:
         registry = AnalyzerRegistry([(_WrongShape(), 1.0)])
         with pytest.raises(TypeError, match="'wrong': could_fire must return 8 booleans"):
             registry.could_fire(SeriesColumns({}, 8))
+
+
+class TestRegistryScoreBounds:
+    @settings(max_examples=200, deadline=None)
+    @given(
+        data=st.data(),
+        size=sizes,
+        weights=st.lists(st.sampled_from([0.1, 0.3, 0.5, 1.0, 2.5]), min_size=3, max_size=3),
+    )
+    def test_never_below_the_scores_evaluate_gives(
+        self, data: st.DataObject, size: int, weights: list[float]
+    ) -> None:
+        analyzers = [
+            build("threshold", source="rsi", below=30, above=70, above_direction="short"),
+            build("crossover", fast="ema_fast", slow="ema_slow"),
+            build("trend", source="ema_fast", lookback=2, min_slope_pct=1.0),
+        ]
+        registry = AnalyzerRegistry(zip(analyzers, weights, strict=True))
+        series = {name: data.draw(values(size)) for name in ("rsi", "ema_fast", "ema_slow")}
+        bounds = registry.score_bounds(SeriesColumns(series, size))
+        assert bounds is not None
+        bounded = {
+            int(bar): (long, short, exit_)
+            for bar, long, short, exit_ in zip(
+                bounds.bars, bounds.long, bounds.short, bounds.exit, strict=True
+            )
+        }
+        view = SeriesView(series)
+        for bar in range(size):
+            scores = registry.evaluate(view.at(bar))
+            if scores.signals:
+                long, short, exit_ = bounded[bar]
+                assert scores.long <= long
+                assert scores.short <= short
+                assert scores.exit <= exit_
+
+    def test_an_analyzer_without_directions_counts_toward_each_where_it_could_fire(self) -> None:
+        registry = AnalyzerRegistry(
+            [(build("time_interval", every_bars=2, direction="short"), 1.0), (_Everywhere(), 3.0)]
+        )
+        bounds = registry.score_bounds(SeriesColumns({}, 5, first=10))
+        assert bounds is not None
+        assert bounds.bars.tolist() == [10, 11, 12, 13, 14]
+        assert bounds.long.tolist() == [0.0, 0.75, 0.0, 0.75, 0.0]
+        assert bounds.short.tolist() == [0.25, 0.75, 0.25, 0.75, 0.25]
+        assert bounds.exit.tolist() == [0.0, 0.75, 0.0, 0.75, 0.0]
+
+    def test_an_analyzer_without_a_mask_leaves_no_bounds(self) -> None:
+        registry = AnalyzerRegistry([(build("time_interval", every_bars=4), 1.0), (_Silent(), 1.0)])
+        assert registry.score_bounds(SeriesColumns({}, 8)) is None
+
+
+class _Everywhere(_Silent):
+    """A user analyzer that says where it could fire (odd bars) but not in which direction."""
+
+    name = "odd"
+
+    def could_fire(self, columns: Any) -> BoolArray:
+        odd: BoolArray = columns.bars % 2 == 1
+        return odd

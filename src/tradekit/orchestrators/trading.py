@@ -12,14 +12,19 @@ targets, trailing and time stops always run. A strategy without signals and
 without anything open or pending processes nothing at all.
 
 A backtest may pass over the candles on which a strategy can only do its
-bookkeeping (``signal_bars``, ``needs_next_bar``, ``pass_quiet_bars``).
+bookkeeping (``signal_masks``, ``needs_next_bar``, ``pass_quiet_bars``), and only
+publish the signals of those on which they cannot act (``signals_may_act``,
+``publish_signals``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import Candle, Order, Signal
@@ -35,15 +40,24 @@ from tradekit.services.indicators.cache import IndicatorRegistry
 from tradekit.services.positions.lifecycle import PositionLifecycleService
 from tradekit.services.risk.limits import StrategyRiskManager
 from tradekit.services.signals.analyzers import NO_SCORES, AnalyzerRegistry
-from tradekit.services.signals.fire_masks import BoolArray, RegistryColumns
+from tradekit.services.signals.fire_masks import (
+    CLOSES_LONG,
+    CLOSES_SHORT,
+    OPENS,
+    BoolArray,
+    RegistryColumns,
+    SignalMasks,
+)
 from tradekit.strategy_state import Permissions
 
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
 
 SNAPSHOT_VERSION = 1
 NO_FAILURES: tuple[FailedAction, ...] = ()
+# How much a score bound is widened before it is compared with a minimum score: a bar
+# whose bound falls short by float rounding alone still counts as one that could act.
+_SCORE_MARGIN = 1e-9
 
 
 class _CandleStore(Protocol):
@@ -283,6 +297,66 @@ class TradingOrchestrator:
             return None
         columns = RegistryColumns(self._registry, self.config.symbols[0], first, stop)
         return self._analyzers.could_fire(columns)
+
+    def signal_masks(self, first: int, stop: int) -> SignalMasks | None:
+        """``signal_bars`` as ``SignalMasks``: each bar an analyzer could fire on, and whether
+        its signals could open a position (when flat, entries allowed) or close a long or a
+        short one (signal exits); ``None`` when this strategy must see every candle.
+
+        A candle on which they can do neither only publishes them (``publish_signals``).
+        """
+        if not self._may_pass_over_candles():
+            return None
+        columns = RegistryColumns(self._registry, self.config.symbols[0], first, stop)
+        bounds = self._analyzers.score_bounds(columns)
+        if bounds is None:
+            return None
+        entry, exit_rules = self.config.entry, self.config.exit
+        opening = entry.min_score * (1 - _SCORE_MARGIN)
+        flags = np.zeros(len(bounds.bars), dtype=np.uint8)
+        if entry.side in ("long", "both"):
+            flags[bounds.long >= opening] |= OPENS
+        if entry.side in ("short", "both"):
+            flags[bounds.short >= opening] |= OPENS
+        if exit_rules.exit_on_opposite_signal:
+            closing = exit_rules.opposite_signal_min_score * (1 - _SCORE_MARGIN)
+            flags[bounds.exit + bounds.short >= closing] |= CLOSES_LONG
+            flags[bounds.exit + bounds.long >= closing] |= CLOSES_SHORT
+        return SignalMasks(array("q", bounds.bars.astype(np.int64).tobytes()), flags.tobytes())
+
+    def signals_may_act(self, masks: SignalMasks, index: int) -> bool:
+        """Whether the signals of ``masks.bars[index]`` could open or close a position now.
+
+        Asked only when nothing is pending and no rule needs the candle (``needs_next_bar``
+        is False), so the position and permissions stand as they will on that candle.
+        """
+        position = self._positions.position(self.config.symbols[0])
+        side = None if position is None else position.side
+        return masks.may_act(index, side, self.entries_enabled)
+
+    def publish_signals(self, candle: Candle, bar: int, catch_up: Callable[[], None]) -> None:
+        """Ask the analyzers about ``candle`` (at ``bar``) and publish their signals, and only
+        that: for a candle whose signals cannot act (``signals_may_act`` is False).
+
+        Its bookkeeping is left to ``pass_quiet_bars`` with the quiet candles around
+        it. Should an analyzer raise, ``catch_up`` (which passes over the candles
+        before this one) is called and this candle is marked before the error goes
+        on, as ``on_bar`` marks a candle before asking the analyzers.
+        """
+        if not self.signals_enabled:
+            return
+        view = self._views[candle.symbol]
+        view._move_to(candle, bar)
+        try:
+            scores = self._analyzers.evaluate(view)
+        except Exception:
+            catch_up()
+            self._last_ts[candle.symbol] = candle.ts
+            self._positions.mark(candle)
+            self._risk.on_candle(candle)
+            raise
+        if scores.signals:
+            self._publish_signals(candle, scores.signals)
 
     def _may_pass_over_candles(self) -> bool:
         return (

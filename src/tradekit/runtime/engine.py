@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -438,15 +438,7 @@ class Engine:
             try:
                 failed_actions = orchestrator.on_bar(candle, bar)
             except Exception as exc:  # one strategy's failure must not reach the others
-                log.bind(strategy_id=strategy_id).opt(exception=exc).error(
-                    "strategy failed on {} {} {}: {}: {}",
-                    candle.symbol,
-                    candle.timeframe,
-                    candle.ts,
-                    type(exc).__name__,
-                    exc,
-                )
-                self._failed(strategy_id, candle, type(exc).__name__, str(exc))
+                self._raised(strategy_id, candle, exc)
                 return False
             if failed_actions:
                 error = "; ".join(failure.describe() for failure in failed_actions)
@@ -463,6 +455,39 @@ class Engine:
             if health.consecutive_failures:
                 health.consecutive_failures = 0
         return True
+
+    def step_signals(
+        self, entry: RouteEntry, candle: Candle, bar: int, catch_up: Callable[[], None]
+    ) -> bool:
+        """``step`` for a candle of a backtest on which the strategy's signals cannot act:
+        its analyzers are asked and their signals published, nothing more (see
+        ``TradingOrchestrator.publish_signals``); a failure is handled as ``step`` does.
+
+        True when it did not fail. The bookkeeping of the candle is left to the caller,
+        which passes over it later; ``catch_up`` does it for the candles before this one
+        should an analyzer raise.
+        """
+        strategy_id = entry.strategy_id
+        with entry.lock:
+            if self._routed.get(strategy_id) is not entry:
+                return False
+            try:
+                entry.orchestrator.publish_signals(candle, bar, catch_up)
+            except Exception as exc:
+                self._raised(strategy_id, candle, exc)
+                return False
+        return True
+
+    def _raised(self, strategy_id: str, candle: Candle, exc: Exception) -> None:
+        log.bind(strategy_id=strategy_id).opt(exception=exc).error(
+            "strategy failed on {} {} {}: {}: {}",
+            candle.symbol,
+            candle.timeframe,
+            candle.ts,
+            type(exc).__name__,
+            exc,
+        )
+        self._failed(strategy_id, candle, type(exc).__name__, str(exc))
 
     def _failed(self, strategy_id: str, candle: Candle, error_type: str, error: str) -> None:
         health = self._health[strategy_id]

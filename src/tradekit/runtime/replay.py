@@ -5,30 +5,37 @@ timeframe; on each candle the strategies of its route run in load order. Two
 ways, with the same results:
 
 - ``replay_every_bar`` runs every candle through every strategy.
-- ``replay_skipping_quiet_bars`` runs a candle through a strategy only when it
-  could matter: an analyzer could fire on it, or the strategy needs it (an order
-  or action pending, a position rule checked on every candle, orders handled or
-  a failure on its previous candle). Candles passed over get, in bulk and before the
-  strategy's next candle, the bookkeeping a quiet candle gets (marks, equity
-  points, counts). Routes are merged with a heap keyed like the first way, so
-  the candles a strategy does see come in the same order, interleaved with the
-  other strategies' the same way: the event log is the same.
+- ``replay_skipping_quiet_bars`` runs a candle through a strategy's pipeline only
+  when it could matter: the strategy needs it (an order or action pending, a
+  position rule checked on every candle, orders handled or a failure on its
+  previous candle), or an analyzer could fire on it with a signal that could act
+  on the strategy's state (open a position while flat, close the one it holds).
+  On a candle where signals could fire but not act, the analyzers are only asked
+  and their signals published, as the pipeline would. Candles passed over get,
+  in bulk and before the strategy's next candle, the bookkeeping a quiet candle
+  gets (marks, equity points, counts). Routes are merged with a heap keyed like
+  the first way, and the strategies of a route due on a candle run in load order,
+  so the candles a strategy does see come in the same order, interleaved with
+  the other strategies' the same way: the event log is the same.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from tradekit.domain import Candle
 from tradekit.logs import log
 from tradekit.runtime.candle_replay import SeriesReplay
 from tradekit.runtime.engine import Engine, RouteEntry
 from tradekit.services.market.clock import ManualClock
+from tradekit.services.signals.fire_masks import SignalMasks
 
 Progress = Callable[[int, int], None]
 """Called with (candles replayed, candles in all)."""
@@ -114,38 +121,46 @@ class _Follower:
     """One strategy on one route during a replay that skips quiet candles."""
 
     entry: RouteEntry
-    signal_bars: list[int] | None
-    """Bars an analyzer could fire on, ascending; ``None``: this strategy sees every candle."""
+    position: int
+    """Its place in the route's load order."""
+    masks: SignalMasks | None
+    """Bars an analyzer could fire on and what their signals could do; ``None``: this
+    strategy sees every candle."""
     next_bar: int
     """The next bar this strategy must see."""
     seen_through: int
     """The last bar this strategy has seen or passed over."""
+    must_step: bool = True
+    """Whether ``next_bar`` needs the whole pipeline, whatever its signals could do."""
+    signal_index: int = 0
+    """When ``next_bar`` is a signal bar (and ``must_step`` False): its index in ``masks``."""
 
 
 @dataclass(slots=True)
 class _Route:
-    """One series and the strategies on it, in load order."""
+    """One series, the strategies on it in load order, and which of them are due when."""
 
     replay: SeriesReplay
     followers: list[_Follower]
-    next_bar: int = 0
+    due: list[tuple[int, int]] = field(default_factory=list)
+    """Heap of (next bar, place in load order): a candle's strategies pop in load order."""
 
 
-def _follower(entry: RouteEntry, replay: SeriesReplay) -> _Follower:
+def _follower(entry: RouteEntry, replay: SeriesReplay, position: int) -> _Follower:
     first, stop = replay.first, replay.stop
     try:
-        mask = entry.orchestrator.signal_bars(first, stop)
+        masks = entry.orchestrator.signal_masks(first, stop)
     except Exception as exc:  # a broken mask costs speed, never results: see every candle
         log.bind(strategy_id=entry.strategy_id).warning(
             "cannot tell on which candles its analyzers fire ({}: {}); it sees every candle",
             type(exc).__name__,
             exc,
         )
-        mask = None
-    if mask is None:
-        return _Follower(entry, None, first, first - 1)
-    bars = (np.flatnonzero(mask) + first).tolist()
-    return _Follower(entry, bars, bars[0] if bars else stop, first - 1)
+        masks = None
+    follower = _Follower(entry, position, masks, first, first - 1)
+    if masks is not None:
+        _advance(follower, first - 1, stop, must_step=False)
+    return follower
 
 
 def _pass_over(follower: _Follower, replay: SeriesReplay, stop: int) -> None:
@@ -160,14 +175,47 @@ def _pass_over(follower: _Follower, replay: SeriesReplay, stop: int) -> None:
     follower.seen_through = stop - 1
 
 
-def _next_bar(follower: _Follower, bar: int, stop: int, settling: bool) -> int:
-    """The bar ``follower`` must see after ``bar``; ``settling`` when ``bar`` filled orders,
-    ran actions or failed: the candle after settles exposure, reservations and failure counts."""
-    signal_bars = follower.signal_bars
-    if signal_bars is None or settling or follower.entry.orchestrator.needs_next_bar():
-        return bar + 1
-    index = bisect.bisect_right(signal_bars, bar)
-    return signal_bars[index] if index < len(signal_bars) else stop
+def _advance(follower: _Follower, bar: int, stop: int, must_step: bool) -> None:
+    """Set the bar ``follower`` must see after ``bar``: the next one when ``must_step``
+    (orders filled, actions run, a failure, or a rule that follows every candle), else the
+    next bar an analyzer could fire on."""
+    masks = follower.masks
+    if masks is None or must_step:
+        follower.next_bar = bar + 1
+        follower.must_step = True
+        return
+    bars = masks.bars
+    index = bisect.bisect_right(bars, bar)
+    follower.signal_index = index
+    follower.next_bar = bars[index] if index < len(bars) else stop
+    follower.must_step = False
+
+
+def _visit(
+    engine: Engine, follower: _Follower, replay: SeriesReplay, candle: Candle, bar: int
+) -> None:
+    """Run ``candle`` (at ``bar``) through ``follower``, as much as it needs."""
+    entry, stop = follower.entry, replay.stop
+    orchestrator = entry.orchestrator
+    masks = follower.masks
+    if masks is None:
+        engine.step(entry, candle, bar)
+        follower.next_bar = bar + 1
+        return
+    if not follower.must_step and not orchestrator.signals_may_act(masks, follower.signal_index):
+        catch_up = functools.partial(_pass_over, follower, replay, bar)
+        ok = engine.step_signals(entry, candle, bar, catch_up)
+        if not ok:  # the failure marked this candle, as the pipeline would have
+            follower.seen_through = bar
+        _advance(follower, bar, stop, must_step=not ok)
+        return
+    _pass_over(follower, replay, bar)
+    handled = orchestrator.orders_handled
+    ok = engine.step(entry, candle, bar)
+    follower.seen_through = bar
+    # Orders handled or a failure: the candle after settles exposure, reservations and counts.
+    settling = not ok or orchestrator.orders_handled != handled
+    _advance(follower, bar, stop, settling or orchestrator.needs_next_bar())
 
 
 def replay_skipping_quiet_bars(
@@ -184,48 +232,41 @@ def replay_skipping_quiet_bars(
     routes: list[_Route] = []
     heap: list[tuple[int, str, str, int]] = []
     for replay in replays:
-        followers = [
-            _follower(entry, replay) for entry in engine.route(replay.symbol, replay.timeframe)
-        ]
-        if not followers or not len(replay):
+        entries = engine.route(replay.symbol, replay.timeframe)
+        if not entries or not len(replay):
             continue
-        route = _Route(replay, followers, min(follower.next_bar for follower in followers))
-        if route.next_bar < replay.stop:
+        followers = [_follower(entry, replay, place) for place, entry in enumerate(entries)]
+        route = _Route(replay, followers)
+        route.due = [(follower.next_bar, follower.position) for follower in followers]
+        route.due = [due for due in route.due if due[0] < replay.stop]
+        heapq.heapify(route.due)
+        if route.due:
             # (close, symbol, timeframe) is unique per route, so the index is never compared.
-            key = int(replay.close_seconds[route.next_bar - replay.first])
+            key = int(replay.close_seconds[route.due[0][0] - replay.first])
             heap.append((key, replay.symbol, replay.timeframe, len(routes)))
         routes.append(route)
     heapq.heapify(heap)
-    step = engine.step
+    pop, push = heapq.heappop, heapq.heappush
     while heap:
-        close, symbol, timeframe, index = heapq.heappop(heap)
+        close, symbol, timeframe, index = pop(heap)
         report.reached(close)
         route = routes[index]
-        replay, bar = route.replay, route.next_bar
+        replay, due, followers = route.replay, route.due, route.followers
+        bar = due[0][0]
         candle = replay.candle(bar)
         clock.set(candle.close_ts)
         stop = replay.stop
-        for follower in route.followers:
-            if follower.next_bar != bar:
-                continue
-            orchestrator = follower.entry.orchestrator
-            if follower.signal_bars is None:
-                step(follower.entry, candle, bar)
-                follower.next_bar = bar + 1
-                continue
-            _pass_over(follower, replay, bar)
-            handled = orchestrator.orders_handled
-            ok = step(follower.entry, candle, bar)
-            follower.seen_through = bar
-            settling = not ok or orchestrator.orders_handled != handled
-            follower.next_bar = _next_bar(follower, bar, stop, settling)
-        route.next_bar = min(follower.next_bar for follower in route.followers)
-        if route.next_bar < stop:
-            key = int(replay.close_seconds[route.next_bar - replay.first])
-            heapq.heappush(heap, (key, symbol, timeframe, index))
+        while due and due[0][0] == bar:
+            follower = followers[pop(due)[1]]
+            _visit(engine, follower, replay, candle, bar)
+            if follower.next_bar < stop:
+                push(due, (follower.next_bar, follower.position))
+        if due:
+            key = int(replay.close_seconds[due[0][0] - replay.first])
+            push(heap, (key, symbol, timeframe, index))
     for route in routes:
         for follower in route.followers:
-            if follower.signal_bars is not None:
+            if follower.masks is not None:
                 _pass_over(follower, route.replay, route.replay.stop)
     last = max(
         (replay for replay in replays if len(replay)),

@@ -35,7 +35,13 @@ from tradekit.services.signals.builtin_analyzers import (
     TrendAnalyzer,
     TrendParams,
 )
-from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns, MasksFiring
+from tradekit.services.signals.fire_masks import (
+    BoolArray,
+    IndicatorColumns,
+    MasksFiring,
+    MasksFiringToward,
+    ScoreBounds,
+)
 
 
 class Analyzer(Protocol):
@@ -256,6 +262,49 @@ class AnalyzerRegistry:
                 )
             mask |= found
         return mask
+
+    def score_bounds(self, columns: IndicatorColumns) -> ScoreBounds | None:
+        """The bars where an analyzer could fire and, on each, the highest long, short and
+        exit score ``evaluate`` could give; ``None`` when an analyzer cannot say where it fires.
+
+        A bound sums the weights of the analyzers that could fire toward its direction
+        (a strength is at most 1); one that only says where it fires (``could_fire``)
+        counts toward every direction there.
+        """
+        size = len(columns.bars)
+        masks: list[tuple[Direction, BoolArray, float]] = []
+        for analyzer, weight in self._analyzers:
+            if isinstance(analyzer, MasksFiringToward):
+                toward = analyzer.could_fire_toward(columns)
+            elif isinstance(analyzer, MasksFiring):
+                toward = dict.fromkeys(Direction, analyzer.could_fire(columns))
+            else:
+                return None
+            for direction, mask in toward.items():
+                found = np.asarray(mask)
+                if found.dtype != np.bool_ or found.shape != (size,):
+                    raise TypeError(
+                        f"analyzer {analyzer.name!r}: could_fire must return {size} booleans, "
+                        f"one per bar; got an array of {found.dtype} with shape {found.shape}"
+                    )
+                masks.append((Direction(direction), found, weight))
+        fires = np.zeros(size, dtype=np.bool_)
+        for _, found, _ in masks:
+            fires |= found
+        rows = np.flatnonzero(fires)
+        # Summed in the analyzers' order, as ``evaluate`` sums: the bound is the very float
+        # a candle on which all of them fire at full strength scores.
+        sums = {direction: np.zeros(len(rows), dtype=np.float64) for direction in Direction}
+        for direction, found, weight in masks:
+            into = sums[direction]
+            np.add(into, weight, out=into, where=found[rows])
+        total = self._total_weight
+        return ScoreBounds(
+            columns.bars[rows],
+            sums[Direction.LONG] / total,
+            sums[Direction.SHORT] / total,
+            sums[Direction.EXIT] / total,
+        )
 
     def evaluate(self, view: BarView) -> Scores:
         """Run every analyzer on ``view``; ``NO_SCORES`` when none fires."""

@@ -5,7 +5,8 @@ Every built-in signal has strength 1.0, so a direction's score reads as "the
 weighted share of analyzers that agree", which is what ``entry.min_score``
 compares against. Each analyzer reads only the values it needs on a quiet
 candle and builds its reason string only when it fires. Each also says, for a
-whole series at once, on which bars it could fire (``could_fire``): the same
+whole series at once, on which bars it could fire and in which direction
+(``could_fire_toward``, and ``could_fire`` for any direction): the same
 comparisons as ``analyze``, elementwise, so a backtest may skip the other bars.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal, Self
 
 import numpy as np
@@ -30,7 +32,12 @@ from pydantic import (
 
 from tradekit.domain import Direction, Signal
 from tradekit.protocols import BarView
-from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns
+from tradekit.services.signals.fire_masks import (
+    BoolArray,
+    IndicatorColumns,
+    any_direction,
+    masks_toward,
+)
 
 # How much a trend's mask widens its threshold: a bar just short of it is still replayed.
 _SLOPE_MARGIN = 1e-9
@@ -157,6 +164,10 @@ class _LevelAnalyzer:
         return None
 
     def could_fire(self, columns: IndicatorColumns) -> BoolArray:
+        """Bars where ``analyze`` fires, in any direction."""
+        return any_direction(self.could_fire_toward(columns), len(columns.bars))
+
+    def could_fire_toward(self, columns: IndicatorColumns) -> Mapping[Direction, BoolArray]:
         """Bars where ``analyze`` fires: beyond a level (and, in cross mode, not beyond before).
 
         NaN (``None``) compares false either way, as in ``analyze``; since
@@ -169,7 +180,7 @@ class _LevelAnalyzer:
             previous = columns.values(self._source, 1)
             below &= previous >= self._below
             above &= previous <= self._above
-        return below | above
+        return masks_toward((self._below_direction, below), (self._above_direction, above))
 
     def _fire(self, direction: Direction, side: str, level: float, now: float) -> Signal:
         if self._cross:
@@ -284,12 +295,16 @@ class CrossoverAnalyzer:
         return None
 
     def could_fire(self, columns: IndicatorColumns) -> BoolArray:
+        """Bars where ``analyze`` fires, in any direction."""
+        return any_direction(self.could_fire_toward(columns), len(columns.bars))
+
+    def could_fire_toward(self, columns: IndicatorColumns) -> Mapping[Direction, BoolArray]:
         """Bars where ``analyze`` fires: the order of fast and slow turned (NaN never counts)."""
         fast, slow = columns.values(self._fast), columns.values(self._slow)
         previous_fast, previous_slow = columns.values(self._fast, 1), columns.values(self._slow, 1)
         up = (fast > slow) & (previous_fast <= previous_slow)
         down = (fast < slow) & (previous_fast >= previous_slow)
-        return up | down
+        return masks_toward((self._up_direction, up), (self._down_direction, down))
 
 
 class TrendParams(BaseModel):
@@ -350,17 +365,24 @@ class TrendAnalyzer:
         return Signal(direction, 1.0, reason, self.name)
 
     def could_fire(self, columns: IndicatorColumns) -> BoolArray:
+        """Bars where the slope is steep enough, either way."""
+        return any_direction(self.could_fire_toward(columns), len(columns.bars))
+
+    def could_fire_toward(self, columns: IndicatorColumns) -> Mapping[Direction, BoolArray]:
         """Bars where the slope is steep enough, with a relative margin of 1e-9 to spare.
 
         The slope is computed with the same float operations as ``analyze``; the
-        margin only widens the mask, so no bar ``analyze`` fires on is left out.
+        margin only widens the masks, so no bar ``analyze`` fires on is left out.
         """
         now = columns.values(self._source)
         then = columns.values(self._source, self._lookback)
         with np.errstate(all="ignore"):  # Python floats overflow to inf silently too
             slope = (now - then) / np.abs(then) * 100.0
-        steep: BoolArray = (np.abs(slope) >= self._min_slope * (1 - _SLOPE_MARGIN)) & (then != 0)
-        return steep
+        steep = self._min_slope * (1 - _SLOPE_MARGIN)
+        defined = then != 0
+        up = (slope >= steep) & defined
+        down = (slope <= -steep) & defined
+        return masks_toward((self._up_direction, up), (self._down_direction, down))
 
 
 class TimeIntervalParams(BaseModel):
@@ -404,6 +426,10 @@ class TimeIntervalAnalyzer:
         """Exactly the bars ``analyze`` fires on."""
         fires: BoolArray = (columns.bars - self._offset) % self._every == 0
         return fires
+
+    def could_fire_toward(self, columns: IndicatorColumns) -> Mapping[Direction, BoolArray]:
+        """Exactly the bars ``analyze`` fires on, all in its one direction."""
+        return {self._direction: self.could_fire(columns)}
 
 
 __all__ = [
