@@ -32,13 +32,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from tradekit.domain import Candle
 from tradekit.logs import log
 from tradekit.runtime.engine import Engine
-from tradekit.services.journal.sqlite import database_file
+from tradekit.services.journal.sqlite import beside_journal
 from tradekit.timeframes import timeframe_delta
 
 STALE_AFTER_TIMEFRAMES = 2
@@ -52,14 +49,7 @@ FeedKey = tuple[str, str]
 def default_health_path(database_url: str) -> Path:
     """Next to a SQLite journal file (``tradekit.db`` -> ``tradekit.db.health.json``);
     ``./tradekit.health.json`` for other databases and in-memory ones."""
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        url = None
-    path = None if url is None or url.get_backend_name() != "sqlite" else database_file(url)
-    if path is None:
-        return Path("tradekit" + HEALTH_FILE_SUFFIX)
-    return path.with_name(path.name + HEALTH_FILE_SUFFIX)
+    return beside_journal(database_url, HEALTH_FILE_SUFFIX)
 
 
 def write_json_atomically(path: Path, document: Any) -> None:

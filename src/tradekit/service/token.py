@@ -16,12 +16,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from tradekit.config.settings import TradekitSettings
 from tradekit.errors import ConfigError
-from tradekit.services.journal.sqlite import database_file
+from tradekit.services.journal.sqlite import beside_journal
 
 TOKEN_FILE_SUFFIX = ".api-token"
 TOKEN_BYTES = 32
@@ -38,14 +35,7 @@ class ApiToken:
 
 def default_token_path(database_url: str) -> Path:
     """``<db>.api-token`` next to a SQLite journal file; ``./tradekit.api-token`` otherwise."""
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        url = None
-    path = None if url is None or url.get_backend_name() != "sqlite" else database_file(url)
-    if path is None:
-        return Path("tradekit" + TOKEN_FILE_SUFFIX)
-    return path.with_name(path.name + TOKEN_FILE_SUFFIX)
+    return beside_journal(database_url, TOKEN_FILE_SUFFIX)
 
 
 def api_token(settings: TradekitSettings, token_file: Path | None = None) -> ApiToken:

@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from sqlalchemy import Connection, text
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 WRITE_OPTION = "tradekit_journal_write"
 """Execution option marking a connection whose transactions write (``BEGIN IMMEDIATE``)."""
@@ -83,6 +83,19 @@ def database_file(url: URL) -> Path | None:
     if database.startswith("file:"):
         return Path(unquote(urlsplit(database).path))
     return Path(database)
+
+
+def beside_journal(database_url: str, suffix: str) -> Path:
+    """A file next to a SQLite journal file (``tradekit.db`` -> ``tradekit.db<suffix>``), or
+    ``./tradekit<suffix>`` for other databases, in-memory ones and URLs that do not parse."""
+    try:
+        url: URL | None = make_url(database_url)
+    except ArgumentError:
+        url = None
+    path = None if url is None or url.get_backend_name() != "sqlite" else database_file(url)
+    if path is None:
+        return Path("tradekit" + suffix)
+    return path.with_name(path.name + suffix)
 
 
 def writer_lock_file(database: Path) -> Path:
