@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TextIO
 from loguru import logger
 
 from tradekit.errors import ConfigError, ConfigProblem
+from tradekit.log_levels import LEVELS
 
 if TYPE_CHECKING:
     from loguru import Logger, Record
@@ -33,9 +34,6 @@ PACKAGE = "tradekit"
 
 # A library stays silent until the application turns its logging on.
 logger.disable(PACKAGE)
-
-LEVELS: tuple[str, ...] = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
-"""The level names ``configure_logging`` accepts (case-insensitive)."""
 
 NO_STRATEGY = "-"
 """The ``strategy_id`` of records logged outside any strategy."""

@@ -21,13 +21,30 @@ from tradekit.cli.app import LAZY_COMMANDS
 
 HEAVY_MODULES = (
     "pandas",
-    "sqlalchemy",
-    "tradekit.runtime",
-    "tradekit.reporting",
     "numpy",
+    "pandas_ta_classic",
+    "sqlalchemy",
+    "sqlmodel",
+    "dependency_injector",
+    "pydantic_settings",
+    "loguru",
     "fastapi",
     "uvicorn",
+    "ccxt",
+    "matplotlib",
+    "tradekit.config",
+    "tradekit.runtime",
+    "tradekit.reporting",
 )
+NOT_FOR_VALIDATION = (
+    "sqlalchemy",
+    "sqlmodel",
+    "ccxt",
+    "uvicorn",
+    "matplotlib",
+    "tradekit.reporting",
+)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -63,17 +80,37 @@ class TestVersionAndHelp:
         for name in LAZY_COMMANDS:
             assert name in result.output
 
-    def test_root_help_imports_no_heavy_module(self) -> None:
+    @pytest.mark.parametrize(
+        "arguments",
+        [["--help"], ["-h"], ["--version"], ["serve", "--help"], ["run", "--help"]],
+    )
+    def test_help_and_version_import_no_heavy_module(self, arguments: list[str]) -> None:
         code = (
             "import sys\n"
             "from tradekit.cli import main\n"
-            "sys.argv = ['tradekit', '--help']\n"
+            f"sys.argv = ['tradekit', *{arguments!r}]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             f"print([name for name in {HEAVY_MODULES!r} if name in sys.modules])\n"
         )
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
+        assert done.stdout.strip().splitlines()[-1] == "[]"
+
+    def test_validate_imports_no_database_exchange_or_plotting_library(self) -> None:
+        """Validation builds every strategy but never opens the journal, reaches a venue or
+        draws, so it loads none of the libraries for those."""
+        code = (
+            "import sys\n"
+            "from tradekit.cli import main\n"
+            "sys.argv = ['tradekit', 'validate']\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            f"print([name for name in {NOT_FOR_VALIDATION!r} if name in sys.modules])\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT
+        )
+        assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "[]"
 
     def test_lazy_summaries_match_the_commands_and_cover_them_all(self) -> None:

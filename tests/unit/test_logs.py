@@ -16,8 +16,8 @@ import pytest
 from loguru import logger
 
 from tradekit.errors import ConfigError
+from tradekit.log_levels import LEVELS
 from tradekit.logs import (
-    LEVELS,
     RepeatedMessages,
     configure_logging,
     flush_repeats,
@@ -370,6 +370,18 @@ result = tradekit.backtest(settings, configs, frames)
 assert result.candles_processed == 300, result.candles_processed
 """
 
+BUS_ONLY_USE = """
+from datetime import UTC, datetime
+from tradekit.events import StrategyUnloaded
+from tradekit.services.bus import InMemoryEventBus
+def failing(event):
+    raise RuntimeError("handler broke")
+bus = InMemoryEventBus()
+bus.subscribe(failing)
+bus.publish(StrategyUnloaded(ts=datetime(2024, 1, 1, tzinfo=UTC), strategy_id="s", reason="x"))
+assert bus.failed_deliveries == 1
+"""
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -392,6 +404,16 @@ class TestLibraryQuietness:
 
     def test_library_use_writes_nothing_to_stderr(self, tmp_path: Path) -> None:
         result = _run(["-c", LIBRARY_USE, str(REPO_ROOT), "quiet"], tmp_path)
+
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+
+    def test_a_failing_handler_logs_nothing_when_only_the_bus_is_imported(
+        self, tmp_path: Path
+    ) -> None:
+        """``import tradekit`` loads no module eagerly, so a module that logs must silence
+        tradekit's records itself (the bus logged a handler's traceback once)."""
+        result = _run(["-c", BUS_ONLY_USE], tmp_path)
 
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""

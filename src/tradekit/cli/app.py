@@ -28,14 +28,12 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from tradekit import __version__
-from tradekit.config import TradekitSettings, load_settings
-from tradekit.config.provenance import source_of
 from tradekit.errors import ConfigError, ConfigProblem, TradekitError
-from tradekit.logs import LEVELS, configure_logging
+from tradekit.log_levels import LEVELS
 from tradekit.terminal import markup_text, plain_text
 
 if TYPE_CHECKING:
-    from tradekit.config import LoggingSettings
+    from tradekit.config import LoggingSettings, TradekitSettings
 
 EXIT_CONFIG_ERROR = 2
 DEFAULT_CONFIG = Path("config.json")
@@ -123,6 +121,8 @@ class LoggingOverrides:
         """Configure logging from the options alone (until settings, if any, are loaded)."""
         if self.level is None and self.json_path is None:
             return
+        from tradekit.logs import configure_logging
+
         try:
             configure_logging(self.level or "INFO", self.json_path)
         except ConfigError as exc:
@@ -263,6 +263,10 @@ T = TypeVar("T")
 
 
 def load_cli_settings(config: Path | None) -> TradekitSettings:
+    # Imported here: pydantic-settings alone costs about as much as the whole of --help.
+    from tradekit.config import load_settings
+    from tradekit.config.provenance import source_of
+
     if config is None:
         settings = load_settings(DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     else:
@@ -280,6 +284,8 @@ def load_cli_settings(config: Path | None) -> TradekitSettings:
 
 def configure_logging_from_settings(logging: LoggingSettings) -> None:
     """Configure logging from the ``logging`` section; ``--log-level``/``--json-logs`` win."""
+    from tradekit.logs import configure_logging
+
     configure_logging(_overrides.level or logging.level, _overrides.json_path or logging.json_path)
 
 

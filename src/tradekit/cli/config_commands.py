@@ -22,8 +22,7 @@ from tradekit.cli.app import (
 from tradekit.config import LoadedStrategy, StrategyConfig, TradekitSettings, load_strategies
 from tradekit.config.provenance import DEFAULT_SOURCE, source_of
 from tradekit.errors import ConfigError
-from tradekit.reporting import markup_text, plain_text
-from tradekit.runtime.validation import check_strategies_build
+from tradekit.terminal import markup_text, plain_text
 
 
 @app.command()
@@ -34,6 +33,9 @@ def validate(
     """Check the base config and every strategy file; print one line per strategy."""
 
     def run() -> list[LoadedStrategy]:
+        # Imported here: building the strategies needs the runtime, ``schema`` does not.
+        from tradekit.runtime.validation import check_strategies_build
+
         settings = load_cli_settings(config)
         loaded = load_strategies(strategies, settings)
         check_strategies_build(loaded, settings)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -37,16 +37,17 @@ from tradekit.cli.app import (
     out,
     run_guarded,
 )
-from tradekit.cli.db_commands import open_journal, sqlite_file
-from tradekit.config import StrategyConfig, TradekitSettings, load_strategy_configs
-from tradekit.data import FileSource
 from tradekit.errors import ConfigError, DataError
-from tradekit.runtime import RunMode
-from tradekit.runtime.backtest import needed_series
-from tradekit.runtime.control import RunSelection, planned_configs
-from tradekit.runtime.engine_view import RunObserver
-from tradekit.runtime.live import LiveRunSummary, replay_series, run_live
-from tradekit.runtime.live_feeds import live_feeds, with_venue
+
+if TYPE_CHECKING:
+    from tradekit.config import StrategyConfig, TradekitSettings
+    from tradekit.data import FileSource
+    from tradekit.runtime.control import RunSelection
+    from tradekit.runtime.engine_view import RunObserver
+    from tradekit.runtime.live import LiveRunSummary
+
+# The runtime, the data sources and the journal are imported in the functions that use
+# them: 'tradekit run --help' and 'tradekit serve --help' load none of them.
 
 EXIT_ORDERS_FAILED = 1
 
@@ -153,6 +154,10 @@ class PlannedRun:
         return self.settings.storage.database_url
 
     def run(self, stop: threading.Event, observer: RunObserver | None = None) -> LiveRunSummary:
+        from tradekit.runtime import RunMode
+        from tradekit.runtime.live import replay_series, run_live
+        from tradekit.runtime.live_feeds import live_feeds, with_venue
+
         request, settings = self.request, self.settings
         health = health_arguments(settings, request.health_interval, request.health_file)
         if request.source is not SourceKind.CCXT:
@@ -194,6 +199,9 @@ class PlannedRun:
 def plan_run(request: RunRequest) -> PlannedRun:
     """Check the options against each other, load the settings and strategy files, and plan
     what the run starts with; ``ConfigError`` naming the options that do not go together."""
+    from tradekit.config import load_strategy_configs
+    from tradekit.runtime.control import RunSelection
+
     mode, source = request.mode, request.source
     if mode is RunModeChoice.LIVE and source is SourceKind.FILE:
         raise ConfigError(
@@ -299,6 +307,9 @@ def run(
 
 def _file_source(data: list[Path] | None, configs: list[StrategyConfig]) -> FileSource:
     """The files' candles, checked; an error without files or when a needed series is missing."""
+    from tradekit.data import FileSource
+    from tradekit.runtime.backtest import needed_series
+
     if not data:
         raise ConfigError("--source file needs candles: --data FILE or --data FOLDER")
     source = FileSource(data)
@@ -331,6 +342,9 @@ def planned_run(
     url: str, configs: list[StrategyConfig], selection: RunSelection
 ) -> list[StrategyConfig]:
     """The strategies the run starts with (the registry's, or the files' on a new database)."""
+    from tradekit.cli.db_commands import open_journal, sqlite_file
+    from tradekit.runtime.control import planned_configs
+
     path = sqlite_file(url)
     if path is not None and not path.is_file():
         # No registry yet; whatever is in the way is reported when the run opens the journal.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -49,8 +49,10 @@ from tradekit.cli.run_command import (
     stop_on_signals,
 )
 from tradekit.errors import TradekitError
-from tradekit.runtime.live import LiveRunSummary
 from tradekit.terminal import plain_text
+
+if TYPE_CHECKING:
+    from tradekit.runtime.live import LiveRunSummary
 
 
 @app.command()

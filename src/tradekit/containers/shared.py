@@ -8,6 +8,8 @@ setting can make this container reach a live venue by itself.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dependency_injector import containers, providers
 
 from tradekit.config.settings import TradekitSettings
@@ -15,10 +17,20 @@ from tradekit.logs import log
 from tradekit.services.bus import InMemoryEventBus
 from tradekit.services.exchange import PaperExchange
 from tradekit.services.indicators.cache import IndicatorCache
-from tradekit.services.journal.store import SqlJournal
 from tradekit.services.market.candles import CandleStore
 from tradekit.services.market.clock import SystemClock
 from tradekit.services.risk.limits import ExposureGuard
+
+if TYPE_CHECKING:
+    from tradekit.services.journal.store import SqlJournal
+
+
+def open_journal(database_url: str) -> SqlJournal:
+    """The journal at ``database_url``; SQLAlchemy and the tables load only here, so a
+    backtest or a validation, which never touch the database, skip them."""
+    from tradekit.services.journal.store import SqlJournal
+
+    return SqlJournal(database_url)
 
 
 class SharedContainer(containers.DeclarativeContainer):
@@ -38,4 +50,4 @@ class SharedContainer(containers.DeclarativeContainer):
     exchange = providers.ThreadSafeSingleton(PaperExchange, settings.provided.exchange)
     exposure_guard = providers.ThreadSafeSingleton(ExposureGuard, settings.provided.risk)
     # Opened on first use only: a backtest never touches the database.
-    journal = providers.ThreadSafeSingleton(SqlJournal, settings.provided.storage.database_url)
+    journal = providers.ThreadSafeSingleton(open_journal, settings.provided.storage.database_url)

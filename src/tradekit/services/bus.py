@@ -10,10 +10,9 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any, TypeVar, overload
 
-from loguru import logger
-
 from tradekit.errors import EventError
 from tradekit.events import Event
+from tradekit.logs import strategy_logger
 from tradekit.protocols import EventBus, EventHandler, Subscription
 
 EventT = TypeVar("EventT", bound=Event)
@@ -180,7 +179,7 @@ class InMemoryEventBus:
         self, handler: Callable[[Any], object], event: Event, exc: Exception
     ) -> None:
         self._failed_deliveries += 1
-        logger.bind(strategy_id=event.strategy_id or "-").opt(exception=exc).error(
+        strategy_logger(event.strategy_id or "-").opt(exception=exc).error(
             "event handler {handler} failed on {event_type} seq={seq}: {error!r}",
             handler=_handler_name(handler),
             event_type=event.event_type,

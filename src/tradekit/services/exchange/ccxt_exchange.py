@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
-from loguru import logger
-
 from tradekit.config.settings import ExchangeSettings
 from tradekit.data.ccxt_errors import error_names, is_transient
 from tradekit.domain import Candle, Fill, Order
 from tradekit.errors import ExchangeError, LiveOrdersDisabledError
 from tradekit.ids import ClientOrderId, VenueOrderId, venue_id_rules
+from tradekit.logs import strategy_logger
 from tradekit.services.exchange.ccxt_client import make_ccxt_client, venue_name
 from tradekit.services.exchange.paper import check_market_order
 
@@ -466,7 +465,7 @@ class CcxtExchange:
         if converted is not None:
             return converted
         estimate = notional * self._settings.fee_bps / _BPS
-        logger.bind(strategy_id=order.strategy_id).warning(
+        strategy_logger(order.strategy_id).warning(
             "{venue}: order {order_id} reported fee {fee!r}, not convertible to the quote "
             "currency of {symbol}; recording an estimate of {estimate} from fee_bps",
             venue=self._venue,

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from loguru import logger
-
 from tradekit.domain import (
     Action,
     ActivateTrailing,
@@ -30,6 +28,7 @@ from tradekit.domain import (
 )
 from tradekit.errors import ActionError, PositionError, TradekitError
 from tradekit.events import ActionExecuted, ActionFailed
+from tradekit.logs import strategy_logger
 from tradekit.protocols import Exchange
 from tradekit.services.bus import StrategyPublisher
 from tradekit.services.positions.lifecycle import PositionLifecycleService, entry_side
@@ -313,7 +312,7 @@ class ActionQueue:
                 detail = handler.handle(action, candle)
             except Exception as exc:
                 if not isinstance(exc, TradekitError):
-                    logger.bind(strategy_id=self._publisher.strategy_id).opt(exception=exc).error(
+                    strategy_logger(self._publisher.strategy_id).opt(exception=exc).error(
                         "{action} handler raised unexpectedly: {error!r}", action=name, error=exc
                     )
                 self._failed(action, ts, f"{type(exc).__name__}: {exc}")
