@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tradekit.config.strategy import IndicatorConfig
 from tradekit.services.indicators.cache import IndicatorCache, IndicatorRegistry
-from tradekit.services.indicators.catalog import INDICATORS, validate_indicator
+from tradekit.services.indicators.catalog import BUILTIN_NAMES, INDICATORS, validate_indicator
 from tradekit.services.market.candles import CandleSeries, CandleStore
 
 SYMBOL = "BTC/USDT"
@@ -32,6 +32,7 @@ SMALL_PARAMS: Mapping[str, dict[str, float]] = {
     "roc": {"length": 4},
     "cci": {"length": 6},
     "atr": {"length": 5},
+    "adx": {"length": 5, "smoothing": 4},
     "macd": {"fast": 3, "slow": 7, "signal": 4},
     "bbands": {"length": 6, "std": 1.5},
     "stoch": {"k": 6, "d": 3, "smooth_k": 2},
@@ -76,9 +77,8 @@ def assert_close(stepped: float, whole: float, where: object) -> None:
         assert abs(stepped - whole) <= TOLERANCE * max(1.0, abs(whole)), (where, stepped, whole)
 
 
-def test_every_builtin_but_adx_is_incremental() -> None:
-    assert set(INCREMENTAL) == set(SMALL_PARAMS)
-    assert INDICATORS["adx"].incremental is None
+def test_every_builtin_is_incremental() -> None:
+    assert set(INCREMENTAL) == set(SMALL_PARAMS) == BUILTIN_NAMES
 
 
 @pytest.mark.slow
@@ -133,3 +133,39 @@ def test_live_bars_through_the_cache_equal_the_whole_series_ones(
                 (name, ref, bar),
             )
     assert live_cache.backend_calls <= 1
+
+
+def flat_then_moving(flat: int, moving: int) -> dict[str, np.ndarray]:
+    """``flat`` candles at one price (no directional movement: DX is 0/0, undefined), then a
+    zigzag whose moves alternate up and down, with some flat candles among them."""
+    closes = [100.0] * flat
+    for index in range(moving):
+        step = (1.5, -1.0, 0.0, 2.0, -2.5)[index % 5]
+        closes.append(closes[-1] + step)
+    close = np.array(closes)
+    spans = np.array([0.0 if index % 7 == 0 else 0.01 for index in range(len(closes))])
+    return {"high": close * (1 + spans), "low": close * (1 - spans), "close": close}
+
+
+@pytest.mark.parametrize(("length", "smoothing"), [(1, 1), (2, 3), (5, 4), (14, 14)])
+@pytest.mark.parametrize("flat", [1, 8, 30])
+def test_adx_over_undefined_dx_equals_the_whole_series(
+    length: int, smoothing: int, flat: int
+) -> None:
+    """A flat start leaves DX undefined for a while: the smoothing's seed and its decay over
+    undefined bars are pandas-ta's."""
+    spec = INDICATORS["adx"]
+    params = {"length": length, "smoothing": smoothing}
+    data = flat_then_moving(flat, 80)
+    whole = spec.compute(data, params)
+    assert spec.incremental is not None
+    stepper = spec.incremental(params)
+    rows = zip(data["high"].tolist(), data["low"].tolist(), data["close"].tolist(), strict=True)
+    defined = 0
+    for bar, row in enumerate(rows):
+        outputs = stepper.step(row)
+        for index, output in enumerate(spec.output_names):
+            expected = float(whole[output][bar])
+            assert_close(outputs[index], expected, (output, bar))
+            defined += not math.isnan(expected)
+    assert defined > 100

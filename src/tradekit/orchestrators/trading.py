@@ -233,14 +233,17 @@ class TradingOrchestrator:
             )
         self._last_ts[symbol] = stamp
         positions = self._positions
-        if positions.has_pending(symbol):
+        pending = positions.has_pending(symbol)
+        if pending:
             self.orders_handled += 1
             positions.apply_fills(self._exchange.fill_pending(self.strategy_id, candle))
+            pending = positions.has_pending(symbol)
         positions.mark(candle)
         self._risk.on_candle(candle)
         if self._gate_active:
             self._gate.update(candle)
-        view._move_to(candle, bar)
+        view._candle = candle  # (``_move_to``, without a call per strategy and candle)
+        view._bar = bar
         queue = self._queue
         ran = False
         try:
@@ -256,6 +259,11 @@ class TradingOrchestrator:
             raise
         if scores.signals:
             self._publish_signals(candle, scores.signals)
+        elif not (pending or queue.pending() or self._follows_position(symbol)):
+            # No signal and no rule that follows the position: neither side has anything to
+            # decide (an entry needs a score above 0, a signal exit a signal).
+            self.candles_processed += 1
+            return NO_FAILURES
         self._exit.evaluate(view, scores)
         # Entries must see what the exits did: an add decided next to an exit still in the
         # queue would follow it into a closed position, or leave an orphan pending add.
@@ -271,6 +279,13 @@ class TradingOrchestrator:
                 ran = True
         self.candles_processed += 1
         return self._settle_failures() if ran else NO_FAILURES
+
+    def _follows_position(self, symbol: str) -> bool:
+        """``needs_next_bar`` of the exit and entry sides for ``symbol``; flat, only a rejected
+        close waiting to be sent again counts (no rule of either side follows a flat symbol)."""
+        if self._positions.position(symbol) is None:
+            return self._exit.has_retries()
+        return self._exit.needs_next_bar(symbol) or self._entry.needs_next_bar(symbol)
 
     def _settle_failures(self) -> tuple[FailedAction, ...]:
         """The actions that failed on this candle; the exit side retries its own."""

@@ -103,6 +103,9 @@ class Engine:
         self._routed: dict[str, RouteEntry] = {}  # strategy id -> its entry in the routes
         self._routing_lock = threading.Lock()
         self._health: dict[str, StrategyHealth] = {}
+        # Ids whose health counts consecutive failures: a success clears them, and the
+        # common case (none) costs no health lookup per strategy and candle.
+        self._failing: set[str] = set()
         self._dormant: dict[str, StrategyConfig] = {}  # disabled and not built: id -> config
         factory.on_routing_stop(self._forget)
 
@@ -246,6 +249,7 @@ class Engine:
             health = self._tracked(strategy_id)
             state = state_after_resume(strategy_id, health.state)
             health.consecutive_failures = 0
+            self._failing.discard(strategy_id)
             self._apply(strategy_id, state)
             self.factory.handle(strategy_id).publisher.publish(
                 StrategyResumed(ts=self.factory.shared.clock().now(), by=by, reason=reason)
@@ -350,6 +354,7 @@ class Engine:
         """Called by the factory on unload, under the strategy's lock."""
         self._stop_routing(strategy_id)
         self._health.pop(strategy_id, None)
+        self._failing.discard(strategy_id)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -428,11 +433,10 @@ class Engine:
         a success clears the consecutive failures. True when it ran and did not fail (a
         disabled or quarantined strategy with nothing open does not run).
         """
-        strategy_id = entry.strategy_id
-        with entry.lock:
+        strategy_id, orchestrator, lock = entry
+        with lock:
             if self._routed.get(strategy_id) is not entry:
                 return False  # unloaded or reloaded on another thread since the route was read
-            orchestrator = entry.orchestrator
             if not orchestrator.signals_enabled and orchestrator.idle():
                 return False  # disabled or quarantined, and flat: nothing to process
             try:
@@ -451,9 +455,11 @@ class Engine:
                 )
                 self._failed(strategy_id, candle, "ActionFailed", error)
                 return False
-            health = self._health[strategy_id]
-            if health.consecutive_failures:
-                health.consecutive_failures = 0
+            if self._failing and strategy_id in self._failing:
+                self._failing.discard(strategy_id)
+                health = self._health.get(strategy_id)
+                if health is not None:
+                    health.consecutive_failures = 0
         return True
 
     def step_signals(
@@ -493,6 +499,7 @@ class Engine:
         health = self._health[strategy_id]
         health.errors += 1
         health.consecutive_failures += 1
+        self._failing.add(strategy_id)
         message = f"{error_type}: {error}"
         health.last_errors.append(message)
         publisher = self.factory.handle(strategy_id).publisher
@@ -586,4 +593,5 @@ class Engine:
             self._routes.clear()
             self._routed.clear()
         self._health.clear()
+        self._failing.clear()
         self._dormant.clear()

@@ -15,8 +15,9 @@ request for a bar it lacks, with ONE backend call however many strategies ask:
   is built on the first such bar by replaying the kept history through it, and
   dropped whenever a bulk catch-up computes instead. Running sums (OBV) are
   chained: the stepped level is shifted onto the stored one.
-- An indicator without an incremental form (ADX) computes one new closed bar
-  over a bounded window of ``spec.window(params)`` bars = warm-up + settle + 1.
+- An indicator without an incremental form (a user-defined one) computes one new
+  closed bar over a bounded window of ``spec.window(params)`` bars = warm-up +
+  settle + 1.
   For finite-window indicators settle is 0 and the window value equals the
   whole-series one. For recursive ones the window starts from a fresh seed;
   settle is the number of bars after which that seed weighs less than 1e-10,

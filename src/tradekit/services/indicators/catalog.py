@@ -8,13 +8,14 @@ it for look-ahead.
 
 Warm-up: an indicator's first value is at bar ``lookback`` (``IndicatorSpec``),
 the bar where TA-Lib's first value is, and from there on the built-in values
-equal TA-Lib's to 1e-9 relative, seeding included: EMAs and Wilder's smoothing
-(RSI, ATR, ADX) start from an SMA of their first ``length`` inputs, MACD's fast
+equal TA-Lib's to 1e-9 relative, seeding included: EMAs and Wilder's averages
+(RSI, ATR) start from an SMA of their first ``length`` inputs, ADX's Wilder sums
+from the sum of the ``length - 1`` after the first bar, MACD's fast
 EMA starts at the slow one's first bar (``tests/unit/test_indicator_reference.py``).
 Supertrend, which TA-Lib lacks, uses Wilder's ATR the same way. A live update
 steps an indicator's ``incremental`` state by one bar (``incremental.py``): O(1),
 or O(window) for finite windows, with the whole-series values. An indicator
-without one (ADX, user-defined ones unless they bring one) recomputes over
+without one (a user-defined one that brings none; every built-in has one) recomputes over
 ``window`` bars instead: the warm-up plus ``settle`` bars after which a
 recursive indicator's seed weighs less than ``SEED_TOLERANCE``.
 """
@@ -325,8 +326,7 @@ _BUILTINS: tuple[IndicatorSpec, ...] = (
     ),
 )
 
-# Every built-in indicator but ADX steps incrementally (its TA-Lib-exact smoothing has no
-# stepper yet, so it keeps the bounded recompute).
+# Every built-in indicator steps incrementally.
 _BUILTINS = tuple(replace(spec, incremental=STEPPERS.get(spec.name)) for spec in _BUILTINS)
 
 BUILTIN_NAMES = frozenset(spec.name for spec in _BUILTINS)

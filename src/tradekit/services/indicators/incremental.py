@@ -195,6 +195,115 @@ class Atr:
         return (self.add(*inputs),)
 
 
+class WilderSum:
+    """TA-Lib's Wilder smoothing as pandas-ta-classic's ``wilder_smooth`` computes it over a
+    series whose first bar is undefined (directional movement, true range): the sum of the
+    next ``length - 1`` inputs seeds it on bar ``length - 1``, then each input is added to
+    ``value - value / length``; an undefined input carries the value."""
+
+    __slots__ = ("_bar", "_length", "_seed", "value")
+
+    def __init__(self, length: int) -> None:
+        self._length = length
+        self._bar = 0
+        self._seed: list[float] = []
+        self.value = NAN
+
+    def add(self, value: float) -> float:
+        bar = self._bar
+        self._bar += 1
+        length = self._length
+        if bar < length:
+            if bar >= 1 and value == value:  # the seed is a NaN-skipping sum
+                self._seed.append(value)
+            if bar == length - 1:
+                self.value = math.fsum(self._seed)
+            return self.value
+        if value == value:
+            current = self.value
+            self.value = current - current / length + value
+        return self.value
+
+
+class GappedAverage:
+    """Pandas-ta's ``rma`` of a series with undefined bars (ADX's DX): seeded with the mean of
+    the defined values among the ``length`` bars from its first defined one, then pandas'
+    ``ewm(adjust=False)``, in which an undefined bar decays the weight of the average so far
+    and carries its value."""
+
+    __slots__ = ("_alpha", "_decay", "_length", "_old_weight", "_seed", "value")
+
+    def __init__(self, length: int) -> None:
+        center_of_mass = length - 1.0
+        self._alpha = 1.0 / (1.0 + center_of_mass)
+        self._decay = 1.0 - self._alpha
+        self._length = length
+        self._seed: list[float] | None = []
+        self._old_weight = 1.0
+        self.value = NAN
+
+    def add(self, value: float) -> float:
+        seed = self._seed
+        if seed is not None:
+            if seed or value == value:
+                seed.append(value)
+            if len(seed) == self._length:
+                defined = [item for item in seed if item == item]
+                self.value = math.fsum(defined) / len(defined)
+                self._seed = None
+            return self.value
+        self._old_weight *= self._decay
+        if value == value:
+            current, old = self.value, self._old_weight
+            if current != value:
+                self.value = (old * current + self._alpha * value) / (old + self._alpha)
+            self._old_weight = 1.0
+        return self.value
+
+
+class Adx:
+    """Pandas-ta-classic's ADX (TA-Lib's): +DM, -DM and the true range Wilder-summed
+    (``WilderSum``), +DI and -DI from the bar after the seed, and ADX the ``rma`` of DX."""
+
+    __slots__ = ("_adx", "_bar", "_high", "_length", "_low", "_minus", "_plus", "_range", "_tr")
+
+    def __init__(self, length: int, smoothing: int) -> None:
+        self._length = length
+        self._range = TrueRange()
+        self._plus = WilderSum(length)
+        self._minus = WilderSum(length)
+        self._tr = WilderSum(length)
+        self._adx = GappedAverage(smoothing)
+        self._high = self._low = NAN
+        self._bar = 0
+
+    def step(self, inputs: Row) -> Row:
+        high, low, close = inputs
+        previous_high, previous_low = self._high, self._low
+        self._high, self._low = high, low
+        true_range = self._range.add(high, low, close)
+        if previous_high != previous_high:
+            plus = minus = NAN
+        else:
+            up, down = high - previous_high, previous_low - low
+            plus = up if up > down and up > 0 else 0.0
+            minus = down if down > up and down > 0 else 0.0
+            # pandas-ta's ``zero``: a movement within a float epsilon of 0 is none
+            plus = 0.0 if abs(plus) < _EPSILON else plus
+            minus = 0.0 if abs(minus) < _EPSILON else minus
+        smoothed_plus = self._plus.add(plus)
+        smoothed_minus = self._minus.add(minus)
+        smoothed_range = self._tr.add(true_range)
+        bar = self._bar
+        self._bar += 1
+        if bar < self._length:  # the seed bar itself is not reported, as in TA-Lib
+            return (self._adx.add(NAN), NAN, NAN)
+        plus_di = _divide(100.0 * smoothed_plus, smoothed_range)
+        minus_di = _divide(100.0 * smoothed_minus, smoothed_range)
+        dx = _divide(100.0 * abs(plus_di - minus_di), plus_di + minus_di)
+        return (self._adx.add(dx), plus_di, minus_di)
+
+
 class Cci:
     __slots__ = ("_constant", "_window")
 
@@ -393,6 +502,7 @@ STEPPERS: Mapping[str, Callable[[Mapping[str, float]], Stepper]] = {
     "roc": lambda p: Roc(_length(p)),
     "cci": lambda p: Cci(_length(p), float(p["constant"])),
     "atr": lambda p: Atr(_length(p)),
+    "adx": lambda p: Adx(_length(p), _length(p, "smoothing")),
     "macd": lambda p: Macd(_length(p, "fast"), _length(p, "slow"), _length(p, "signal")),
     "bbands": lambda p: Bbands(_length(p), float(p["std"])),
     "stoch": lambda p: Stoch(_length(p, "k"), _length(p, "d"), _length(p, "smooth_k")),
@@ -401,6 +511,6 @@ STEPPERS: Mapping[str, Callable[[Mapping[str, float]], Stepper]] = {
     "donchian": lambda p: Donchian(_length(p)),
     "supertrend": lambda p: Supertrend(_length(p), float(p["multiplier"])),
 }
-"""The incremental form of each built-in indicator that has one (ADX has none yet)."""
+"""The incremental form of each built-in indicator."""
 
 __all__ = ["STEPPERS", "SeededAverage", "Stepper", "Window"]

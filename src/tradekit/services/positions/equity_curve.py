@@ -74,7 +74,12 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
 
     def append(self, ts: datetime, value: float) -> None:
         """Add the point ``(ts, value)``; ``ts`` is an aware datetime."""
-        self._add_time(epoch_micros(ts))
+        micros = epoch_micros(ts)
+        if micros == self._next:  # the common case, handled here without a further call
+            self._counts[-1] += 1
+            self._next = micros + self._steps[-1]
+        else:
+            self._add_time(micros)
         self._values.append(value)
         if self._limit is not None:
             self._drop_oldest()

@@ -249,7 +249,14 @@ class StrategyRiskManager:
 
     def on_candle(self, candle: Candle) -> None:
         """Roll the UTC day if ``candle`` starts a new one, and settle exposure in its symbol."""
-        self._roll_day(candle)
+        first = self._window_first
+        # The day's window is checked here first: rolling is rare, a call per candle is not.
+        if (
+            first is None
+            or candle.timeframe != self._window_timeframe
+            or not first <= candle.ts < self._window_end
+        ):
+            self._roll_day(candle)
         if self._risk.daily_loss_limit_pct is not None and not self._loss_limit_hit:
             self._loss_limit_hit = self._equity() <= self._loss_floor()
         symbol = candle.symbol
