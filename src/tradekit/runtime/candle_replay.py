@@ -1,21 +1,24 @@
 """``SeriesReplay``: the candles of a bulk-loaded series, rebuilt cheaply for a replay.
 
 A ``CandleSeries`` validated every row when it was loaded, so replaying it need
-not check them again: open times are converted to datetimes once for the whole
-series, in one vectorized call, and each candle is then assembled with
-``Candle.trusted`` from plain Python values.
+not check them again: each candle is assembled with ``Candle.trusted`` from
+plain Python values. Only the columns read in bulk (closes, highs, lows) are
+held as Python floats; a candle's open time, open and volume are converted when
+the candle is built, since a replay builds candles for a fraction of the bars.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from tradekit.domain import Candle
 from tradekit.services.market.candles import CandleSeries
+from tradekit.services.market.column_slice import ColumnSlice
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SeriesReplay:
@@ -26,6 +29,7 @@ class SeriesReplay:
     """
 
     __slots__ = (
+        "_close_column",
         "_open",
         "_volume",
         "close_seconds",
@@ -34,7 +38,6 @@ class SeriesReplay:
         "highs",
         "lows",
         "open_seconds",
-        "open_times",
         "series",
         "stop",
         "symbol",
@@ -49,10 +52,6 @@ class SeriesReplay:
         self.stop = series.last_bar + 1
         columns = series.columns(self.first, self.stop)
         stamps = np.asarray(columns["ts"], dtype=np.int64)
-        self.open_times: list[datetime] = (
-            pd.to_datetime(stamps, unit="s", utc=True).to_pydatetime().tolist()
-        )
-        """Open time of every bar, ``open_times[bar - first]``: the ``ts`` of its candle."""
         self.open_seconds: npt.NDArray[np.int64] = stamps
         """Open time of every bar in epoch seconds, ``open_seconds[bar - first]``."""
         self.close_seconds: npt.NDArray[np.int64] = stamps + series.step
@@ -60,10 +59,11 @@ class SeriesReplay:
         # Plain floats: indexing a list is several times cheaper than a numpy array, and
         # slices of them feed the bulk bookkeeping of bars passed over.
         self.closes: list[float] = columns["close"].tolist()
+        self._close_column = np.array(columns["close"], dtype=np.float64)
         self.highs: list[float] = columns["high"].tolist()
         self.lows: list[float] = columns["low"].tolist()
-        self._open: list[float] = columns["open"].tolist()
-        self._volume: list[float] = columns["volume"].tolist()
+        self._open = np.array(columns["open"], dtype=np.float64)
+        self._volume = np.array(columns["volume"], dtype=np.float64)
 
     def __len__(self) -> int:
         return self.stop - self.first
@@ -79,13 +79,22 @@ class SeriesReplay:
         return Candle.trusted(
             self.symbol,
             self.timeframe,
-            self.open_times[row],
-            self._open[row],
+            self.open_time(bar),
+            float(self._open[row]),
             self.highs[row],
             self.lows[row],
             self.closes[row],
-            self._volume[row],
+            float(self._volume[row]),
         )
+
+    def open_time(self, bar: int) -> datetime:
+        """The open time of ``bar`` (between ``first`` and ``stop``): its candle's ``ts``."""
+        return _EPOCH + timedelta(seconds=int(self.open_seconds[bar - self.first]))
+
+    def close_slice(self, rows: slice) -> ColumnSlice:
+        """The closes of ``rows`` (see ``rows``), as a slice of the whole column: a quiet
+        stretch's equity points can refer to it instead of holding its values."""
+        return ColumnSlice(self._close_column, self.closes, rows.start, rows.stop)
 
     def rows(self, first: int, stop: int) -> slice:
         """The rows of bars ``first`` up to ``stop`` in the lists held here."""
