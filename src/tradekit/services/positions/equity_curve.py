@@ -257,7 +257,7 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
         ):
             first, step_seconds = following // MICROS_PER_SECOND, step // MICROS_PER_SECOND
             stop = first + step_seconds * len(seconds)
-            if seconds[0] == first and seconds.tolist() == list(range(first, stop, step_seconds)):
+            if seconds[0] == first and _evenly_spaced(seconds, first, stop, step_seconds):
                 self._counts[-1] += len(seconds)
                 self._next = following + step * len(seconds)
                 return
@@ -301,6 +301,18 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
             self._counts, self._next = bounded._counts, bounded._next
         else:
             self._hidden = max(0, held - self._limit)
+
+
+def _evenly_spaced(seconds: npt.NDArray[np.int64], first: int, stop: int, step: int) -> bool:
+    """Whether ``seconds`` are ``range(first, stop, step)``: short ones compared as lists,
+    long ones in numpy (a stretch can be thousands of candles; a list of them is slow)."""
+    if len(seconds) <= _SHORT_STRETCH:
+        return bool(seconds.tolist() == list(range(first, stop, step)))
+    return bool(np.array_equal(seconds, np.arange(first, stop, step, dtype=np.int64)))
+
+
+_SHORT_STRETCH = 40
+"""Up to this many times, comparing Python lists is cheaper than numpy's fixed cost."""
 
 
 __all__ = ["MICROS_PER_SECOND", "EquityCurve", "epoch_micros"]
