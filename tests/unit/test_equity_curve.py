@@ -212,7 +212,7 @@ class TestFormulaStretches:
                     expected += [cash - quantity * close for close in closes[row:stop]]
                 else:
                     short = how == "short"
-                    stretch = ColumnSlice(column, closes, row, stop)
+                    stretch = ColumnSlice(column, row, stop)
                     curve.extend_marked(seconds, cash, quantity, stretch, short=short)
                     expected += [
                         cash - quantity * close if short else cash + quantity * close
@@ -238,7 +238,7 @@ class TestFormulaStretches:
         column, closes = closes_column(10, 3)
         curve = EquityCurve(4)
         seconds = np.arange(10, dtype=np.int64) * HOUR + stamp(T0)
-        curve.extend_marked(seconds, 100.0, 0.5, ColumnSlice(column, closes, 0, 10), short=False)
+        curve.extend_marked(seconds, 100.0, 0.5, ColumnSlice(column, 0, 10), short=False)
         assert curve.values().tolist() == [100.0 + 0.5 * close for close in closes[-4:]]
 
     def test_refuses_times_and_closes_of_different_lengths(self) -> None:
@@ -257,7 +257,7 @@ class TestFormulaStretches:
                 curve.append(datetime.fromtimestamp(int(times[first]), UTC), closes[first])
                 middle, stop = first + 50, first + 100
                 curve.extend_constant(times[first + 1 : middle], 1000.0)
-                stretch = ColumnSlice(column, closes, middle, stop)
+                stretch = ColumnSlice(column, middle, stop)
                 curve.extend_marked(times[middle:stop], 10.0, 0.25, stretch, short=False)
             held, _ = tracemalloc.get_traced_memory()
         finally:

@@ -70,7 +70,10 @@ class TestSeriesReplay:
         replay = SeriesReplay(series())
         rows = replay.rows(10, 13)
         assert replay.closes[rows] == [replay.candle(bar).close for bar in (10, 11, 12)]
-        assert replay.close_slice(rows)[:] == [replay.candle(bar).close for bar in (10, 11, 12)]
+        closes, highs, lows = replay.stretch(rows)
+        assert list(closes) == [replay.candle(bar).close for bar in (10, 11, 12)]
+        assert list(highs) == [replay.candle(bar).high for bar in (10, 11, 12)]
+        assert list(lows) == [replay.candle(bar).low for bar in (10, 11, 12)]
         stamps = [int(replay.candle(bar).ts.timestamp()) for bar in (10, 11, 12)]
         assert replay.open_seconds[rows].tolist() == stamps
 
@@ -142,9 +145,11 @@ class TestMarkQuiet:
             in_bulk.mark_quiet(
                 BTC,
                 replay.open_seconds[rows],
-                replay.close_slice(rows) if column_slices else replay.closes[rows],
-                replay.highs[rows],
-                replay.lows[rows],
+                *(
+                    replay.stretch(rows)
+                    if column_slices
+                    else (replay.closes[rows], replay.highs[rows], replay.lows[rows])
+                ),
             )
         assert state(in_bulk) == state(one_by_one)
 

@@ -29,7 +29,6 @@ class SeriesReplay:
     """
 
     __slots__ = (
-        "_close_column",
         "_open",
         "_volume",
         "close_seconds",
@@ -56,12 +55,11 @@ class SeriesReplay:
         """Open time of every bar in epoch seconds, ``open_seconds[bar - first]``."""
         self.close_seconds: npt.NDArray[np.int64] = stamps + series.step
         """Close time of every bar in epoch seconds: the key bars are replayed in."""
-        # Plain floats: indexing a list is several times cheaper than a numpy array, and
-        # slices of them feed the bulk bookkeeping of bars passed over.
-        self.closes: list[float] = columns["close"].tolist()
-        self._close_column = np.array(columns["close"], dtype=np.float64)
-        self.highs: list[float] = columns["high"].tolist()
-        self.lows: list[float] = columns["low"].tolist()
+        # Own copies: the equity curves of the strategies refer to the closes after the replay.
+        self.closes = _whole(columns["close"])
+        """Close of every bar, ``closes[bar - first]``; slices of it are lists of floats."""
+        self.highs = _whole(columns["high"])
+        self.lows = _whole(columns["low"])
         self._open = np.array(columns["open"], dtype=np.float64)
         self._volume = np.array(columns["volume"], dtype=np.float64)
 
@@ -71,7 +69,7 @@ class SeriesReplay:
     def candle(self, bar: int) -> Candle:
         """The candle of ``bar`` (between ``first`` and ``stop``), without re-validation."""
         row = bar - self.first
-        if not 0 <= row < len(self.closes):
+        if not 0 <= row < len(self.open_seconds):
             raise IndexError(
                 f"series {self.symbol} {self.timeframe}: bar {bar} is outside the replayed "
                 f"bars {self.first}..{self.stop - 1}"
@@ -81,9 +79,9 @@ class SeriesReplay:
             self.timeframe,
             self.open_time(bar),
             float(self._open[row]),
-            self.highs[row],
-            self.lows[row],
-            self.closes[row],
+            float(self.highs.column[row]),
+            float(self.lows.column[row]),
+            float(self.closes.column[row]),
             float(self._volume[row]),
         )
 
@@ -91,11 +89,21 @@ class SeriesReplay:
         """The open time of ``bar`` (between ``first`` and ``stop``): its candle's ``ts``."""
         return _EPOCH + timedelta(seconds=int(self.open_seconds[bar - self.first]))
 
-    def close_slice(self, rows: slice) -> ColumnSlice:
-        """The closes of ``rows`` (see ``rows``), as a slice of the whole column: a quiet
-        stretch's equity points can refer to it instead of holding its values."""
-        return ColumnSlice(self._close_column, self.closes, rows.start, rows.stop)
+    def stretch(self, rows: slice) -> tuple[ColumnSlice, ColumnSlice, ColumnSlice]:
+        """The closes, highs and lows of ``rows`` (see ``rows``) as slices of the columns,
+        made without a copy: a quiet stretch's equity points can refer to its closes."""
+        start, stop = rows.start, rows.stop
+        return (
+            ColumnSlice(self.closes.column, start, stop),
+            ColumnSlice(self.highs.column, start, stop),
+            ColumnSlice(self.lows.column, start, stop),
+        )
 
     def rows(self, first: int, stop: int) -> slice:
-        """The rows of bars ``first`` up to ``stop`` in the lists held here."""
+        """The rows of bars ``first`` up to ``stop`` in the columns held here."""
         return slice(first - self.first, stop - self.first)
+
+
+def _whole(column: npt.NDArray[np.float64]) -> ColumnSlice:
+    copy = np.array(column, dtype=np.float64)
+    return ColumnSlice(copy, 0, len(copy))
