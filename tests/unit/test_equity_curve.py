@@ -192,13 +192,15 @@ class TestFormulaStretches:
         rng = random.Random(11)
         for _ in range(200):
             count = rng.randint(0, 80)
-            column, closes = closes_column(count, rng.randint(0, 10**6))
+            # Two symbols' closes: a strategy's positions can take turns in them.
+            columns = [closes_column(count, rng.randint(0, 10**6)) for _ in range(2)]
             times = random_times(rng, count)
             curve, expected, row = EquityCurve(), [], 0
             while row < count:
                 stop = rng.randint(row + 1, count)
                 seconds = np.array(times[row:stop], dtype=np.int64)
                 cash, quantity = rng.uniform(-50.0, 5000.0), rng.choice([0.0, rng.random()])
+                column, closes = rng.choice(columns)
                 how = rng.choice(["append", "constant", "long", "short", "list"])
                 if how == "append":
                     stop = row + 1
@@ -227,6 +229,17 @@ class TestFormulaStretches:
             if count:
                 assert curve[-1][1] == expected[-1]
                 assert curve.bounded(5).values().tolist() == expected[-5:]
+
+    def test_stretches_that_go_on_from_the_last_are_one_formula(self) -> None:
+        column, closes = closes_column(30, 8)
+        seconds = np.arange(30, dtype=np.int64) * HOUR + stamp(T0)
+        curve = EquityCurve()
+        for start, stop in ((0, 10), (10, 25), (25, 30)):
+            stretch = ColumnSlice(column, start, stop)
+            curve.extend_marked(seconds[start:stop], 7.0, 0.5, stretch, short=True)
+        curve.extend_constant(seconds[:0], 3.0)
+        assert repr(curve) == "EquityCurve(30 points, 1 time runs, 1 formula stretches)"
+        assert curve.values().tolist() == [7.0 - 0.5 * close for close in closes]
 
     def test_a_zero_keeps_its_sign(self) -> None:
         curve = EquityCurve()
