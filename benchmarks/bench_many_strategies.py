@@ -12,6 +12,9 @@ baseline (data loaded, libraries imported) divided by the strategies.
 
 The trades are checked against a plain-Python loop over the same RSI values
 (tradekit's backend): count, entry and exit bar, time and price, exact floats.
+The loop's own time (crosses and fills, given the RSI) is printed beside.
+Budgets (issue 11): at most 1 MiB per strategy, at most 1.5x vectorbt's time,
+and at 1,000 strategies under 30 s and 2 GiB.
 
 vectorbt, optional (the ``bench`` extra installs it), runs in its own process:
 given the same RSI values, it computes the crosses and simulates with
@@ -64,6 +67,10 @@ from tradekit.services.indicators.backend import rsi as tradekit_rsi
 CASES = (100, 1000)
 LENGTHS = tuple(range(10, 60))
 MEMORY_BUDGET_MIB_PER_STRATEGY = 1.0
+VECTORBT_BUDGET = 1.5
+"""At most this many times vectorbt's time (wall and CPU)."""
+LARGE_CASE, LARGE_CASE_SECONDS, LARGE_CASE_MIB = 1000, 30, 2048
+"""From this many strategies: wall time and whole peak RSS budgets."""
 VECTORBT_ENV = "TRADEKIT_VECTORBT_PYTHON"
 
 Strategy = tuple[int, float, float]
@@ -91,28 +98,40 @@ def config(strategy: Strategy) -> StrategyConfig:
     return StrategyConfig.model_validate(data)
 
 
-def reference_trades(frame: pd.DataFrame, chosen: Sequence[Strategy]) -> dict[str, list[Any]]:
-    """The plain-Python loop: the same RSI values, crosses and fills, one bar at a time."""
+def plain_fills(closes: list[float], rsi: list[float], low: float, high: float) -> list[Fill]:
+    """The plain-Python loop: crosses of the given RSI values and fills, one bar at a time."""
+    fills: list[Fill] = []
+    quantity = 0.0
+    for bar in range(1, len(closes)):
+        previous, now = rsi[bar - 1], rsi[bar]
+        if quantity == 0.0 and previous >= low and now < low:
+            quantity = QUOTE_AMOUNT / closes[bar]
+            fills.append(Fill(bar, True, closes[bar], quantity))
+        elif quantity and previous <= high and now > high:
+            fills.append(Fill(bar, False, closes[bar], quantity))
+            quantity = 0.0
+    return fills
+
+
+def reference_trades(
+    frame: pd.DataFrame, chosen: Sequence[Strategy]
+) -> tuple[dict[str, list[Any]], float, float]:
+    """The plain loop's round trips per strategy, and its wall and CPU seconds given the RSI
+    values (as vectorbt is given them)."""
     closes = frame["close"].tolist()
     close = frame["close"].to_numpy()
     rsi_of = {length: tradekit_rsi(close, length)["value"].tolist() for length, _, _ in chosen}
-    trades: dict[str, list[Any]] = {}
-    for strategy in chosen:
-        length, low, high = strategy
-        rsi = rsi_of[length]
-        fills: list[Fill] = []
-        quantity = 0.0
-        for bar in range(1, len(closes)):
-            previous, now = rsi[bar - 1], rsi[bar]
-            if quantity == 0.0 and previous >= low and now < low:
-                quantity = QUOTE_AMOUNT / closes[bar]
-                fills.append(Fill(bar, True, closes[bar], quantity))
-            elif quantity and previous <= high and now > high:
-                fills.append(Fill(bar, False, closes[bar], quantity))
-                quantity = 0.0
-        records = _round_trips(fills, frame, f"reference {strategy_id(strategy)}")
-        trades[strategy_id(strategy)] = [list(record) for record in records]
-    return trades
+    started, cpu = time.perf_counter(), time.process_time()
+    fills = [plain_fills(closes, rsi_of[length], low, high) for length, low, high in chosen]
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    trades = {
+        strategy_id(strategy): [
+            list(record)
+            for record in _round_trips(found, frame, f"reference {strategy_id(strategy)}")
+        ]
+        for strategy, found in zip(chosen, fills, strict=True)
+    }
+    return trades, seconds, cpu_seconds
 
 
 def tradekit_trades(result: BacktestResult, frame: pd.DataFrame) -> dict[str, list[Any]]:
@@ -199,10 +218,21 @@ def case(count: int, bars: int, vbt_python: str | None) -> None:
         f"             peak RSS {peak:,.0f} MiB: {per:.3f} MiB per strategy above the "
         f"{baseline:.0f} MiB baseline ({verdict}, budget {MEMORY_BUDGET_MIB_PER_STRATEGY} MiB)"
     )
+    if count >= LARGE_CASE:
+        fits = report["seconds"] < LARGE_CASE_SECONDS and peak < LARGE_CASE_MIB
+        print(
+            f"             budget at {LARGE_CASE:,} strategies: under {LARGE_CASE_SECONDS} s and "
+            f"{LARGE_CASE_MIB:,} MiB peak RSS: {'PASS' if fits else 'OVER'}"
+        )
     frame = market_frame(bars)
     chosen = strategies(count)
-    expected = reference_trades(frame, chosen)
+    expected, plain_seconds, plain_cpu = reference_trades(frame, chosen)
     total = sum(len(trades) for trades in expected.values())
+    print(
+        f"  plain loop {plain_seconds:7.2f} s wall, {plain_cpu:7.2f} s CPU (crosses + fills in "
+        f"Python, given the RSI); tradekit / plain loop: "
+        f"{report['cpu_seconds'] / plain_cpu:.1f}x CPU"
+    )
     difference = first_difference(expected, report["trades"])
     print(
         f"  trades identical to the plain-Python loop: {'yes' if difference is None else 'no'} "
@@ -234,10 +264,12 @@ def case(count: int, bars: int, vbt_python: str | None) -> None:
         f"  vectorbt   {theirs['seconds']:7.2f} s wall, {theirs['cpu_seconds']:7.2f} s CPU "
         "(crosses + from_signals, given the RSI)"
     )
+    wall_ratio = report["seconds"] / theirs["seconds"]
+    cpu_ratio = report["cpu_seconds"] / theirs["cpu_seconds"]
+    verdict = "PASS" if max(wall_ratio, cpu_ratio) <= VECTORBT_BUDGET else "OVER"
     print(
         f"             peak RSS {theirs['peak_rss_kib'] / 1024:,.0f} MiB; tradekit / vectorbt: "
-        f"{report['seconds'] / theirs['seconds']:.1f}x wall, "
-        f"{report['cpu_seconds'] / theirs['cpu_seconds']:.1f}x CPU"
+        f"{wall_ratio:.1f}x wall, {cpu_ratio:.1f}x CPU ({verdict}, budget {VECTORBT_BUDGET}x)"
     )
     ours = {name: [[t[0], t[2], t[4], t[6]] for t in trades] for name, trades in expected.items()}
     found = {strategy_id(s): trades for s, trades in zip(chosen, theirs["trades"], strict=True)}

@@ -43,7 +43,14 @@ def timeframe_seconds(timeframe: str) -> int:
 
 def timeframe_delta(timeframe: str) -> timedelta:
     """Length of one candle of ``timeframe`` as a ``timedelta``."""
-    return timedelta(seconds=timeframe_seconds(timeframe))
+    # Looked up, not built: every candle's close time asks for it (timedeltas are immutable).
+    delta = _DELTAS.get(timeframe)
+    return delta if delta is not None else timedelta(seconds=timeframe_seconds(timeframe))
+
+
+_DELTAS = {
+    timeframe: timedelta(seconds=seconds) for timeframe, seconds in TIMEFRAME_SECONDS.items()
+}
 
 
 def _offset(timeframe: str) -> int:

@@ -21,6 +21,8 @@ from tradekit.data import synthetic_frame
 REPO = Path(__file__).parent.parent.parent
 BUNDLED_IDS = sorted(path.stem for path in (REPO / "strategies").glob("*.json"))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BUNDLED_EVENT_LOG_HASH = "1cb324c31b5a2804a10156d83ae9b92ebb94bcd4e8364b5a27725edaf195f860"
+"""``tradekit backtest`` with the bundled config, strategies and defaults (synthetic data)."""
 
 
 def invoke(args: list[str], monkeypatch: pytest.MonkeyPatch, cwd: Path = REPO) -> tuple[int, str]:
@@ -131,6 +133,18 @@ class TestDeterminism:
         assert hashes[0] == hashes[1]
         first = (tmp_path / "first" / "events.jsonl").read_bytes()
         assert first == (tmp_path / "second" / "events.jsonl").read_bytes()
+
+    @pytest.mark.slow
+    def test_the_bundled_run_keeps_its_event_log(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The bundled backtest with its defaults publishes the events it always published:
+        speed and memory work on the replay must leave the log, byte for byte, as it was."""
+        code, output = invoke(["--out", str(tmp_path)], monkeypatch)
+        assert code == 0, output
+        assert report_of(tmp_path)["event_log_hash"] == BUNDLED_EVENT_LOG_HASH
+        digest = hashlib.sha256((tmp_path / "events.jsonl").read_bytes()).hexdigest()
+        assert digest == BUNDLED_EVENT_LOG_HASH
 
     def test_another_seed_gives_another_run(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

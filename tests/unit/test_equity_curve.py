@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from tradekit.runtime.backtest import StrategyResult, _portfolio_equity
+from tradekit.services.market.column_slice import ColumnSlice
 from tradekit.services.positions.equity_curve import EquityCurve
 from tradekit.stats import PerformanceStats
 
@@ -176,3 +177,104 @@ class TestPortfolioEquity:
 
     def test_is_empty_without_equity_points(self) -> None:
         assert _portfolio_equity({"a": result("a", EquityCurve(), 100.0)}).empty
+
+
+def closes_column(count: int, seed: int) -> tuple[np.ndarray, list[float]]:
+    rng = np.random.default_rng(seed)
+    column = 1000.0 + np.cumsum(rng.normal(0.0, 7.3, count))
+    return column, column.tolist()
+
+
+class TestFormulaStretches:
+    """Stretches valued from a column of closes, kept as formulas until the curve is read."""
+
+    def test_reads_the_values_computed_point_by_point_bit_for_bit(self) -> None:
+        rng = random.Random(11)
+        for _ in range(200):
+            count = rng.randint(0, 80)
+            # Two symbols' closes: a strategy's positions can take turns in them.
+            columns = [closes_column(count, rng.randint(0, 10**6)) for _ in range(2)]
+            times = random_times(rng, count)
+            curve, expected, row = EquityCurve(), [], 0
+            while row < count:
+                stop = rng.randint(row + 1, count)
+                seconds = np.array(times[row:stop], dtype=np.int64)
+                cash, quantity = rng.uniform(-50.0, 5000.0), rng.choice([0.0, rng.random()])
+                column, closes = rng.choice(columns)
+                how = rng.choice(["append", "constant", "long", "short", "list"])
+                if how == "append":
+                    stop = row + 1
+                    curve.append(datetime.fromtimestamp(times[row], UTC), closes[row] / 3)
+                    expected.append(closes[row] / 3)
+                elif how == "constant":
+                    curve.extend_constant(seconds, cash)
+                    expected += [cash] * (stop - row)
+                elif how == "list":
+                    curve.extend_marked(seconds, cash, quantity, closes[row:stop], short=True)
+                    expected += [cash - quantity * close for close in closes[row:stop]]
+                else:
+                    short = how == "short"
+                    stretch = ColumnSlice(column, row, stop)
+                    curve.extend_marked(seconds, cash, quantity, stretch, short=short)
+                    expected += [
+                        cash - quantity * close if short else cash + quantity * close
+                        for close in closes[row:stop]
+                    ]
+                row = stop
+            assert [value.hex() for value in curve.values().tolist()] == [
+                value.hex() for value in expected
+            ]
+            assert curve.times_micros().tolist() == [second * 1_000_000 for second in times]
+            assert len(curve) == count
+            if count:
+                assert curve[-1][1] == expected[-1]
+                assert curve.bounded(5).values().tolist() == expected[-5:]
+
+    def test_stretches_that_go_on_from_the_last_are_one_formula(self) -> None:
+        column, closes = closes_column(30, 8)
+        seconds = np.arange(30, dtype=np.int64) * HOUR + stamp(T0)
+        curve = EquityCurve()
+        for start, stop in ((0, 10), (10, 25), (25, 30)):
+            stretch = ColumnSlice(column, start, stop)
+            curve.extend_marked(seconds[start:stop], 7.0, 0.5, stretch, short=True)
+        curve.extend_constant(seconds[:0], 3.0)
+        assert repr(curve) == "EquityCurve(30 points, 1 time runs, 1 formula stretches)"
+        assert curve.values().tolist() == [7.0 - 0.5 * close for close in closes]
+
+    def test_a_zero_keeps_its_sign(self) -> None:
+        curve = EquityCurve()
+        curve.extend_constant(np.array([stamp(T0)]), 0.0)
+        curve.extend_constant(np.array([stamp(T0) + HOUR]), -0.0)
+        assert [value.hex() for value in curve.values().tolist()] == ["0x0.0p+0", "-0x0.0p+0"]
+
+    def test_a_bounded_curve_stores_the_values(self) -> None:
+        column, closes = closes_column(10, 3)
+        curve = EquityCurve(4)
+        seconds = np.arange(10, dtype=np.int64) * HOUR + stamp(T0)
+        curve.extend_marked(seconds, 100.0, 0.5, ColumnSlice(column, 0, 10), short=False)
+        assert curve.values().tolist() == [100.0 + 0.5 * close for close in closes[-4:]]
+
+    def test_refuses_times_and_closes_of_different_lengths(self) -> None:
+        with pytest.raises(ValueError, match="2 times but 1 closes"):
+            EquityCurve().extend_marked(np.array([1, 2]), 1.0, 1.0, [1.0], short=False)
+
+    def test_memory_does_not_grow_with_the_points_of_formula_stretches(self) -> None:
+        """100k candles passed over in stretches of about 50 cost a few bytes each, not 8."""
+        bars = 100_000
+        column, closes = closes_column(bars, 5)
+        times = np.arange(bars, dtype=np.int64) * HOUR + stamp(T0)
+        tracemalloc.start()
+        try:
+            curve = EquityCurve()
+            for first in range(0, bars, 100):
+                curve.append(datetime.fromtimestamp(int(times[first]), UTC), closes[first])
+                middle, stop = first + 50, first + 100
+                curve.extend_constant(times[first + 1 : middle], 1000.0)
+                stretch = ColumnSlice(column, middle, stop)
+                curve.extend_marked(times[middle:stop], 10.0, 0.25, stretch, short=False)
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert len(curve) == bars
+        assert held < 200_000
+        assert curve.values()[-1] == 10.0 + 0.25 * closes[-1]

@@ -70,7 +70,10 @@ class TestSeriesReplay:
         replay = SeriesReplay(series())
         rows = replay.rows(10, 13)
         assert replay.closes[rows] == [replay.candle(bar).close for bar in (10, 11, 12)]
-        assert replay.open_times[rows] == [replay.candle(bar).ts for bar in (10, 11, 12)]
+        closes, highs, lows = replay.stretch(rows)
+        assert list(closes) == [replay.candle(bar).close for bar in (10, 11, 12)]
+        assert list(highs) == [replay.candle(bar).high for bar in (10, 11, 12)]
+        assert list(lows) == [replay.candle(bar).low for bar in (10, 11, 12)]
         stamps = [int(replay.candle(bar).ts.timestamp()) for bar in (10, 11, 12)]
         assert replay.open_seconds[rows].tolist() == stamps
 
@@ -121,12 +124,15 @@ def state(service: PositionLifecycleService) -> dict[str, Any]:
 
 
 class TestMarkQuiet:
+    @pytest.mark.parametrize("column_slices", [False, True], ids=["lists", "column-slices"])
     @pytest.mark.parametrize(
         ("side", "quantity"), [(None, 0.0), (Side.LONG, 0.1234567), (Side.SHORT, 3.3333333)]
     )
     def test_leaves_exactly_what_marking_candle_by_candle_leaves(
-        self, side: Side | None, quantity: float
+        self, side: Side | None, quantity: float, column_slices: bool
     ) -> None:
+        """Closes given as slices of the replay's column (valued when the curve is read)
+        give the same points, bit for bit, as closes given as lists."""
         replay = SeriesReplay(series())
         one_by_one, in_bulk = lifecycle(), lifecycle()
         if side is not None:
@@ -139,9 +145,11 @@ class TestMarkQuiet:
             in_bulk.mark_quiet(
                 BTC,
                 replay.open_seconds[rows],
-                replay.closes[rows],
-                replay.highs[rows],
-                replay.lows[rows],
+                *(
+                    replay.stretch(rows)
+                    if column_slices
+                    else (replay.closes[rows], replay.highs[rows], replay.lows[rows])
+                ),
             )
         assert state(in_bulk) == state(one_by_one)
 
@@ -308,6 +316,6 @@ class TestIndicatorValues:
 
 def test_time_stamps_of_a_replay_are_utc() -> None:
     replay = SeriesReplay(series(3))
-    assert len(replay.open_times) == 3
-    assert all(ts.tzinfo is UTC for ts in replay.open_times)
-    assert replay.open_times[1] - replay.open_times[0] == timedelta(hours=1)
+    open_times = [replay.open_time(bar) for bar in range(3)]
+    assert all(ts.tzinfo is UTC for ts in open_times)
+    assert open_times[1] - open_times[0] == timedelta(hours=1)

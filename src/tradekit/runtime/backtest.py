@@ -197,12 +197,19 @@ def backtest(
     replay = replay_skipping_quiet_bars if skip_quiet_bars else replay_every_bar
     with _cyclic_gc_paused():
         processed = replay(engine, clock, replays, progress)
+        strategy_ids = factory.strategy_ids()
+        summing = _PortfolioSum(
+            [
+                factory.handle(strategy_id).position_lifecycle.equity_curve
+                for strategy_id in strategy_ids
+            ]
+        )
         results = {
-            strategy_id: _strategy_result(factory, strategy_id)
-            for strategy_id in factory.strategy_ids()
+            strategy_id: _strategy_result(factory, strategy_id, summing)
+            for strategy_id in strategy_ids
         }
         engine.shutdown()
-        portfolio = _portfolio_equity(results)
+        portfolio = summing.series()
     capital = sum(result.capital for result in results.values())
     final_equity = float(portfolio.iloc[-1]) if len(portfolio) else capital
     portfolio_stats = {
@@ -242,11 +249,17 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _strategy_result(factory: TradingOrchestratorFactory, strategy_id: str) -> StrategyResult:
+def _strategy_result(
+    factory: TradingOrchestratorFactory, strategy_id: str, portfolio: _PortfolioSum
+) -> StrategyResult:
+    """One strategy's result; its equity is added to ``portfolio`` meanwhile: a curve's
+    values are computed once (formula stretches) and not kept (8 bytes a candle)."""
     handle = factory.handle(strategy_id)
     config = handle.config
     positions = handle.position_lifecycle
     open_bars = sum(position.bars_held for position in positions.open_positions())
+    values = positions.equity_curve.values()
+    portfolio.add(positions.equity_curve, values, config.capital)
     return StrategyResult(
         strategy_id=strategy_id,
         timeframe=config.timeframe,
@@ -254,7 +267,7 @@ def _strategy_result(factory: TradingOrchestratorFactory, strategy_id: str) -> S
         trades=list(positions.trades),
         equity=positions.equity_curve,
         stats=performance(
-            positions.equity_curve.values(),
+            values,
             positions.trades,
             config.capital,
             config.timeframe,
@@ -266,7 +279,17 @@ def _strategy_result(factory: TradingOrchestratorFactory, strategy_id: str) -> S
 
 
 def _portfolio_equity(results: Mapping[str, StrategyResult]) -> pd.Series:
-    """Sum of the strategies' equity, each carried forward between its own candles.
+    """Sum of the strategies' equity, each carried forward between its own candles
+    (see ``_PortfolioSum``)."""
+    summing = _PortfolioSum([result.equity for result in results.values()])
+    for result in results.values():
+        summing.add(result.equity, result.equity.values(), result.capital)
+    return summing.series()
+
+
+class _PortfolioSum:
+    """Sum of the strategies' equity, each carried forward between its own candles, built
+    one strategy at a time (a curve's values need not all be held at once).
 
     At each time any strategy has a point, the strategies are added in their order,
     each with its last value at or before that time (its capital before its first,
@@ -274,31 +297,42 @@ def _portfolio_equity(results: Mapping[str, StrategyResult]) -> pd.Series:
     forward-filled and summed across, gives, without holding that frame (8 bytes
     per candle per strategy).
     """
-    curves = [(result.equity, result.capital) for result in results.values() if result.equity]
-    if not curves:
-        return pd.Series(dtype="float64")
-    # Strategies on the same candles have equal times: each distinct time line is read once.
-    lines: dict[bytes, npt.NDArray[np.int64]] = {}
-    for curve, _ in curves:
-        key = curve.times_key()
-        if key not in lines:
-            lines[key] = curve.times_micros()
-    union = np.unique(np.concatenate(list(lines.values())))
-    # Per time line: the order that sorts it stably, and where each union time finds
-    # the last point at or before it (-1: before its first point).
-    alignments = {key: _alignment(times, union) for key, times in lines.items()}
-    total = np.zeros(union.size, dtype=np.float64)
-    for curve, capital in curves:
-        order, picks = alignments[curve.times_key()]
-        values = curve.values()
+
+    def __init__(self, curves: Sequence[EquityCurve]) -> None:
+        # Strategies on the same candles have equal times: each distinct time line is read once.
+        lines: dict[bytes, npt.NDArray[np.int64]] = {}
+        for curve in curves:
+            if curve:
+                key = curve.times_key()
+                if key not in lines:
+                    lines[key] = curve.times_micros()
+        self._union = (
+            np.unique(np.concatenate(list(lines.values())))
+            if lines
+            else np.empty(0, dtype=np.int64)
+        )
+        # Per time line: the order that sorts it stably, and where each union time finds
+        # the last point at or before it (-1: before its first point).
+        self._alignments = {key: _alignment(times, self._union) for key, times in lines.items()}
+        self._total = np.zeros(self._union.size, dtype=np.float64)
+
+    def add(self, curve: EquityCurve, values: npt.NDArray[np.float64], capital: float) -> None:
+        """Add a curve given at construction, with its ``values``; in the strategies' order."""
+        if not curve:
+            return
+        order, picks = self._alignments[curve.times_key()]
         if order is not None:
             values = values[order]
         if picks is None:
-            total += values
+            self._total += values
         else:
-            total += np.where(picks >= 0, values[picks], capital)
-    index = pd.DatetimeIndex(pd.to_datetime(union, unit="us", utc=True))
-    return pd.Series(total, index=index)
+            self._total += np.where(picks >= 0, values[picks], capital)
+
+    def series(self) -> pd.Series:
+        if not self._union.size:
+            return pd.Series(dtype="float64")
+        index = pd.DatetimeIndex(pd.to_datetime(self._union, unit="us", utc=True))
+        return pd.Series(self._total, index=index)
 
 
 def _alignment(

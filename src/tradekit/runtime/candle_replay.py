@@ -1,21 +1,24 @@
 """``SeriesReplay``: the candles of a bulk-loaded series, rebuilt cheaply for a replay.
 
 A ``CandleSeries`` validated every row when it was loaded, so replaying it need
-not check them again: open times are converted to datetimes once for the whole
-series, in one vectorized call, and each candle is then assembled with
-``Candle.trusted`` from plain Python values.
+not check them again: each candle is assembled with ``Candle.trusted`` from
+plain Python values. Only the columns read in bulk (closes, highs, lows) are
+held as Python floats; a candle's open time, open and volume are converted when
+the candle is built, since a replay builds candles for a fraction of the bars.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from tradekit.domain import Candle
 from tradekit.services.market.candles import CandleSeries
+from tradekit.services.market.column_slice import ColumnSlice
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SeriesReplay:
@@ -34,7 +37,6 @@ class SeriesReplay:
         "highs",
         "lows",
         "open_seconds",
-        "open_times",
         "series",
         "stop",
         "symbol",
@@ -49,21 +51,17 @@ class SeriesReplay:
         self.stop = series.last_bar + 1
         columns = series.columns(self.first, self.stop)
         stamps = np.asarray(columns["ts"], dtype=np.int64)
-        self.open_times: list[datetime] = (
-            pd.to_datetime(stamps, unit="s", utc=True).to_pydatetime().tolist()
-        )
-        """Open time of every bar, ``open_times[bar - first]``: the ``ts`` of its candle."""
         self.open_seconds: npt.NDArray[np.int64] = stamps
         """Open time of every bar in epoch seconds, ``open_seconds[bar - first]``."""
         self.close_seconds: npt.NDArray[np.int64] = stamps + series.step
         """Close time of every bar in epoch seconds: the key bars are replayed in."""
-        # Plain floats: indexing a list is several times cheaper than a numpy array, and
-        # slices of them feed the bulk bookkeeping of bars passed over.
-        self.closes: list[float] = columns["close"].tolist()
-        self.highs: list[float] = columns["high"].tolist()
-        self.lows: list[float] = columns["low"].tolist()
-        self._open: list[float] = columns["open"].tolist()
-        self._volume: list[float] = columns["volume"].tolist()
+        # Own copies: the equity curves of the strategies refer to the closes after the replay.
+        self.closes = _whole(columns["close"])
+        """Close of every bar, ``closes[bar - first]``; slices of it are lists of floats."""
+        self.highs = _whole(columns["high"])
+        self.lows = _whole(columns["low"])
+        self._open = np.array(columns["open"], dtype=np.float64)
+        self._volume = np.array(columns["volume"], dtype=np.float64)
 
     def __len__(self) -> int:
         return self.stop - self.first
@@ -71,7 +69,7 @@ class SeriesReplay:
     def candle(self, bar: int) -> Candle:
         """The candle of ``bar`` (between ``first`` and ``stop``), without re-validation."""
         row = bar - self.first
-        if not 0 <= row < len(self.closes):
+        if not 0 <= row < len(self.open_seconds):
             raise IndexError(
                 f"series {self.symbol} {self.timeframe}: bar {bar} is outside the replayed "
                 f"bars {self.first}..{self.stop - 1}"
@@ -79,14 +77,33 @@ class SeriesReplay:
         return Candle.trusted(
             self.symbol,
             self.timeframe,
-            self.open_times[row],
-            self._open[row],
-            self.highs[row],
-            self.lows[row],
-            self.closes[row],
-            self._volume[row],
+            self.open_time(bar),
+            float(self._open[row]),
+            float(self.highs.column[row]),
+            float(self.lows.column[row]),
+            float(self.closes.column[row]),
+            float(self._volume[row]),
+        )
+
+    def open_time(self, bar: int) -> datetime:
+        """The open time of ``bar`` (between ``first`` and ``stop``): its candle's ``ts``."""
+        return _EPOCH + timedelta(seconds=int(self.open_seconds[bar - self.first]))
+
+    def stretch(self, rows: slice) -> tuple[ColumnSlice, ColumnSlice, ColumnSlice]:
+        """The closes, highs and lows of ``rows`` (see ``rows``) as slices of the columns,
+        made without a copy: a quiet stretch's equity points can refer to its closes."""
+        start, stop = rows.start, rows.stop
+        return (
+            ColumnSlice(self.closes.column, start, stop),
+            ColumnSlice(self.highs.column, start, stop),
+            ColumnSlice(self.lows.column, start, stop),
         )
 
     def rows(self, first: int, stop: int) -> slice:
-        """The rows of bars ``first`` up to ``stop`` in the lists held here."""
+        """The rows of bars ``first`` up to ``stop`` in the columns held here."""
         return slice(first - self.first, stop - self.first)
+
+
+def _whole(column: npt.NDArray[np.float64]) -> ColumnSlice:
+    copy = np.array(column, dtype=np.float64)
+    return ColumnSlice(copy, 0, len(copy))

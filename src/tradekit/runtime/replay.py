@@ -169,9 +169,7 @@ def _pass_over(follower: _Follower, replay: SeriesReplay, stop: int) -> None:
     if first >= stop:
         return
     rows = replay.rows(first, stop)
-    follower.entry.orchestrator.pass_quiet_bars(
-        replay.open_seconds[rows], replay.closes[rows], replay.highs[rows], replay.lows[rows]
-    )
+    follower.entry.orchestrator.pass_quiet_bars(replay.open_seconds[rows], *replay.stretch(rows))
     follower.seen_through = stop - 1
 
 

@@ -6,6 +6,9 @@ value costs its 8 bytes, and the times, which move by a constant step from
 candle to candle, are kept as runs ``(first, step, count)`` of epoch
 microseconds: a series without gaps is one run. Both grow by amortized appends
 to ``array.array`` buffers (C doubles and longs) and come out as numpy arrays.
+Stretches of candles passed over in bulk, valued from a shared column of
+closes, are not even stored: they are kept as formulas (``MarkedRuns``) and
+computed when the curve is read.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from typing import overload
 
 import numpy as np
 import numpy.typing as npt
+
+from tradekit.services.market.column_slice import ColumnSlice
+from tradekit.services.positions.equity_runs import MarkedRuns
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -50,7 +56,16 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
     so appends stay amortized O(1).
     """
 
-    __slots__ = ("_counts", "_hidden", "_limit", "_next", "_starts", "_steps", "_values")
+    __slots__ = (
+        "_counts",
+        "_hidden",
+        "_limit",
+        "_marked",
+        "_next",
+        "_starts",
+        "_steps",
+        "_values",
+    )
 
     def __init__(self, limit: int | None = None) -> None:
         if limit is not None and limit < 1:
@@ -64,13 +79,16 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
         self._next: int | None = None
         # Oldest points held but no longer part of the curve (``limit``): dropped in batches.
         self._hidden = 0
+        # Stretches kept as formulas (unbounded curves only); their points are not in _values.
+        self._marked: MarkedRuns | None = None
 
     @property
     def limit(self) -> int | None:
         return self._limit
 
     def __len__(self) -> int:
-        return len(self._values) - self._hidden
+        marked = self._marked
+        return len(self._values) - self._hidden + (marked.points if marked is not None else 0)
 
     def append(self, ts: datetime, value: float) -> None:
         """Add the point ``(ts, value)``; ``ts`` is an aware datetime."""
@@ -99,10 +117,41 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
         """Add one point of equity ``value`` per entry of ``seconds`` (epoch seconds, ascending)."""
         if not len(seconds):
             return
+        if self._limit is None:
+            self._formulas().add_constant(len(self), len(seconds), value)
+            self._add_seconds(seconds)
+            return
         self._add_seconds(seconds)
         self._values.extend(array("d", (value,)) * len(seconds))
-        if self._limit is not None:
-            self._drop_oldest()
+        self._drop_oldest()
+
+    def extend_marked(
+        self,
+        seconds: npt.NDArray[np.int64],
+        cash: float,
+        quantity: float,
+        closes: Sequence[float],
+        *,
+        short: bool,
+    ) -> None:
+        """Add one point per entry of ``seconds`` (epoch seconds, ascending) and ``closes``:
+        ``cash - quantity * close`` when ``short``, else ``cash + quantity * close``.
+
+        Given a ``ColumnSlice``, an unbounded curve keeps the formula, not the values.
+        """
+        if len(seconds) != len(closes):
+            raise ValueError(f"{len(seconds)} times but {len(closes)} closes")
+        if not len(seconds):
+            return
+        if self._limit is None and isinstance(closes, ColumnSlice):
+            self._formulas().add_marked(len(self), cash, quantity, closes, short=short)
+            self._add_seconds(seconds)
+            return
+        if short:
+            values = [cash - quantity * close for close in closes]
+        else:
+            values = [cash + quantity * close for close in closes]
+        self.extend(seconds, values)
 
     def bounded(self, limit: int | None) -> EquityCurve:
         """A curve with this one's latest ``limit`` points (all when ``None``) that keeps
@@ -110,12 +159,14 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
         curve = EquityCurve(limit)
         kept = len(self) if limit is None else min(limit, len(self))
         curve._add_times(self.times_micros()[len(self) - kept :])
-        curve._values.extend(self._values[len(self._values) - kept :])
+        curve._values.frombytes(self.values()[len(self) - kept :].tobytes())
         return curve
 
     def values(self) -> npt.NDArray[np.float64]:
         """Every equity value, oldest first (a copy)."""
-        return np.array(self._values[self._hidden :], dtype=np.float64)
+        stored = np.array(self._values[self._hidden :], dtype=np.float64)
+        # (Formulas exist only in unbounded curves, which hide nothing.)
+        return stored if self._marked is None else self._marked.merged(stored)
 
     def times_micros(self) -> npt.NDArray[np.int64]:
         """Every point's time in microseconds from the Unix epoch, oldest first."""
@@ -140,7 +191,7 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
 
     def points(self) -> list[tuple[datetime, float]]:
         """Every point as a ``(datetime, float)`` tuple: three objects per point, costly."""
-        return list(zip(self.datetimes(), self._values[self._hidden :].tolist(), strict=True))
+        return list(zip(self.datetimes(), self.values().tolist(), strict=True))
 
     def __iter__(self) -> Iterator[tuple[datetime, float]]:
         return iter(self.points())
@@ -155,7 +206,10 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
         if isinstance(index, slice):
             return self.points()[index]
         position = range(len(self))[index]  # raises IndexError as a list would
-        value = self._values[self._hidden + position]
+        if self._marked is None:
+            value = self._values[self._hidden + position]
+        else:
+            value = float(self.values()[position])
         micros = int(self.times_micros()[position])
         return (_EPOCH + timedelta(microseconds=micros), value)
 
@@ -171,7 +225,13 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
     __hash__ = None  # type: ignore[assignment]  # mutable, like a list
 
     def __repr__(self) -> str:
-        return f"EquityCurve({len(self)} points, {len(self._counts)} time runs)"
+        marked = f", {len(self._marked)} formula stretches" if self._marked is not None else ""
+        return f"EquityCurve({len(self)} points, {len(self._counts)} time runs{marked})"
+
+    def _formulas(self) -> MarkedRuns:
+        if self._marked is None:
+            self._marked = MarkedRuns()
+        return self._marked
 
     def _add_time(self, micros: int) -> None:
         counts = self._counts
@@ -202,7 +262,7 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
         ):
             first, step_seconds = following // MICROS_PER_SECOND, step // MICROS_PER_SECOND
             stop = first + step_seconds * len(seconds)
-            if seconds[0] == first and seconds.tolist() == list(range(first, stop, step_seconds)):
+            if seconds[0] == first and _evenly_spaced(seconds, first, stop, step_seconds):
                 self._counts[-1] += len(seconds)
                 self._next = following + step * len(seconds)
                 return
@@ -246,6 +306,18 @@ class EquityCurve(Sequence[tuple[datetime, float]]):
             self._counts, self._next = bounded._counts, bounded._next
         else:
             self._hidden = max(0, held - self._limit)
+
+
+def _evenly_spaced(seconds: npt.NDArray[np.int64], first: int, stop: int, step: int) -> bool:
+    """Whether ``seconds`` are ``range(first, stop, step)``: short ones compared as lists,
+    long ones in numpy (a stretch can be thousands of candles; a list of them is slow)."""
+    if len(seconds) <= _SHORT_STRETCH:
+        return bool(seconds.tolist() == list(range(first, stop, step)))
+    return bool(np.array_equal(seconds, np.arange(first, stop, step, dtype=np.int64)))
+
+
+_SHORT_STRETCH = 40
+"""Up to this many times, comparing Python lists is cheaper than numpy's fixed cost."""
 
 
 __all__ = ["MICROS_PER_SECOND", "EquityCurve", "epoch_micros"]

@@ -228,7 +228,8 @@ class PositionLifecycleService:
         describe the candles, oldest first. For candles on which nothing else happens
         (no fill, no action): the equity points carry the values ``mark`` computes
         one by one, by the same float operations. Positions in other symbols would
-        need their own prices between these candles, so they are refused.
+        need their own prices between these candles, so they are refused. ``closes``
+        given as a ``ColumnSlice`` are valued when the curve is read, not now.
         """
         count = len(times)
         if not len(closes) == len(highs) == len(lows) == count:
@@ -250,20 +251,20 @@ class PositionLifecycleService:
             self._equity_curve.extend_constant(times, self._cash)
             return
         position.bars_held += count
-        cash, quantity = self._cash, position.quantity
-        # ``equity()`` adds a long's value to the cash and a short's negated value; adding
-        # -x and subtracting x give the same float.
-        if position.side is _LONG:
+        long = position.side is _LONG
+        if long:
             best = max(highs)
             if best > position.best_price:
                 position.best_price = best
-            values = [cash + quantity * close for close in closes]
         else:
             best = min(lows)
             if best < position.best_price:
                 position.best_price = best
-            values = [cash - quantity * close for close in closes]
-        self._equity_curve.extend(times, values)
+        # ``equity()`` adds a long's value to the cash and a short's negated value; adding
+        # -x and subtracting x give the same float.
+        self._equity_curve.extend_marked(
+            times, self._cash, position.quantity, closes, short=not long
+        )
 
     def new_order_id(self) -> str:
         """A fresh ``ClientOrderId`` as text, deterministic within the strategy."""
