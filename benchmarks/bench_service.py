@@ -16,6 +16,13 @@ starts every client at the same instant, so they send their calls in bursts of
 kind of call in both load phases, and the engine's own per-candle latency (``GET
 /api/engine``: the latest 1,000 candles) without and with each load, next to their
 budgets.
+
+Latency on a shared machine says as much about the other work as about the
+service, so the benchmark also prints what each kind of call costs the server in
+CPU time, which other work hardly changes: the server process's user + system
+time (``/proc/PID/stat``) over ``--cpu-calls`` calls of one kind, one at a time at
+``--cpu-rate`` calls per second, less what the engine alone used over as long (measured
+just before); and the engine's own CPU time per candle without API load.
 """
 
 from __future__ import annotations
@@ -88,6 +95,51 @@ def start_server(folder: Path, data: Path, strategies: Path, speed: int) -> tupl
             return process, line.split("API on ", 1)[1].split()[0]
     process.wait()
     raise SystemExit(f"tradekit serve ended before listening (exit {process.returncode})")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process ``pid`` has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def engine_cpu_rate(pid: int, seconds: float) -> float:
+    """CPU seconds per second the server uses with no API call (the engine replaying)."""
+    started, wall = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - started) / (time.monotonic() - wall)
+
+
+CPU_KINDS = ("list bots", "one bot's stats", "stop/start", "engine view")
+
+
+def cpu_request(kind: str, index: int, bots: int) -> tuple[str, str]:
+    """The ``index``-th call of ``kind`` of the CPU measurement: method and path."""
+    if kind == "list bots":
+        return "GET", "/api/bots"
+    if kind == "one bot's stats":
+        return "GET", f"/api/bots/rsi-{index * 7 % bots}/stats"
+    if kind == "stop/start":
+        return "POST", f"/api/bots/rsi-0/{'stop' if index % 2 == 0 else 'start'}"
+    return "GET", "/api/engine"
+
+
+def cpu_per_call(base_url: str, pid: int, bots: int, calls: int, rate: float) -> dict[str, float]:
+    """Server CPU milliseconds per call of each kind, the engine's own use taken out."""
+    costs: dict[str, float] = {}
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as http:
+        for kind in CPU_KINDS:
+            baseline = engine_cpu_rate(pid, calls / rate)
+            started, wall = cpu_seconds(pid), time.monotonic()
+            for index in range(calls):
+                method, path = cpu_request(kind, index, bots)
+                answer = http.request(method, path)
+                if answer.status_code >= 300:
+                    raise SystemExit(f"{method} {path}: {answer.status_code} {answer.text}")
+                time.sleep(max(wall + (index + 1) / rate - time.monotonic(), 0.0))
+            used = cpu_seconds(pid) - started - baseline * (time.monotonic() - wall)
+            costs[kind] = used / calls * 1000
+    return costs
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -164,8 +216,12 @@ def main() -> None:
         default=1.0,
         help="seconds between one client's calls, as a dashboard refreshing (0: back to back)",
     )
+    parser.add_argument("--cpu-calls", type=int, default=200, help="calls per kind (0: skip)")
+    parser.add_argument("--cpu-rate", type=float, default=20.0, help="calls per second")
     options = parser.parse_args()
-    bars = math.ceil(options.speed * (WARM_UP_SECONDS + 3 * options.seconds + 30) / SYMBOLS)
+    cpu_phases = 2 * len(CPU_KINDS) * options.cpu_calls / options.cpu_rate
+    phases = WARM_UP_SECONDS + 4 * options.seconds + cpu_phases + 30
+    bars = math.ceil(options.speed * phases / SYMBOLS)
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         data, strategies = write_inputs(folder, options.bots, bars)
@@ -174,6 +230,13 @@ def main() -> None:
             time.sleep(WARM_UP_SECONDS)
             time.sleep(options.seconds)
             quiet = engine_times(base_url)
+            pid = process.pid
+            engine_cpu = engine_cpu_rate(pid, options.seconds)
+            costs = (
+                cpu_per_call(base_url, pid, options.bots, options.cpu_calls, options.cpu_rate)
+                if options.cpu_calls
+                else {}
+            )
             arguments = (base_url, options.clients, options.bots, options.seconds, options.interval)
             spread = asyncio.run(load(*arguments, random.Random(options.seed)))
             spread_engine = engine_times(base_url)
@@ -202,6 +265,12 @@ def main() -> None:
                 f"  {kind:<16} {len(values):>6} calls  p50 {percentile(values, 0.5) * 1000:7.1f} ms"
                 f"  p99 {p99:7.1f} ms  ({verdict} budget p99 < {API_BUDGET_MS:g} ms)"
             )
+    print(
+        f"server CPU time: engine alone {engine_cpu * 1000:.0f} ms per second "
+        f"({engine_cpu / options.speed * 1000:.2f} ms per candle)"
+    )
+    for kind, cost in costs.items():
+        print(f"  {kind:<16} {cost:7.2f} ms CPU per call (one at a time, {options.cpu_rate:g}/s)")
     print("engine per-candle latency, its own timing (budget: unchanged by the API load)")
     for label, times in (
         ("without API load", quiet),
