@@ -5,8 +5,9 @@ The engine's objects belong to its thread. ``EngineViewPublisher`` is handed to
 rebuilds the views of the bots on that candle's series, after a registry change
 it rebuilds every bot, and each time it publishes a new ``EngineView`` by
 replacing one reference. Readers (the bot service's API) take ``latest()`` and
-never touch the engine. ``wait_for_poll`` lets a reader wait until the engine
-has looked at the registry again, so a change it asked for can be read back
+never touch the engine. ``ask_poll`` has the engine look at the registry
+before its next candle, and ``wait_for_poll`` lets a reader wait until it has
+looked again, so a change it asked for can be read back
 settled without polling on a clock.
 """
 
@@ -104,6 +105,10 @@ class RunObserver(Protocol):
 
     def polled(self, applied: int) -> None: ...
 
+    def wants_poll(self) -> bool:
+        """True when the run should look at the registry now, not when it is next due (a
+        change was just asked in this process); answered once per asking."""
+
     def stopped(self) -> None: ...
 
 
@@ -125,8 +130,8 @@ def _position_view(position: Position, last_price: float | None) -> PositionView
 class EngineViewPublisher:
     """Builds and publishes the views of one engine; one per ``tradekit serve``.
 
-    ``started``, ``candle``, ``polled`` and ``stopped`` run on the engine's
-    thread; ``latest`` and ``wait_for_poll`` on any.
+    ``started``, ``candle``, ``polled``, ``wants_poll`` and ``stopped`` run on the
+    engine's thread; ``latest``, ``ask_poll`` and ``wait_for_poll`` on any.
     """
 
     def __init__(self, mode: str, source: str) -> None:
@@ -140,6 +145,7 @@ class EngineViewPublisher:
         self._bots: dict[str, BotView] = {}
         self._view: EngineView | None = None
         self._polls = 0
+        self._poll_asked = False
         self._polled = threading.Condition()
         self._published = threading.Event()
 
@@ -160,6 +166,11 @@ class EngineViewPublisher:
     def polls(self) -> int:
         """How many times the engine has looked at the registry so far."""
         return self._polls
+
+    def ask_poll(self) -> None:
+        """Have the engine look at the registry before its next candle (a change was just
+        written to it), instead of when its next look is due."""
+        self._poll_asked = True
 
     def wait_for_poll(self, after: int, timeout: float) -> bool:
         """Wait until the engine has looked at the registry more than ``after`` times, or
@@ -189,6 +200,12 @@ class EngineViewPublisher:
             if bot is not None:
                 self._bots[entry.strategy_id] = bot
         self._publish(running=True)
+
+    def wants_poll(self) -> bool:
+        # Cleared before the look it causes: a change asked meanwhile is seen by that look,
+        # or asks for the next one.
+        asked, self._poll_asked = self._poll_asked, False
+        return asked
 
     def polled(self, applied: int) -> None:
         if applied:

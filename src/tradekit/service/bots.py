@@ -86,6 +86,9 @@ class EngineLink(Protocol):
     def polls(self) -> int:
         """How many times the engine has looked at the registry."""
 
+    def ask_poll(self) -> None:
+        """Have it look at the registry before its next candle (a change was just asked)."""
+
     def wait_for_poll(self, after: int, timeout: float) -> bool:
         """Wait until it looked more than ``after`` times (or stopped); False on timeout."""
 
@@ -333,6 +336,8 @@ class BotDirectory:
         engine = self.engine
         polls = 0 if engine is None else engine.polls
         asked = ask(self.journal)
+        if engine is not None:
+            engine.ask_poll()
         change = self._settled(asked.change_id, polls)
         info = self.registered(strategy_id)
         bot = self._summary(info, self.view(), change)

@@ -204,6 +204,9 @@ class EventStreamFeed:
     def polled(self, applied: int) -> None:
         self._flush()
 
+    def wants_poll(self) -> bool:
+        return False
+
     def stopped(self) -> None:
         self._flush()
 

@@ -95,6 +95,9 @@ class EngineThread:
     def polls(self) -> int:
         return self._publisher.polls
 
+    def ask_poll(self) -> None:
+        self._publisher.ask_poll()
+
     def wait_for_poll(self, after: int, timeout: float) -> bool:
         return self._publisher.wait_for_poll(after, timeout)
 
@@ -119,6 +122,11 @@ class _Both:
     def polled(self, applied: int) -> None:
         self._first.polled(applied)
         self._second.polled(applied)
+
+    def wants_poll(self) -> bool:
+        # Both are asked: each answers once per asking.
+        first, second = self._first.wants_poll(), self._second.wants_poll()
+        return first or second
 
     def stopped(self) -> None:
         self._first.stopped()
