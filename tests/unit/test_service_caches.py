@@ -12,6 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 from test_service_api import AUTH, T0, TOKEN, FakeEngine, bot_config, running_view
@@ -20,6 +21,7 @@ from tradekit.domain import Position, Side
 from tradekit.runtime.bot_requests import add_bot, disable_bot
 from tradekit.runtime.engine_view import EngineView
 from tradekit.service.app import create_app
+from tradekit.service.routers.engine import engine_out
 from tradekit.services.journal.store import SqlJournal
 
 
@@ -140,3 +142,32 @@ class TestBotsList:
         )
         journal.commit()
         assert bots_of(client)["beta"]["open_positions"] == 1
+
+
+class TestEngineView:
+    def test_the_engine_answer_is_serialized_once_per_view_and_follows_a_new_one(
+        self, journal: SqlJournal
+    ) -> None:
+        engine = ViewEngine(journal, running_view())
+        app = create_app(journal=journal, token=TOKEN, engine_link=engine)
+        client = TestClient(app)
+        first = client.get("/api/engine", headers=AUTH).json()
+        assert first["candles"] == 12
+        directory = app.state.directory
+        assert directory.view_json(engine_out) is directory.view_json(engine_out)
+        engine.publish(dataclasses.replace(running_view(), candles=13))
+        assert client.get("/api/engine", headers=AUTH).json()["candles"] == 13
+
+
+class TestNoWorkerThread:
+    def test_the_bots_list_and_the_engine_are_answered_on_the_event_loop(
+        self, journal: SqlJournal, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        client = running_client(journal)
+
+        def no_thread(*args: object, **kwargs: object) -> None:
+            raise AssertionError("a worker thread was asked for")
+
+        monkeypatch.setattr(anyio.to_thread, "run_sync", no_thread)
+        assert set(bots_of(client)) == {"alpha", "beta"}
+        assert client.get("/api/engine", headers=AUTH).json()["running"] is True

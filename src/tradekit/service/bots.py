@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import ConfigError
@@ -72,6 +72,13 @@ class _Listing(NamedTuple):
     """The JSON of the bots list and what it was built from (compared by identity)."""
 
     registry: Registry
+    view: EngineView | None
+    body: bytes
+
+
+class _ViewBody(NamedTuple):
+    """The JSON answered about one engine view (compared by identity)."""
+
     view: EngineView | None
     body: bytes
 
@@ -150,9 +157,20 @@ class BotDirectory:
         """The templates' ids: a bot whose registry kind is one was made from that template."""
         self._summaries: dict[str, _Summary] = {}
         self._listing: _Listing | None = None
+        self._view_body: _ViewBody | None = None
 
     def view(self) -> EngineView | None:
         return None if self.engine is None else self.engine.view()
+
+    def view_json(self, render: Callable[[EngineView | None], BaseModel]) -> bytes:
+        """``render`` of the newest view as JSON, serialized once per view."""
+        view = self.view()
+        held = self._view_body
+        if held is not None and held.view is view:
+            return held.body
+        body = render(view).model_dump_json().encode()
+        self._view_body = _ViewBody(view, body)
+        return body
 
     # -- reading ----------------------------------------------------------------------------
 
