@@ -3,7 +3,7 @@ between candles, and at once when a change was asked in its own process."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -56,7 +56,7 @@ class PollCounter:
     def candle(self, candle: Candle, seconds: float) -> None:
         """Nothing to keep."""
 
-    def polled(self, applied: int) -> None:
+    def polled(self, changed: Sequence[str]) -> None:
         self.polls += 1
 
     def wants_poll(self) -> bool:

@@ -279,8 +279,9 @@ class RegistryControl:
 
     # -- polling ----------------------------------------------------------------------------
 
-    def poll(self) -> int:
-        """Apply the changes asked since the last poll; returns how many were applied.
+    def poll(self) -> list[str]:
+        """Apply the changes asked since the last poll; the ids of the strategies they were
+        about (applied or refused), in the order they were asked for.
 
         A database that cannot be read right now (another process writing) is
         logged and tried again on the next poll; the run goes on.
@@ -288,7 +289,7 @@ class RegistryControl:
         try:
             newest = self.journal.last_change_id()
             if newest <= self._seen and not self._waiting:
-                return 0
+                return []
             changes = list(self._waiting.values())
             self._waiting.clear()
             if newest > self._seen:
@@ -298,9 +299,9 @@ class RegistryControl:
                 self._apply(change)
         except StorageError as exc:
             log.warning("registry not read this time, trying again: {}", exc)
-            return 0
+            return []
         self.engine.flush_journal()
-        return len(changes)
+        return list(dict.fromkeys(change.strategy_id for change in changes))
 
     # -- applying ---------------------------------------------------------------------------
 

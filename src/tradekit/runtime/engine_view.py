@@ -2,8 +2,8 @@
 
 The engine's objects belong to its thread. ``EngineViewPublisher`` is handed to
 ``run_live`` as its observer and runs on that thread: after each candle it
-rebuilds the views of the bots on that candle's series, after a registry change
-it rebuilds every bot, and each time it publishes a new ``EngineView`` by
+rebuilds the views of the bots on that candle's series, after registry changes
+it rebuilds the bots they changed, and each time it publishes a new ``EngineView`` by
 replacing one reference. Readers (the bot service's API) take ``latest()`` and
 never touch the engine. ``ask_poll`` has the engine look at the registry
 before its next candle, and ``wait_for_poll`` lets a reader wait until it has
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -103,7 +103,9 @@ class RunObserver(Protocol):
     def candle(self, candle: Candle, seconds: float) -> None:
         """``candle`` was processed; the engine took ``seconds`` over it (journal included)."""
 
-    def polled(self, applied: int) -> None: ...
+    def polled(self, changed: Sequence[str]) -> None:
+        """The run looked at the registry; ``changed``: the strategies it applied (or
+        refused) a change of."""
 
     def wants_poll(self) -> bool:
         """True when the run should look at the registry now, not when it is next due (a
@@ -207,9 +209,15 @@ class EngineViewPublisher:
         asked, self._poll_asked = self._poll_asked, False
         return asked
 
-    def polled(self, applied: int) -> None:
-        if applied:
-            self._rebuild_all()
+    def polled(self, changed: Sequence[str]) -> None:
+        if changed:
+            # Only the bots changed: rebuilding all of them cost more than the change itself.
+            for strategy_id in changed:
+                bot = self._bot(strategy_id)
+                if bot is None:
+                    self._bots.pop(strategy_id, None)
+                else:
+                    self._bots[strategy_id] = bot
             self._publish(running=True)
         with self._polled:
             self._polls += 1

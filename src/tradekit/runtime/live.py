@@ -277,9 +277,9 @@ def run_live(
         if not asked and now < next_poll:
             return
         next_poll = now + REGISTRY_POLL_SECONDS
-        applied = control.poll()
+        changed = control.poll()
         if observer is not None:
-            observer.polled(applied)
+            observer.polled(changed)
 
     def awake() -> None:
         """What the run does between candles and whenever it wakes up waiting for one."""

@@ -125,9 +125,9 @@ class _Both:
         self._first.candle(candle, seconds)
         self._second.candle(candle, seconds)
 
-    def polled(self, applied: int) -> None:
-        self._first.polled(applied)
-        self._second.polled(applied)
+    def polled(self, changed: Sequence[str]) -> None:
+        self._first.polled(changed)
+        self._second.polled(changed)
 
     def wants_poll(self) -> bool:
         # Both are asked: each answers once per asking.
