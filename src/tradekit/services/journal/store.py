@@ -32,6 +32,7 @@ from tradekit.events import Event, event_from_dict
 from tradekit.logs import log
 from tradekit.services.journal.bulk import execute_rows
 from tradekit.services.journal.lock import AdvisoryWriterLock, FileWriterLock, WriterLock
+from tradekit.services.journal.rows import KeptRows
 from tradekit.services.journal.sqlite import (
     WRITE_OPTION,
     begin_transaction,
@@ -208,6 +209,9 @@ class SqlJournal:
         self._has_marks = True
         self._has_version = True
         self._registry: Registry | None = None
+        # What the last reading of the whole registry built, reused for the rows unchanged.
+        self._strategy_rows = KeptRows(list(_STRATEGY_COLUMNS.selected_columns), _strategy_entry)
+        self._change_rows = KeptRows(list(_CHANGE_COLUMNS.selected_columns), RegistryChange)
         self._marks: dict[tuple[str, str], _SeriesMarks] = {}
         try:
             url = make_url(database_url)
@@ -804,12 +808,18 @@ class SqlJournal:
         if strategy_id is not None:
             newest = newest.where(RegistryChangeRecord.strategy_id == strategy_id)
         newest = newest.group_by(col(RegistryChangeRecord.strategy_id))
-        # Plain rows, not ORM objects: this runs for every reading of the whole registry.
-        statement = _CHANGE_COLUMNS.where(
-            col(RegistryChangeRecord.id).in_(newest.scalar_subquery())
+        if strategy_id is not None:
+            statement = _CHANGE_COLUMNS.where(
+                col(RegistryChangeRecord.id).in_(newest.scalar_subquery())
+            )
+            return {row.strategy_id: RegistryChange(*row) for row in connection.execute(statement)}
+        # Every strategy's: this runs for every reading of the whole registry, where the
+        # changes read before are mostly read again unchanged.
+        raw = core_select(*self._change_rows.raw_columns).where(
+            REGISTRY_CHANGES.c.id.in_(newest.scalar_subquery())
         )
-        rows = connection.execute(statement).all()
-        return {row.strategy_id: RegistryChange(*row) for row in rows}
+        changes = self._change_rows.objects(connection.execute(raw), connection.dialect)
+        return {change.strategy_id: change for change in changes}
 
     def settle_change(self, change_id: int, outcome: str, applied_at: datetime) -> None:
         """Record what a runner made of change ``change_id`` and when it applied it."""
@@ -864,6 +874,7 @@ class SqlJournal:
 
         Kept in memory and read again only once the registry version moved: a write
         through any journal on this database, in any process, is seen by the next call.
+        A row read again unchanged gives back the entry (or change) built from it before.
         """
         with self._reading() as session:
             version = self._version_in(session) if self._has_version else None
@@ -872,13 +883,9 @@ class SqlJournal:
                 return held
             # In the same read transaction as the version, so they agree.
             connection = session.connection()
-            rows = connection.execute(_STRATEGY_COLUMNS.order_by(STRATEGIES.c.strategy_id))
-            strategies = tuple(
-                StrategyInfo(
-                    strategy_id, name, kind, config_json, StrategyStatus(status), created, updated
-                )
-                for strategy_id, name, kind, config_json, status, created, updated in rows
-            )
+            raw = core_select(*self._strategy_rows.raw_columns).order_by(STRATEGIES.c.strategy_id)
+            rows = connection.execute(raw)
+            strategies = tuple(self._strategy_rows.objects(rows, connection.dialect))
             changes = self._latest_changes_in(connection, None)
         registry = Registry(
             version,
@@ -1043,6 +1050,20 @@ def _registry_change(record: RegistryChangeRecord) -> RegistryChange:
         requested_at=record.requested_at,
         applied_at=record.applied_at,
         outcome=record.outcome,
+    )
+
+
+def _strategy_entry(
+    strategy_id: str,
+    name: str,
+    kind: str,
+    config_json: str,
+    status: str,
+    created_at: datetime,
+    updated_at: datetime,
+) -> StrategyInfo:
+    return StrategyInfo(
+        strategy_id, name, kind, config_json, StrategyStatus(status), created_at, updated_at
     )
 
 
