@@ -7,7 +7,7 @@ import dataclasses
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -18,8 +18,11 @@ from fastapi.testclient import TestClient
 from test_service_api import AUTH, T0, TOKEN, FakeEngine, bot_config, running_view
 
 from tradekit.domain import Position, Side
+from tradekit.events import Event, PositionClosed, PositionOpened
+from tradekit.insights import BotStats, bot_stats
 from tradekit.runtime.bot_requests import add_bot, disable_bot
 from tradekit.runtime.engine_view import EngineView
+from tradekit.service import bots as bots_module
 from tradekit.service.app import create_app
 from tradekit.service.routers.engine import engine_out
 from tradekit.services.journal.store import SqlJournal
@@ -171,3 +174,96 @@ class TestNoWorkerThread:
         monkeypatch.setattr(anyio.to_thread, "run_sync", no_thread)
         assert set(bots_of(client)) == {"alpha", "beta"}
         assert client.get("/api/engine", headers=AUTH).json()["running"] is True
+
+
+def round_trip(strategy_id: str) -> list[Event]:
+    """A position of ``strategy_id`` opened and closed an hour later."""
+    common: dict[str, Any] = {
+        "strategy_id": strategy_id,
+        "position_id": "p1",
+        "symbol": "BTC/USDT",
+        "side": Side.LONG,
+        "quantity": 1.0,
+    }
+    return [
+        PositionOpened(
+            ts=T0, seq=1, price=100.0, fee=0.0, stop_loss=None, take_profit=None, **common
+        ),
+        PositionClosed(
+            ts=T0 + timedelta(hours=1),
+            seq=2,
+            avg_entry_price=100.0,
+            exit_price=110.0,
+            fees=0.0,
+            realized_pnl=10.0,
+            reason="signal",
+            bars_held=1,
+            **common,
+        ),
+    ]
+
+
+class CountingStats:
+    """``bot_stats`` that counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, journal: SqlJournal, strategy_id: str, **options: Any) -> BotStats:
+        self.calls += 1
+        return bot_stats(journal, strategy_id, **options)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> CountingStats:
+    counting = CountingStats()
+    monkeypatch.setattr(bots_module, "bot_stats", counting)
+    return counting
+
+
+def stats_of(client: TestClient, strategy_id: str, since: str | None = None) -> dict[str, Any]:
+    query = "" if since is None else f"?since={since}"
+    answer = client.get(f"/api/bots/{strategy_id}/stats{query}", headers=AUTH)
+    assert answer.status_code == 200
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+class TestStats:
+    def test_a_running_bot_whose_view_did_not_change_is_computed_once(
+        self, journal: SqlJournal, counted: CountingStats
+    ) -> None:
+        client = running_client(journal)
+        assert stats_of(client, "alpha") == stats_of(client, "alpha")
+        assert counted.calls == 1
+
+    def test_a_new_view_of_the_bot_computes_them_again(
+        self, journal: SqlJournal, counted: CountingStats
+    ) -> None:
+        engine = ViewEngine(journal, running_view())
+        client = TestClient(create_app(journal=journal, token=TOKEN, engine_link=engine))
+        stats_of(client, "alpha")
+        view = running_view()
+        alpha = dataclasses.replace(view.bots["alpha"], last_candle=T0 + timedelta(hours=1))
+        engine.publish(dataclasses.replace(view, bots=MappingProxyType({"alpha": alpha})))
+        stats_of(client, "alpha")
+        assert counted.calls == 2
+
+    def test_another_period_computes_them_again(
+        self, journal: SqlJournal, counted: CountingStats
+    ) -> None:
+        client = running_client(journal)
+        stats_of(client, "alpha")
+        stats_of(client, "alpha", since="2024-01-01T00:00:00Z")
+        assert counted.calls == 2
+
+    def test_a_bot_the_engine_does_not_run_is_read_from_its_journal_every_time(
+        self, journal: SqlJournal, counted: CountingStats
+    ) -> None:
+        client = running_client(journal)
+        before = stats_of(client, "beta")
+        journal.record(round_trip("beta"))
+        journal.commit()
+        after = stats_of(client, "beta")
+        assert counted.calls == 2
+        assert (before["trade_count"], after["trade_count"]) == (0, 1)

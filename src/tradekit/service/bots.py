@@ -7,7 +7,8 @@ is removed) is summed up from its journal. The registry is read through
 ``SqlJournal.registry``, which reads it again only when its version moved, so a
 listing costs one small query while nothing changes; each bot's summary is built
 once per (registry entry, last change, engine view of the bot), and the list's
-JSON once per (registry, engine view). A change is written to the registry, then
+JSON once per (registry, engine view); a running bot's statistics once per
+(registry entry, engine view of the bot). A change is written to the registry, then
 the answer waits (at most ``change_timeout`` seconds) until the running engine
 has settled its row.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, TypeAdapter
@@ -24,6 +26,7 @@ from pydantic import BaseModel, TypeAdapter
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import ConfigError
 from tradekit.events import PositionClosed
+from tradekit.insights import BotStats, bot_stats
 from tradekit.insights.holdings import strategy_report
 from tradekit.runtime.bot_requests import ChangeAsked, registered_bot
 from tradekit.runtime.control import APPLIED, TAKEN_IN_AT_START, registered_config
@@ -74,6 +77,15 @@ class _Listing(NamedTuple):
     registry: Registry
     view: EngineView | None
     body: bytes
+
+
+class _Stats(NamedTuple):
+    """A running bot's statistics and what they were computed from (compared by identity)."""
+
+    info: StrategyInfo
+    running: BotView
+    since: datetime | None
+    stats: BotStats
 
 
 class _ViewBody(NamedTuple):
@@ -158,6 +170,7 @@ class BotDirectory:
         self._summaries: dict[str, _Summary] = {}
         self._listing: _Listing | None = None
         self._view_body: _ViewBody | None = None
+        self._stats: dict[str, _Stats] = {}
 
     def view(self) -> EngineView | None:
         return None if self.engine is None else self.engine.view()
@@ -242,6 +255,31 @@ class BotDirectory:
         return (
             _position_from_view(running) if running is not None else self._journal_positions(info)
         )
+
+    def stats(self, strategy_id: str, since: datetime | None = None) -> BotStats:
+        """The statistics of a registered bot from its journal (``tradekit.insights.bot_stats``).
+
+        For a bot the engine runs, they are computed once per view of the bot: the engine
+        commits a candle's journal before it publishes the views of that candle's bots, and
+        nothing else writes a running bot's journal, so while its view stays the same so do
+        its statistics. The view is taken before the journal is read, so what is kept is at
+        least as new as the view it is kept under.
+        """
+        info = self.registered(strategy_id)
+        running = self._running(strategy_id)
+        held = self._stats.get(strategy_id)
+        if (
+            running is not None
+            and held is not None
+            and held.info is info
+            and held.running is running
+            and held.since == since
+        ):
+            return held.stats
+        stats = bot_stats(self.journal, strategy_id, since=since)
+        if running is not None:
+            self._stats[strategy_id] = _Stats(info, running, since, stats)
+        return stats
 
     def trades(self, strategy_id: str) -> list[TradeOut]:
         self.registered(strategy_id)
