@@ -79,6 +79,14 @@ class _Listing(NamedTuple):
     body: bytes
 
 
+class _Common(NamedTuple):
+    """The registry's part of a bot's summary and what it was built from (by identity)."""
+
+    info: StrategyInfo
+    change: RegistryChange | None
+    fields: dict[str, Any]
+
+
 class _Stats(NamedTuple):
     """A running bot's statistics and what they were computed from (compared by identity)."""
 
@@ -171,6 +179,7 @@ class BotDirectory:
         self._listing: _Listing | None = None
         self._view_body: _ViewBody | None = None
         self._stats: dict[str, _Stats] = {}
+        self._commons: dict[str, _Common] = {}
 
     def view(self) -> EngineView | None:
         return None if self.engine is None else self.engine.view()
@@ -329,17 +338,8 @@ class BotDirectory:
     def _summary(
         self, info: StrategyInfo, view: EngineView | None, change: RegistryChange | None
     ) -> BotOut:
-        config = config_of(info)
+        common = self._common(info, change)
         running = None if view is None or not view.running else view.bots.get(info.strategy_id)
-        common: dict[str, Any] = {
-            "id": info.strategy_id,
-            "name": info.name,
-            "kind": info.kind,
-            "template": info.kind if info.kind in self.template_ids else None,
-            "symbols": list(config.symbols) if config else [],
-            "timeframe": config.timeframe if config else "",
-            "last_change": None if change is None else change_out(change),
-        }
         if running is not None:
             return BotOut(
                 **common,
@@ -358,6 +358,25 @@ class BotDirectory:
             unrealized_pnl=report.unrealized_pnl,
             last_candle=None,
         )
+
+    def _common(self, info: StrategyInfo, change: RegistryChange | None) -> dict[str, Any]:
+        """What a bot's summary takes from its registry entry and last change; built once
+        per (entry, change), as the engine's figures change far more often."""
+        held = self._commons.get(info.strategy_id)
+        if held is not None and held.info is info and held.change is change:
+            return held.fields
+        config = config_of(info)
+        fields: dict[str, Any] = {
+            "id": info.strategy_id,
+            "name": info.name,
+            "kind": info.kind,
+            "template": info.kind if info.kind in self.template_ids else None,
+            "symbols": list(config.symbols) if config else [],
+            "timeframe": config.timeframe if config else "",
+            "last_change": None if change is None else change_out(change),
+        }
+        self._commons[info.strategy_id] = _Common(info, change, fields)
+        return fields
 
     def _journal_positions(self, info: StrategyInfo) -> list[PositionOut]:
         report = strategy_report(self.journal, info.strategy_id, info)
