@@ -406,15 +406,17 @@ class BotDirectory:
         """Ask for a change, wait for the running engine to settle it; the answer, and
         whether it was settled in time. ``new``: the change adds the bot (it need not be
         registered yet)."""
+        # One row each, not the whole registry: the writes around them move its version, so
+        # reading it whole would read every bot again, twice per change.
         if not new:
-            self.registered(strategy_id)
+            registered_bot(self.journal, strategy_id)
         engine = self.engine
         polls = 0 if engine is None else engine.polls
         asked = ask(self.journal)
         if engine is not None:
             engine.ask_poll()
         change = self._settled(asked.change_id, polls)
-        info = self.registered(strategy_id)
+        info = registered_bot(self.journal, strategy_id)
         bot = self._summary(info, self.view(), change)
         answer = ControlOut(message=asked.told, change=change_out(change), bot=bot)
         return answer, change.applied_at is not None
