@@ -230,7 +230,7 @@ def stats_of(client: TestClient, strategy_id: str, since: str | None = None) -> 
 
 
 class TestStats:
-    def test_a_running_bot_whose_view_did_not_change_is_computed_once(
+    def test_a_running_bot_is_computed_once_per_engine_view(
         self, journal: SqlJournal, counted: CountingStats
     ) -> None:
         client = running_client(journal)
@@ -246,6 +246,19 @@ class TestStats:
         view = running_view()
         alpha = dataclasses.replace(view.bots["alpha"], last_candle=T0 + timedelta(hours=1))
         engine.publish(dataclasses.replace(view, bots=MappingProxyType({"alpha": alpha})))
+        stats_of(client, "alpha")
+        assert counted.calls == 2
+
+    def test_a_view_after_a_candle_of_another_series_computes_them_again(
+        self, journal: SqlJournal, counted: CountingStats
+    ) -> None:
+        """The bot's own view is the same object, but its series' price marks may have moved
+        (a bot the engine holds without running it is not built again on a candle)."""
+        first = running_view()
+        engine = ViewEngine(journal, first)
+        client = TestClient(create_app(journal=journal, token=TOKEN, engine_link=engine))
+        stats_of(client, "alpha")
+        engine.publish(dataclasses.replace(first, candles=13))
         stats_of(client, "alpha")
         assert counted.calls == 2
 

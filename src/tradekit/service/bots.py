@@ -8,7 +8,7 @@ is removed) is summed up from its journal. The registry is read through
 listing costs one small query while nothing changes; each bot's summary is built
 once per (registry entry, last change, engine view of the bot), and the list's
 JSON once per (registry, engine view); a running bot's statistics once per
-(registry entry, engine view of the bot). A change is written to the registry, then
+(registry entry, engine view). A change is written to the registry, then
 the answer waits (at most ``change_timeout`` seconds) until the running engine
 has settled its row.
 """
@@ -91,7 +91,7 @@ class _Stats(NamedTuple):
     """A running bot's statistics and what they were computed from (compared by identity)."""
 
     info: StrategyInfo
-    running: BotView
+    view: EngineView
     since: datetime | None
     stats: BotStats
 
@@ -268,26 +268,28 @@ class BotDirectory:
     def stats(self, strategy_id: str, since: datetime | None = None) -> BotStats:
         """The statistics of a registered bot from its journal (``tradekit.insights.bot_stats``).
 
-        For a bot the engine runs, they are computed once per view of the bot: the engine
-        commits a candle's journal before it publishes the views of that candle's bots, and
-        nothing else writes a running bot's journal, so while its view stays the same so do
-        its statistics. The view is taken before the journal is read, so what is kept is at
-        least as new as the view it is kept under.
+        For a bot the engine runs, they are computed once per engine view: the engine
+        commits a candle's journal (the bot's events and its series' price marks) before
+        it publishes the view of that candle, and nothing else writes a running bot's
+        journal, so while the view stays the same so do the statistics. The view is taken
+        before the journal is read, so what is kept is at least as new as the view it is
+        kept under.
         """
         info = self.registered(strategy_id)
-        running = self._running(strategy_id)
+        view = self.view()
+        running = view is not None and view.running and strategy_id in view.bots
         held = self._stats.get(strategy_id)
         if (
-            running is not None
+            running
             and held is not None
             and held.info is info
-            and held.running is running
+            and held.view is view
             and held.since == since
         ):
             return held.stats
         stats = bot_stats(self.journal, strategy_id, since=since)
-        if running is not None:
-            self._stats[strategy_id] = _Stats(info, running, since, stats)
+        if running and view is not None:
+            self._stats[strategy_id] = _Stats(info, view, since, stats)
         return stats
 
     def trades(self, strategy_id: str) -> list[TradeOut]:
