@@ -84,7 +84,8 @@ DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 READ_CONNECTIONS_KEPT = 48
 """Connections a SQLite file journal keeps open for reuse: more than the threads that read at
-once in the bot service (anyio's 40 worker threads), so no read pays for opening one."""
+once in the bot service (its worker threads, its event loop and the engine), so no read pays
+for opening one."""
 
 
 StrategyStatus = StrategyState
