@@ -97,17 +97,37 @@ def start_server(folder: Path, data: Path, strategies: Path, speed: int) -> tupl
     raise SystemExit(f"tradekit serve ended before listening (exit {process.returncode})")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process ``pid`` has used so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_seconds(stat: Path) -> float:
+    """User + system CPU time in a ``/proc`` ``stat`` file (of a process or of a thread)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def engine_cpu_rate(pid: int, seconds: float) -> float:
-    """CPU seconds per second the server uses with no API call (the engine replaying)."""
-    started, wall = cpu_seconds(pid), time.monotonic()
-    time.sleep(seconds)
-    return (cpu_seconds(pid) - started) / (time.monotonic() - wall)
+class ServerCpu:
+    """The CPU time of the server process (Linux ``/proc``), split into its engine's threads
+    and the others (the API's: the event loop and the worker threads).
+
+    Made before the first API call, when the server runs only its main thread (the
+    event loop, idle) and the engine's threads (the engine and its candle reader).
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        tasks = Path(f"/proc/{pid}/task")
+        self.engine_threads = [tasks / task / "stat" for task in os.listdir(tasks)]
+        self.engine_threads.remove(tasks / str(pid) / "stat")
+
+    def total(self) -> float:
+        return _cpu_seconds(Path(f"/proc/{self.pid}/stat"))
+
+    def engine(self) -> float:
+        return sum(_cpu_seconds(stat) for stat in self.engine_threads)
+
+    def both(self) -> tuple[float, float]:
+        """The API's and the engine's CPU seconds so far (a worker thread that ended is still
+        counted in the process's total)."""
+        engine = self.engine()
+        return self.total() - engine, engine
 
 
 CPU_KINDS = ("list bots", "one bot's stats", "stop/start", "engine view")
@@ -124,21 +144,28 @@ def cpu_request(kind: str, index: int, bots: int) -> tuple[str, str]:
     return "GET", "/api/engine"
 
 
-def cpu_per_call(base_url: str, pid: int, bots: int, calls: int, rate: float) -> dict[str, float]:
-    """Server CPU milliseconds per call of each kind, the engine's own use taken out."""
-    costs: dict[str, float] = {}
+def cpu_per_call(
+    base_url: str, cpu: ServerCpu, bots: int, calls: int, rate: float
+) -> dict[str, tuple[float, float]]:
+    """CPU milliseconds per call of each kind: on the API's threads, and on the engine's beyond
+    what it used alone just before (the work a change gives it, and the noise of its own)."""
+    costs: dict[str, tuple[float, float]] = {}
+    seconds = calls / rate
     with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as http:
         for kind in CPU_KINDS:
-            baseline = engine_cpu_rate(pid, calls / rate)
-            started, wall = cpu_seconds(pid), time.monotonic()
+            engine_before, wall = cpu.engine(), time.monotonic()
+            time.sleep(seconds)
+            engine_rate = (cpu.engine() - engine_before) / (time.monotonic() - wall)
+            (api_before, engine_before), wall = cpu.both(), time.monotonic()
             for index in range(calls):
                 method, path = cpu_request(kind, index, bots)
                 answer = http.request(method, path)
                 if answer.status_code >= 300:
                     raise SystemExit(f"{method} {path}: {answer.status_code} {answer.text}")
                 time.sleep(max(wall + (index + 1) / rate - time.monotonic(), 0.0))
-            used = cpu_seconds(pid) - started - baseline * (time.monotonic() - wall)
-            costs[kind] = used / calls * 1000
+            (api_after, engine_after), took = cpu.both(), time.monotonic() - wall
+            engine_extra = engine_after - engine_before - engine_rate * took
+            costs[kind] = ((api_after - api_before) / calls * 1000, engine_extra / calls * 1000)
     return costs
 
 
@@ -226,14 +253,16 @@ def main() -> None:
         folder = Path(temporary)
         data, strategies = write_inputs(folder, options.bots, bars)
         process, base_url = start_server(folder, data, strategies, options.speed)
+        cpu = ServerCpu(process.pid)
         try:
             time.sleep(WARM_UP_SECONDS)
             time.sleep(options.seconds)
             quiet = engine_times(base_url)
-            pid = process.pid
-            engine_cpu = engine_cpu_rate(pid, options.seconds)
+            engine_before, wall = cpu.engine(), time.monotonic()
+            time.sleep(options.seconds)
+            engine_cpu = (cpu.engine() - engine_before) / (time.monotonic() - wall)
             costs = (
-                cpu_per_call(base_url, pid, options.bots, options.cpu_calls, options.cpu_rate)
+                cpu_per_call(base_url, cpu, options.bots, options.cpu_calls, options.cpu_rate)
                 if options.cpu_calls
                 else {}
             )
@@ -266,11 +295,12 @@ def main() -> None:
                 f"  p99 {p99:7.1f} ms  ({verdict} budget p99 < {API_BUDGET_MS:g} ms)"
             )
     print(
-        f"server CPU time: engine alone {engine_cpu * 1000:.0f} ms per second "
-        f"({engine_cpu / options.speed * 1000:.2f} ms per candle)"
+        f"server CPU time: the engine's threads alone {engine_cpu * 1000:.0f} ms per second "
+        f"({engine_cpu / options.speed * 1000:.2f} ms per candle); per call, one at a time at "
+        f"{options.cpu_rate:g}/s, on the API's threads and the engine's extra"
     )
-    for kind, cost in costs.items():
-        print(f"  {kind:<16} {cost:7.2f} ms CPU per call (one at a time, {options.cpu_rate:g}/s)")
+    for kind, (api_cost, engine_cost) in costs.items():
+        print(f"  {kind:<16} {api_cost:6.2f} ms API  {engine_cost:+6.2f} ms engine")
     print("engine per-candle latency, its own timing (budget: unchanged by the API load)")
     for label, times in (
         ("without API load", quiet),
