@@ -16,6 +16,13 @@ starts every client at the same instant, so they send their calls in bursts of
 kind of call in both load phases, and the engine's own per-candle latency (``GET
 /api/engine``: the latest 1,000 candles) without and with each load, next to their
 budgets.
+
+Latency on a shared machine says as much about the other work as about the
+service, so the benchmark also prints what each kind of call costs the server in
+CPU time, which other work hardly changes: the server process's user + system
+time (``/proc/PID/stat``) over ``--cpu-calls`` calls of one kind, one at a time at
+``--cpu-rate`` calls per second, less what the engine alone used over as long (measured
+just before); and the engine's own CPU time per candle without API load.
 """
 
 from __future__ import annotations
@@ -88,6 +95,78 @@ def start_server(folder: Path, data: Path, strategies: Path, speed: int) -> tupl
             return process, line.split("API on ", 1)[1].split()[0]
     process.wait()
     raise SystemExit(f"tradekit serve ended before listening (exit {process.returncode})")
+
+
+def _cpu_seconds(stat: Path) -> float:
+    """User + system CPU time in a ``/proc`` ``stat`` file (of a process or of a thread)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerCpu:
+    """The CPU time of the server process (Linux ``/proc``), split into its engine's threads
+    and the others (the API's: the event loop and the worker threads).
+
+    Made before the first API call, when the server runs only its main thread (the
+    event loop, idle) and the engine's threads (the engine and its candle reader).
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        tasks = Path(f"/proc/{pid}/task")
+        self.engine_threads = [tasks / task / "stat" for task in os.listdir(tasks)]
+        self.engine_threads.remove(tasks / str(pid) / "stat")
+
+    def total(self) -> float:
+        return _cpu_seconds(Path(f"/proc/{self.pid}/stat"))
+
+    def engine(self) -> float:
+        return sum(_cpu_seconds(stat) for stat in self.engine_threads)
+
+    def both(self) -> tuple[float, float]:
+        """The API's and the engine's CPU seconds so far (a worker thread that ended is still
+        counted in the process's total)."""
+        engine = self.engine()
+        return self.total() - engine, engine
+
+
+CPU_KINDS = ("list bots", "one bot's stats", "stop/start", "engine view")
+
+
+def cpu_request(kind: str, index: int, bots: int) -> tuple[str, str]:
+    """The ``index``-th call of ``kind`` of the CPU measurement: method and path."""
+    if kind == "list bots":
+        return "GET", "/api/bots"
+    if kind == "one bot's stats":
+        return "GET", f"/api/bots/rsi-{index * 7 % bots}/stats"
+    if kind == "stop/start":
+        return "POST", f"/api/bots/rsi-0/{'stop' if index % 2 == 0 else 'start'}"
+    return "GET", "/api/engine"
+
+
+def cpu_per_call(
+    base_url: str, cpu: ServerCpu, bots: int, calls: int, rate: float
+) -> dict[str, tuple[float, float]]:
+    """CPU milliseconds per call of each kind: on the API's threads, and on the engine's beyond
+    what it used alone just before (the work a change gives it, and the noise of its own)."""
+    costs: dict[str, tuple[float, float]] = {}
+    seconds = calls / rate
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as http:
+        for kind in CPU_KINDS:
+            engine_before, wall = cpu.engine(), time.monotonic()
+            time.sleep(seconds)
+            engine_rate = (cpu.engine() - engine_before) / (time.monotonic() - wall)
+            (api_before, engine_before), wall = cpu.both(), time.monotonic()
+            for index in range(calls):
+                method, path = cpu_request(kind, index, bots)
+                answer = http.request(method, path)
+                if answer.status_code >= 300:
+                    raise SystemExit(f"{method} {path}: {answer.status_code} {answer.text}")
+                time.sleep(max(wall + (index + 1) / rate - time.monotonic(), 0.0))
+            (api_after, engine_after), took = cpu.both(), time.monotonic() - wall
+            engine_extra = engine_after - engine_before - engine_rate * took
+            costs[kind] = ((api_after - api_before) / calls * 1000, engine_extra / calls * 1000)
+    return costs
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -164,16 +243,29 @@ def main() -> None:
         default=1.0,
         help="seconds between one client's calls, as a dashboard refreshing (0: back to back)",
     )
+    parser.add_argument("--cpu-calls", type=int, default=200, help="calls per kind (0: skip)")
+    parser.add_argument("--cpu-rate", type=float, default=20.0, help="calls per second")
     options = parser.parse_args()
-    bars = math.ceil(options.speed * (WARM_UP_SECONDS + 3 * options.seconds + 30) / SYMBOLS)
+    cpu_phases = 2 * len(CPU_KINDS) * options.cpu_calls / options.cpu_rate
+    phases = WARM_UP_SECONDS + 4 * options.seconds + cpu_phases + 30
+    bars = math.ceil(options.speed * phases / SYMBOLS)
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         data, strategies = write_inputs(folder, options.bots, bars)
         process, base_url = start_server(folder, data, strategies, options.speed)
+        cpu = ServerCpu(process.pid)
         try:
             time.sleep(WARM_UP_SECONDS)
             time.sleep(options.seconds)
             quiet = engine_times(base_url)
+            engine_before, wall = cpu.engine(), time.monotonic()
+            time.sleep(options.seconds)
+            engine_cpu = (cpu.engine() - engine_before) / (time.monotonic() - wall)
+            costs = (
+                cpu_per_call(base_url, cpu, options.bots, options.cpu_calls, options.cpu_rate)
+                if options.cpu_calls
+                else {}
+            )
             arguments = (base_url, options.clients, options.bots, options.seconds, options.interval)
             spread = asyncio.run(load(*arguments, random.Random(options.seed)))
             spread_engine = engine_times(base_url)
@@ -202,6 +294,13 @@ def main() -> None:
                 f"  {kind:<16} {len(values):>6} calls  p50 {percentile(values, 0.5) * 1000:7.1f} ms"
                 f"  p99 {p99:7.1f} ms  ({verdict} budget p99 < {API_BUDGET_MS:g} ms)"
             )
+    print(
+        f"server CPU time: the engine's threads alone {engine_cpu * 1000:.0f} ms per second "
+        f"({engine_cpu / options.speed * 1000:.2f} ms per candle); per call, one at a time at "
+        f"{options.cpu_rate:g}/s, on the API's threads and the engine's extra"
+    )
+    for kind, (api_cost, engine_cost) in costs.items():
+        print(f"  {kind:<16} {api_cost:6.2f} ms API  {engine_cost:+6.2f} ms engine")
     print("engine per-candle latency, its own timing (budget: unchanged by the API load)")
     for label, times in (
         ("without API load", quiet),

@@ -53,6 +53,9 @@ class SettlingEngine:
     def view(self) -> EngineView | None:
         return None
 
+    def ask_poll(self) -> None:
+        """The change is settled when the app waits for it."""
+
     def wait_for_poll(self, after: int, timeout: float) -> bool:
         for change in self.journal.registry_changes(pending_only=True):
             self.journal.settle_change(change.change_id, "applied", datetime.now(UTC))

@@ -33,6 +33,9 @@ class ViewOnly:
     def view(self) -> EngineView | None:
         return self._view
 
+    def ask_poll(self) -> None:
+        """Nothing to look at."""
+
     def wait_for_poll(self, after: int, timeout: float) -> bool:
         return True
 

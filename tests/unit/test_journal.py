@@ -1073,6 +1073,39 @@ class TestRegistryCache:
 
             assert api.registry().by_id["a"].status is StrategyStatus.DISABLED
 
+    def test_rows_read_again_unchanged_keep_their_entries_and_changes(
+        self, journal: SqlJournal
+    ) -> None:
+        journal.register_strategy("a", "A", "rsi", "{}")
+        journal.register_strategy("b", "B", "rsi", "{}")
+        journal.request_change("a", "add", "api")
+        b_change = journal.request_change("b", "add", "api", close_positions=True)
+        before = journal.registry()
+        journal.set_status("a", StrategyStatus.DISABLED)
+
+        after = journal.registry()
+        assert after is not before
+        assert after.by_id["b"] is before.by_id["b"]
+        assert after.latest_changes["a"] is before.latest_changes["a"]
+        assert after.by_id["a"].status is StrategyStatus.DISABLED
+        assert after.by_id["a"].updated_at.tzinfo is not None
+        assert after.latest_changes["b"].change_id == b_change
+        assert after.latest_changes["b"].close_positions is True
+
+    def test_a_changed_row_is_built_again_even_at_the_same_time(self, db_path: Path) -> None:
+        with SqlJournal(url_of(db_path), now=lambda: T0) as frozen:
+            frozen.register_strategy("a", "A", "rsi", "{}")
+            change = frozen.request_change("a", "disable", "api")
+            before = frozen.registry()
+            frozen.set_status("a", StrategyStatus.DISABLED)
+            frozen.settle_change(change, "applied", T0)
+
+            after = frozen.registry()
+            assert after.by_id["a"].status is StrategyStatus.DISABLED
+            assert after.by_id["a"].updated_at == before.by_id["a"].updated_at == T0
+            assert after.latest_changes["a"].applied_at == T0
+            assert after.latest_changes["a"].outcome == "applied"
+
     def test_a_journal_from_before_the_registry_version_is_read_every_time(
         self, db_path: Path
     ) -> None:

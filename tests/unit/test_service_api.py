@@ -55,10 +55,14 @@ class FakeEngine:
         self.journal = journal
         self._view = view
         self.polls = 0
+        self.polls_asked = 0
         self.stopped = False
 
     def view(self) -> EngineView | None:
         return self._view
+
+    def ask_poll(self) -> None:
+        self.polls_asked += 1
 
     def wait_for_poll(self, after: int, timeout: float) -> bool:
         for change in self.journal.registry_changes(pending_only=True):
@@ -287,6 +291,12 @@ class TestControl:
             "applied",
             True,
         )
+
+    def test_a_stop_has_the_engine_look_at_the_registry_at_once(self, journal: SqlJournal) -> None:
+        engine = FakeEngine(journal, running_view())
+        answer = client_for(journal, engine).post("/api/bots/alpha/stop", headers=AUTH)
+        assert answer.status_code == 200
+        assert engine.polls_asked == 1
 
     def test_engine_stop_asks_the_engine_to_stop(self, journal: SqlJournal) -> None:
         engine = FakeEngine(journal)

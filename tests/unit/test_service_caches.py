@@ -7,19 +7,24 @@ import dataclasses
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 from test_service_api import AUTH, T0, TOKEN, FakeEngine, bot_config, running_view
 
 from tradekit.domain import Position, Side
+from tradekit.events import Event, PositionClosed, PositionOpened
+from tradekit.insights import BotStats, bot_stats
 from tradekit.runtime.bot_requests import add_bot, disable_bot
 from tradekit.runtime.engine_view import EngineView
+from tradekit.service import bots as bots_module
 from tradekit.service.app import create_app
+from tradekit.service.routers.engine import engine_out
 from tradekit.services.journal.store import SqlJournal
 
 
@@ -140,3 +145,138 @@ class TestBotsList:
         )
         journal.commit()
         assert bots_of(client)["beta"]["open_positions"] == 1
+
+
+class TestEngineView:
+    def test_the_engine_answer_is_serialized_once_per_view_and_follows_a_new_one(
+        self, journal: SqlJournal
+    ) -> None:
+        engine = ViewEngine(journal, running_view())
+        app = create_app(journal=journal, token=TOKEN, engine_link=engine)
+        client = TestClient(app)
+        first = client.get("/api/engine", headers=AUTH).json()
+        assert first["candles"] == 12
+        directory = app.state.directory
+        assert directory.view_json(engine_out) is directory.view_json(engine_out)
+        engine.publish(dataclasses.replace(running_view(), candles=13))
+        assert client.get("/api/engine", headers=AUTH).json()["candles"] == 13
+
+
+class TestNoWorkerThread:
+    def test_the_bots_list_and_the_engine_are_answered_on_the_event_loop(
+        self, journal: SqlJournal, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        client = running_client(journal)
+
+        def no_thread(*args: object, **kwargs: object) -> None:
+            raise AssertionError("a worker thread was asked for")
+
+        monkeypatch.setattr(anyio.to_thread, "run_sync", no_thread)
+        assert set(bots_of(client)) == {"alpha", "beta"}
+        assert client.get("/api/engine", headers=AUTH).json()["running"] is True
+
+
+def round_trip(strategy_id: str) -> list[Event]:
+    """A position of ``strategy_id`` opened and closed an hour later."""
+    common: dict[str, Any] = {
+        "strategy_id": strategy_id,
+        "position_id": "p1",
+        "symbol": "BTC/USDT",
+        "side": Side.LONG,
+        "quantity": 1.0,
+    }
+    return [
+        PositionOpened(
+            ts=T0, seq=1, price=100.0, fee=0.0, stop_loss=None, take_profit=None, **common
+        ),
+        PositionClosed(
+            ts=T0 + timedelta(hours=1),
+            seq=2,
+            avg_entry_price=100.0,
+            exit_price=110.0,
+            fees=0.0,
+            realized_pnl=10.0,
+            reason="signal",
+            bars_held=1,
+            **common,
+        ),
+    ]
+
+
+class CountingStats:
+    """``bot_stats`` that counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, journal: SqlJournal, strategy_id: str, **options: Any) -> BotStats:
+        self.calls += 1
+        return bot_stats(journal, strategy_id, **options)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> CountingStats:
+    counting = CountingStats()
+    monkeypatch.setattr(bots_module, "bot_stats", counting)
+    return counting
+
+
+def stats_of(client: TestClient, strategy_id: str, since: str | None = None) -> dict[str, Any]:
+    query = "" if since is None else f"?since={since}"
+    answer = client.get(f"/api/bots/{strategy_id}/stats{query}", headers=AUTH)
+    assert answer.status_code == 200
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+class TestStats:
+    def test_a_running_bot_is_computed_once_per_engine_view(
+        self, journal: SqlJournal, counted: CountingStats
+    ) -> None:
+        client = running_client(journal)
+        assert stats_of(client, "alpha") == stats_of(client, "alpha")
+        assert counted.calls == 1
+
+    def test_a_new_view_of_the_bot_computes_them_again(
+        self, journal: SqlJournal, counted: CountingStats
+    ) -> None:
+        engine = ViewEngine(journal, running_view())
+        client = TestClient(create_app(journal=journal, token=TOKEN, engine_link=engine))
+        stats_of(client, "alpha")
+        view = running_view()
+        alpha = dataclasses.replace(view.bots["alpha"], last_candle=T0 + timedelta(hours=1))
+        engine.publish(dataclasses.replace(view, bots=MappingProxyType({"alpha": alpha})))
+        stats_of(client, "alpha")
+        assert counted.calls == 2
+
+    def test_a_view_after_a_candle_of_another_series_computes_them_again(
+        self, journal: SqlJournal, counted: CountingStats
+    ) -> None:
+        """The bot's own view is the same object, but its series' price marks may have moved
+        (a bot the engine holds without running it is not built again on a candle)."""
+        first = running_view()
+        engine = ViewEngine(journal, first)
+        client = TestClient(create_app(journal=journal, token=TOKEN, engine_link=engine))
+        stats_of(client, "alpha")
+        engine.publish(dataclasses.replace(first, candles=13))
+        stats_of(client, "alpha")
+        assert counted.calls == 2
+
+    def test_another_period_computes_them_again(
+        self, journal: SqlJournal, counted: CountingStats
+    ) -> None:
+        client = running_client(journal)
+        stats_of(client, "alpha")
+        stats_of(client, "alpha", since="2024-01-01T00:00:00Z")
+        assert counted.calls == 2
+
+    def test_a_bot_the_engine_does_not_run_is_read_from_its_journal_every_time(
+        self, journal: SqlJournal, counted: CountingStats
+    ) -> None:
+        client = running_client(journal)
+        before = stats_of(client, "beta")
+        journal.record(round_trip("beta"))
+        journal.commit()
+        after = stats_of(client, "beta")
+        assert counted.calls == 2
+        assert (before["trade_count"], after["trade_count"]) == (0, 1)

@@ -213,7 +213,7 @@ class TestEventStreamFeed:
         for event in events:
             bus.publish(event)
         assert stream.read(0, event_filter([], [])).events == ()
-        feed.polled(0)
+        feed.polled([])
         assert [item.event for item in stream.read(0, event_filter([], [])).events] == events
         bus.publish(opened("beta", 1))
         feed.stopped()

@@ -7,8 +7,9 @@ removed, and the runner loads exactly what the registry holds, in its state.
 ``tradekit strategies add|update|enable|disable|remove|resume`` (another
 process) write the registry row and append a ``registry_changes`` row saying
 who asked for what. ``RegistryControl`` runs on the engine's thread: between
-candles, and while the run waits for one, it polls for new change rows (one
-cheap ``max(id)`` query), applies each through the engine, journals it as a
+candles (at most every ``REGISTRY_POLL_SECONDS``, or at once when the run's own
+process asked for a change), and while the run waits for one, it polls for new
+change rows (one cheap ``max(id)`` query), applies each through the engine, journals it as a
 ``StrategyControlled`` event of the strategy, and settles the row with its
 outcome and the time it was applied. The registry is then what the engine
 actually applied: a refused change writes the real state back, a refused add or
@@ -66,6 +67,11 @@ RUNNER = "tradekit run"
 
 CONTROL_POLL_SECONDS = 0.5
 """How long a run driven by the registry waits for a candle before it looks at the registry."""
+
+REGISTRY_POLL_SECONDS = 0.25
+"""How often at most a run looks at the registry between candles: often enough for a change
+to reach it well within seconds, rarely enough that a fast feed does not pay a query per
+candle. A change asked in the run's own process (the bot service) is looked at sooner."""
 
 APPLIED = "applied"
 TAKEN_IN_AT_START = "taken in at start"
@@ -273,8 +279,9 @@ class RegistryControl:
 
     # -- polling ----------------------------------------------------------------------------
 
-    def poll(self) -> int:
-        """Apply the changes asked since the last poll; returns how many were applied.
+    def poll(self) -> list[str]:
+        """Apply the changes asked since the last poll; the ids of the strategies they were
+        about (applied or refused), in the order they were asked for.
 
         A database that cannot be read right now (another process writing) is
         logged and tried again on the next poll; the run goes on.
@@ -282,7 +289,7 @@ class RegistryControl:
         try:
             newest = self.journal.last_change_id()
             if newest <= self._seen and not self._waiting:
-                return 0
+                return []
             changes = list(self._waiting.values())
             self._waiting.clear()
             if newest > self._seen:
@@ -292,9 +299,9 @@ class RegistryControl:
                 self._apply(change)
         except StorageError as exc:
             log.warning("registry not read this time, trying again: {}", exc)
-            return 0
+            return []
         self.engine.flush_journal()
-        return len(changes)
+        return list(dict.fromkeys(change.strategy_id for change in changes))
 
     # -- applying ---------------------------------------------------------------------------
 
@@ -524,6 +531,7 @@ class _WaitingError(Exception):
 
 __all__ = [
     "CONTROL_POLL_SECONDS",
+    "REGISTRY_POLL_SECONDS",
     "CandleRoutes",
     "ControlAction",
     "FollowingRoutes",

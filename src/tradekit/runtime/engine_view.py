@@ -2,11 +2,12 @@
 
 The engine's objects belong to its thread. ``EngineViewPublisher`` is handed to
 ``run_live`` as its observer and runs on that thread: after each candle it
-rebuilds the views of the bots on that candle's series, after a registry change
-it rebuilds every bot, and each time it publishes a new ``EngineView`` by
+rebuilds the views of the bots on that candle's series, after registry changes
+it rebuilds the bots they changed, and each time it publishes a new ``EngineView`` by
 replacing one reference. Readers (the bot service's API) take ``latest()`` and
-never touch the engine. ``wait_for_poll`` lets a reader wait until the engine
-has looked at the registry again, so a change it asked for can be read back
+never touch the engine. ``ask_poll`` has the engine look at the registry
+before its next candle, and ``wait_for_poll`` lets a reader wait until it has
+looked again, so a change it asked for can be read back
 settled without polling on a clock.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -102,7 +103,13 @@ class RunObserver(Protocol):
     def candle(self, candle: Candle, seconds: float) -> None:
         """``candle`` was processed; the engine took ``seconds`` over it (journal included)."""
 
-    def polled(self, applied: int) -> None: ...
+    def polled(self, changed: Sequence[str]) -> None:
+        """The run looked at the registry; ``changed``: the strategies it applied (or
+        refused) a change of."""
+
+    def wants_poll(self) -> bool:
+        """True when the run should look at the registry now, not when it is next due (a
+        change was just asked in this process); answered once per asking."""
 
     def stopped(self) -> None: ...
 
@@ -125,8 +132,8 @@ def _position_view(position: Position, last_price: float | None) -> PositionView
 class EngineViewPublisher:
     """Builds and publishes the views of one engine; one per ``tradekit serve``.
 
-    ``started``, ``candle``, ``polled`` and ``stopped`` run on the engine's
-    thread; ``latest`` and ``wait_for_poll`` on any.
+    ``started``, ``candle``, ``polled``, ``wants_poll`` and ``stopped`` run on the
+    engine's thread; ``latest``, ``ask_poll`` and ``wait_for_poll`` on any.
     """
 
     def __init__(self, mode: str, source: str) -> None:
@@ -140,6 +147,7 @@ class EngineViewPublisher:
         self._bots: dict[str, BotView] = {}
         self._view: EngineView | None = None
         self._polls = 0
+        self._poll_asked = False
         self._polled = threading.Condition()
         self._published = threading.Event()
 
@@ -160,6 +168,11 @@ class EngineViewPublisher:
     def polls(self) -> int:
         """How many times the engine has looked at the registry so far."""
         return self._polls
+
+    def ask_poll(self) -> None:
+        """Have the engine look at the registry before its next candle (a change was just
+        written to it), instead of when its next look is due."""
+        self._poll_asked = True
 
     def wait_for_poll(self, after: int, timeout: float) -> bool:
         """Wait until the engine has looked at the registry more than ``after`` times, or
@@ -190,9 +203,21 @@ class EngineViewPublisher:
                 self._bots[entry.strategy_id] = bot
         self._publish(running=True)
 
-    def polled(self, applied: int) -> None:
-        if applied:
-            self._rebuild_all()
+    def wants_poll(self) -> bool:
+        # Cleared before the look it causes: a change asked meanwhile is seen by that look,
+        # or asks for the next one.
+        asked, self._poll_asked = self._poll_asked, False
+        return asked
+
+    def polled(self, changed: Sequence[str]) -> None:
+        if changed:
+            # Only the bots changed: rebuilding all of them cost more than the change itself.
+            for strategy_id in changed:
+                bot = self._bot(strategy_id)
+                if bot is None:
+                    self._bots.pop(strategy_id, None)
+                else:
+                    self._bots[strategy_id] = bot
             self._publish(running=True)
         with self._polled:
             self._polls += 1

@@ -37,6 +37,7 @@ from tradekit.protocols import Exchange, Journal
 from tradekit.runtime.bootstrap import Clock, RunMode, Runtime, bootstrap
 from tradekit.runtime.control import (
     CONTROL_POLL_SECONDS,
+    REGISTRY_POLL_SECONDS,
     CandleRoutes,
     RegistryControl,
     RunSelection,
@@ -202,12 +203,14 @@ def run_live(
     With ``registry`` (a ``RunSelection``; needs a journal) the journal's registry
     decides what runs: ``configs`` only seed a new registry, and changes asked of
     the registry while the run goes (``tradekit strategies ...``) are applied
-    between candles, and at least every ``CONTROL_POLL_SECONDS`` while the run
-    waits for a candle (see ``tradekit.runtime.control``).
+    between candles, looked for at most every ``REGISTRY_POLL_SECONDS`` (of
+    ``monotonic`` time) and at least every ``CONTROL_POLL_SECONDS`` while the run waits for a
+    candle (see ``tradekit.runtime.control``).
 
     ``observer`` (``tradekit.runtime.engine_view``) is told, on the engine's thread,
     when the strategies are loaded, after each candle, after each look at the
-    registry, and when the run stops.
+    registry, and when the run stops; when its ``wants_poll`` says so (a change was
+    asked in this process), the run looks at the registry before the next candle.
     """
     mode = RunMode(mode)
     if mode not in _LOOP_MODES:
@@ -262,11 +265,21 @@ def run_live(
     if not replaying:
         candles = plausible_candles(candles, runtime.shared.clock(), clock_skew)
 
+    next_poll = 0.0
+
     def poll_registry() -> None:
-        if control is not None:
-            applied = control.poll()
-            if observer is not None:
-                observer.polled(applied)
+        """Look at the registry when it is due, or at once when the observer asks."""
+        nonlocal next_poll
+        if control is None:
+            return
+        now = monotonic()
+        asked = observer is not None and observer.wants_poll()
+        if not asked and now < next_poll:
+            return
+        next_poll = now + REGISTRY_POLL_SECONDS
+        changed = control.poll()
+        if observer is not None:
+            observer.polled(changed)
 
     def awake() -> None:
         """What the run does between candles and whenever it wakes up waiting for one."""

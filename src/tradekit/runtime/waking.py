@@ -12,7 +12,6 @@ not process. Candles are processed on the run's thread only.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Final
@@ -36,13 +35,23 @@ class _End:
 
 
 class WakingSource:
-    """Reads ``candles`` on a daemon thread; one per run, closed when the run ends."""
+    """Reads ``candles`` on a daemon thread; one per run, closed when the run ends.
+
+    The two threads hand each candle over through one slot and two plain locks used as
+    signals (``wanted``: the run asks for a candle; ``ready``: the slot holds one): a
+    lock's acquire and release run in C, where a ``queue.Queue`` and a ``Semaphore``
+    run a Python ``Condition`` per call, which the engine thread paid on every candle.
+    """
 
     def __init__(self, candles: Iterable[Candle], timeout: float) -> None:
         self._candles = candles
         self._timeout = timeout
-        self._queue: queue.Queue[Candle | _End] = queue.Queue()
-        self._wanted = threading.Semaphore(0)
+        self._slot: Candle | _End | None = None
+        # Both start held: the reader waits to be asked, the run waits for a candle.
+        self._wanted = threading.Lock()
+        self._wanted.acquire()
+        self._ready = threading.Lock()
+        self._ready.acquire()
         self._closing = threading.Event()
         self._reader = threading.Thread(target=self._read, name="candle-reader", daemon=True)
         self._reader.start()
@@ -53,12 +62,16 @@ class WakingSource:
             try:
                 candle = next(candles, None)
             except BaseException as exc:  # handed to the run's thread, which raises it
-                self._queue.put(_End(exc))
+                self._hand_over(_End(exc))
                 return
             if candle is None:
-                self._queue.put(_End(None))
+                self._hand_over(_End(None))
                 return
-            self._queue.put(candle)
+            self._hand_over(candle)
+
+    def _hand_over(self, item: Candle | _End) -> None:
+        self._slot = item
+        self._ready.release()
 
     def _asked(self) -> bool:
         """Wait until the run asks for the next candle; False once it is closing."""
@@ -70,17 +83,14 @@ class WakingSource:
     def __iter__(self) -> Iterator[Candle | Idle]:
         while True:
             self._wanted.release()
-            while True:
-                try:
-                    item = self._queue.get(timeout=self._timeout)
-                except queue.Empty:
-                    yield IDLE
-                    continue
-                break
+            while not self._ready.acquire(timeout=self._timeout):
+                yield IDLE
+            item, self._slot = self._slot, None
             if isinstance(item, _End):
                 if item.error is not None:
                     raise item.error
                 return
+            assert item is not None  # the reader fills the slot before it signals
             yield item
 
     def close(self) -> None:

@@ -7,7 +7,8 @@ is removed) is summed up from its journal. The registry is read through
 ``SqlJournal.registry``, which reads it again only when its version moved, so a
 listing costs one small query while nothing changes; each bot's summary is built
 once per (registry entry, last change, engine view of the bot), and the list's
-JSON once per (registry, engine view). A change is written to the registry, then
+JSON once per (registry, engine view); a running bot's statistics once per
+(registry entry, engine view). A change is written to the registry, then
 the answer waits (at most ``change_timeout`` seconds) until the running engine
 has settled its row.
 """
@@ -17,13 +18,15 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import ConfigError
 from tradekit.events import PositionClosed
+from tradekit.insights import BotStats, bot_stats
 from tradekit.insights.holdings import strategy_report
 from tradekit.runtime.bot_requests import ChangeAsked, registered_bot
 from tradekit.runtime.control import APPLIED, TAKEN_IN_AT_START, registered_config
@@ -76,6 +79,30 @@ class _Listing(NamedTuple):
     body: bytes
 
 
+class _Common(NamedTuple):
+    """The registry's part of a bot's summary and what it was built from (by identity)."""
+
+    info: StrategyInfo
+    change: RegistryChange | None
+    fields: dict[str, Any]
+
+
+class _Stats(NamedTuple):
+    """A running bot's statistics and what they were computed from (compared by identity)."""
+
+    info: StrategyInfo
+    view: EngineView
+    since: datetime | None
+    stats: BotStats
+
+
+class _ViewBody(NamedTuple):
+    """The JSON answered about one engine view (compared by identity)."""
+
+    view: EngineView | None
+    body: bytes
+
+
 class EngineLink(Protocol):
     """What the API may do with the engine of its process (a fake in tests)."""
 
@@ -85,6 +112,9 @@ class EngineLink(Protocol):
     @property
     def polls(self) -> int:
         """How many times the engine has looked at the registry."""
+
+    def ask_poll(self) -> None:
+        """Have it look at the registry before its next candle (a change was just asked)."""
 
     def wait_for_poll(self, after: int, timeout: float) -> bool:
         """Wait until it looked more than ``after`` times (or stopped); False on timeout."""
@@ -147,9 +177,22 @@ class BotDirectory:
         """The templates' ids: a bot whose registry kind is one was made from that template."""
         self._summaries: dict[str, _Summary] = {}
         self._listing: _Listing | None = None
+        self._view_body: _ViewBody | None = None
+        self._stats: dict[str, _Stats] = {}
+        self._commons: dict[str, _Common] = {}
 
     def view(self) -> EngineView | None:
         return None if self.engine is None else self.engine.view()
+
+    def view_json(self, render: Callable[[EngineView | None], BaseModel]) -> bytes:
+        """``render`` of the newest view as JSON, serialized once per view."""
+        view = self.view()
+        held = self._view_body
+        if held is not None and held.view is view:
+            return held.body
+        body = render(view).model_dump_json().encode()
+        self._view_body = _ViewBody(view, body)
+        return body
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -222,6 +265,33 @@ class BotDirectory:
             _position_from_view(running) if running is not None else self._journal_positions(info)
         )
 
+    def stats(self, strategy_id: str, since: datetime | None = None) -> BotStats:
+        """The statistics of a registered bot from its journal (``tradekit.insights.bot_stats``).
+
+        For a bot the engine runs, they are computed once per engine view: the engine
+        commits a candle's journal (the bot's events and its series' price marks) before
+        it publishes the view of that candle, and nothing else writes a running bot's
+        journal, so while the view stays the same so do the statistics. The view is taken
+        before the journal is read, so what is kept is at least as new as the view it is
+        kept under.
+        """
+        info = self.registered(strategy_id)
+        view = self.view()
+        running = view is not None and view.running and strategy_id in view.bots
+        held = self._stats.get(strategy_id)
+        if (
+            running
+            and held is not None
+            and held.info is info
+            and held.view is view
+            and held.since == since
+        ):
+            return held.stats
+        stats = bot_stats(self.journal, strategy_id, since=since)
+        if running and view is not None:
+            self._stats[strategy_id] = _Stats(info, view, since, stats)
+        return stats
+
     def trades(self, strategy_id: str) -> list[TradeOut]:
         self.registered(strategy_id)
         return [
@@ -270,17 +340,8 @@ class BotDirectory:
     def _summary(
         self, info: StrategyInfo, view: EngineView | None, change: RegistryChange | None
     ) -> BotOut:
-        config = config_of(info)
+        common = self._common(info, change)
         running = None if view is None or not view.running else view.bots.get(info.strategy_id)
-        common: dict[str, Any] = {
-            "id": info.strategy_id,
-            "name": info.name,
-            "kind": info.kind,
-            "template": info.kind if info.kind in self.template_ids else None,
-            "symbols": list(config.symbols) if config else [],
-            "timeframe": config.timeframe if config else "",
-            "last_change": None if change is None else change_out(change),
-        }
         if running is not None:
             return BotOut(
                 **common,
@@ -299,6 +360,25 @@ class BotDirectory:
             unrealized_pnl=report.unrealized_pnl,
             last_candle=None,
         )
+
+    def _common(self, info: StrategyInfo, change: RegistryChange | None) -> dict[str, Any]:
+        """What a bot's summary takes from its registry entry and last change; built once
+        per (entry, change), as the engine's figures change far more often."""
+        held = self._commons.get(info.strategy_id)
+        if held is not None and held.info is info and held.change is change:
+            return held.fields
+        config = config_of(info)
+        fields: dict[str, Any] = {
+            "id": info.strategy_id,
+            "name": info.name,
+            "kind": info.kind,
+            "template": info.kind if info.kind in self.template_ids else None,
+            "symbols": list(config.symbols) if config else [],
+            "timeframe": config.timeframe if config else "",
+            "last_change": None if change is None else change_out(change),
+        }
+        self._commons[info.strategy_id] = _Common(info, change, fields)
+        return fields
 
     def _journal_positions(self, info: StrategyInfo) -> list[PositionOut]:
         report = strategy_report(self.journal, info.strategy_id, info)
@@ -328,13 +408,17 @@ class BotDirectory:
         """Ask for a change, wait for the running engine to settle it; the answer, and
         whether it was settled in time. ``new``: the change adds the bot (it need not be
         registered yet)."""
+        # One row each, not the whole registry: the writes around them move its version, so
+        # reading it whole would read every bot again, twice per change.
         if not new:
-            self.registered(strategy_id)
+            registered_bot(self.journal, strategy_id)
         engine = self.engine
         polls = 0 if engine is None else engine.polls
         asked = ask(self.journal)
+        if engine is not None:
+            engine.ask_poll()
         change = self._settled(asked.change_id, polls)
-        info = self.registered(strategy_id)
+        info = registered_bot(self.journal, strategy_id)
         bot = self._summary(info, self.view(), change)
         answer = ControlOut(message=asked.told, change=change_out(change), bot=bot)
         return answer, change.applied_at is not None

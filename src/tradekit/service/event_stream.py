@@ -29,7 +29,7 @@ import asyncio
 import secrets
 import threading
 from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -201,8 +201,11 @@ class EventStreamFeed:
     def candle(self, candle: Candle, seconds: float) -> None:
         self._flush()
 
-    def polled(self, applied: int) -> None:
+    def polled(self, changed: Sequence[str]) -> None:
         self._flush()
+
+    def wants_poll(self) -> bool:
+        return False
 
     def stopped(self) -> None:
         self._flush()

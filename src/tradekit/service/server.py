@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import anyio.to_thread
 import uvicorn
 
 from tradekit.config.settings import TradekitSettings
@@ -35,6 +36,11 @@ from tradekit.templates import TemplateCatalog
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 GRACEFUL_SHUTDOWN_SECONDS = 5
+API_WORKER_THREADS = 8
+"""Worker threads for the routes that read or write the database (anyio's default is 40).
+
+All of them share one interpreter lock with the engine: a few threads keep the database
+busy, while forty took turns on the lock, each request held up by the others' switches."""
 
 EngineRun = Callable[[threading.Event, RunObserver], LiveRunSummary]
 """Runs the engine on the calling thread until its source ends or the event is set."""
@@ -95,6 +101,9 @@ class EngineThread:
     def polls(self) -> int:
         return self._publisher.polls
 
+    def ask_poll(self) -> None:
+        self._publisher.ask_poll()
+
     def wait_for_poll(self, after: int, timeout: float) -> bool:
         return self._publisher.wait_for_poll(after, timeout)
 
@@ -116,9 +125,14 @@ class _Both:
         self._first.candle(candle, seconds)
         self._second.candle(candle, seconds)
 
-    def polled(self, applied: int) -> None:
-        self._first.polled(applied)
-        self._second.polled(applied)
+    def polled(self, changed: Sequence[str]) -> None:
+        self._first.polled(changed)
+        self._second.polled(changed)
+
+    def wants_poll(self) -> bool:
+        # Both are asked: each answers once per asking.
+        first, second = self._first.wants_poll(), self._second.wants_poll()
+        return first or second
 
     def stopped(self) -> None:
         self._first.stopped()
@@ -126,12 +140,18 @@ class _Both:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server that ends the open event streams first when it shuts down, so they
-    do not hold the graceful shutdown up."""
+    """uvicorn's server that runs the routes on ``API_WORKER_THREADS`` worker threads, and
+    ends the open event streams first when it shuts down, so they do not hold the graceful
+    shutdown up."""
 
     def __init__(self, config: uvicorn.Config, stream: EventStream) -> None:
         super().__init__(config)
         self._stream = stream
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        # The limiter belongs to the event loop: set it inside the loop the server runs.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = API_WORKER_THREADS
+        await super().serve(sockets)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._stream.close()

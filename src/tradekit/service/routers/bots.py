@@ -61,9 +61,11 @@ def _answer(
 
 
 @router.get("", response_model=list[BotOut], responses=BOT_ERRORS)
-def list_bots(bots: Directory) -> Response:
+async def list_bots(bots: Directory) -> Response:
     """Every bot not removed: state, positions, P&L, last candle and last change."""
-    # Serialized by the directory, once per registry and engine view, not per request.
+    # Serialized by the directory, once per registry and engine view, not per request. On the
+    # event loop, not a worker thread: besides memory it reads one row (the registry's
+    # version) of a WAL database, where a reader never waits for the writer.
     return Response(bots.bots_json(), media_type="application/json")
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from tradekit import __version__
 from tradekit.errors import StrategyError
+from tradekit.runtime.engine_view import EngineView
 from tradekit.service.dependencies import Directory, require_token
 from tradekit.service.errors import CONTROL_ERRORS, ERROR_RESPONSES
 from tradekit.service.models import CandleTimesOut, EngineOut, EngineStopOut, FeedOut, Health
@@ -18,15 +19,20 @@ health_router = APIRouter(tags=["health"])
 
 
 @health_router.get("/api/health", response_model=Health)
-def health() -> Health:
+async def health() -> Health:
     """Open to anyone (no token): the service answers."""
     return Health(version=__version__)
 
 
 @router.get("", response_model=EngineOut, responses=ERROR_RESPONSES)
-def engine(bots: Directory) -> EngineOut:
+async def engine(bots: Directory) -> Response:
     """Mode, source, feeds with their lag and bots by state; not running when none runs."""
-    view = bots.view()
+    # From memory only, serialized once per engine view: on the event loop, no worker thread.
+    return Response(bots.view_json(engine_out), media_type="application/json")
+
+
+def engine_out(view: EngineView | None) -> EngineOut:
+    """What ``GET /api/engine`` answers about ``view``."""
     if view is None:
         return EngineOut(
             running=False,
@@ -89,4 +95,4 @@ def stop_engine(bots: Directory) -> EngineStopOut:
     return EngineStopOut(message="stopping: the engine commits its journal, then the service ends")
 
 
-__all__ = ["candle_times", "health_router", "router"]
+__all__ = ["candle_times", "engine_out", "health_router", "router"]

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from tradekit.insights import DEFAULT_MAX_POINTS, bot_equity, bot_stats
+from tradekit.insights import DEFAULT_MAX_POINTS, bot_equity
 from tradekit.service.dependencies import Directory, require_token
 from tradekit.service.errors import BOT_ERRORS
 from tradekit.service.figure_models import BotStatsOut, EquityOut, EquityPointOut
@@ -37,8 +37,7 @@ def _aware(ts: datetime | None) -> datetime | None:
 def stats(bot_id: str, bots: Directory, since: Since = None) -> BotStatsOut:
     """Return, drawdown, Sharpe, Sortino, win rate, profit factor, exposure, trades, average
     trade and duration, and buy-and-hold of the bot's symbols over the same period."""
-    bots.registered(bot_id)
-    return BotStatsOut.of(bot_stats(bots.journal, bot_id, since=_aware(since)))
+    return BotStatsOut.of(bots.stats(bot_id, since=_aware(since)))
 
 
 @router.get("/{bot_id}/equity", response_model=EquityOut)

@@ -26,12 +26,13 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, col, func, select
 
-from tradekit.domain import Fill, Order, Position
+from tradekit.domain import Fill, Order, OrderSide, Position
 from tradekit.errors import EventError, JournalConflictError, StorageError
 from tradekit.events import Event, event_from_dict
 from tradekit.logs import log
 from tradekit.services.journal.bulk import execute_rows
 from tradekit.services.journal.lock import AdvisoryWriterLock, FileWriterLock, WriterLock
+from tradekit.services.journal.rows import KeptRows
 from tradekit.services.journal.sqlite import (
     WRITE_OPTION,
     begin_transaction,
@@ -45,6 +46,7 @@ from tradekit.services.journal.sqlite import (
 )
 from tradekit.services.journal.tables import (
     DELETE_POSITIONS,
+    EVENTS,
     FILLS,
     JOURNAL_TABLES,
     ORDERS,
@@ -52,7 +54,6 @@ from tradekit.services.journal.tables import (
     PRICE_MARKS,
     SNAPSHOTS,
     EventRecord,
-    FillRecord,
     JournalModel,
     OrderRecord,
     PositionRecord,
@@ -63,7 +64,6 @@ from tradekit.services.journal.tables import (
     StrategyRecord,
     event_conflict,
     event_row,
-    fill_from,
     fill_row,
     insert_events,
     insert_new,
@@ -84,7 +84,8 @@ DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 READ_CONNECTIONS_KEPT = 48
 """Connections a SQLite file journal keeps open for reuse: more than the threads that read at
-once in the bot service (anyio's 40 worker threads), so no read pays for opening one."""
+once in the bot service (its worker threads, its event loop and the engine), so no read pays
+for opening one."""
 
 
 StrategyStatus = StrategyState
@@ -208,6 +209,9 @@ class SqlJournal:
         self._has_marks = True
         self._has_version = True
         self._registry: Registry | None = None
+        # What the last reading of the whole registry built, reused for the rows unchanged.
+        self._strategy_rows = KeptRows(list(_STRATEGY_COLUMNS.selected_columns), _strategy_entry)
+        self._change_rows = KeptRows(list(_CHANGE_COLUMNS.selected_columns), RegistryChange)
         self._marks: dict[tuple[str, str], _SeriesMarks] = {}
         try:
             url = make_url(database_url)
@@ -535,17 +539,17 @@ class SqlJournal:
         first ``limit`` of them when given; only events of ``types`` when given (the others
         are never decoded, which is what makes such a read cheap)."""
         statement = (
-            select(EventRecord.seq, EventRecord.payload)
-            .where(EventRecord.strategy_id == strategy_id, col(EventRecord.seq) > after_seq)
-            .order_by(col(EventRecord.seq))
+            core_select(EVENTS.c.seq, EVENTS.c.payload)
+            .where(EVENTS.c.strategy_id == strategy_id, EVENTS.c.seq > after_seq)
+            .order_by(EVENTS.c.seq)
         )
         if types is not None:
             names = sorted({kind.__name__ for kind in types})
-            statement = statement.where(col(EventRecord.event_type).in_(names))
+            statement = statement.where(EVENTS.c.event_type.in_(names))
         if limit is not None:
             statement = statement.limit(limit)
-        with self._reading() as session:
-            rows = session.exec(statement).all()
+        with self._read_connection() as connection:
+            rows = connection.execute(statement).all()
         return [self._decode_event(strategy_id, seq, payload) for seq, payload in rows]
 
     def event_count(self, strategy_id: str) -> int:
@@ -559,14 +563,14 @@ class SqlJournal:
     ) -> tuple[datetime, datetime] | None:
         """The times of ``strategy_id``'s first and last committed events in seq order (with
         ``since``, of those at or after it); ``None`` when there are none."""
-        statement = select(EventRecord.ts).where(EventRecord.strategy_id == strategy_id)
+        statement = core_select(EVENTS.c.ts).where(EVENTS.c.strategy_id == strategy_id)
         if since is not None:
-            statement = statement.where(col(EventRecord.ts) >= require_aware(since, "events since"))
-        first = statement.order_by(col(EventRecord.seq)).limit(1)
-        last = statement.order_by(col(EventRecord.seq).desc()).limit(1)
-        with self._reading() as session:
-            found_first = session.exec(first).first()
-            found_last = session.exec(last).first()
+            statement = statement.where(EVENTS.c.ts >= require_aware(since, "events since"))
+        first = statement.order_by(EVENTS.c.seq).limit(1)
+        last = statement.order_by(EVENTS.c.seq.desc()).limit(1)
+        with self._read_connection() as connection:
+            found_first = connection.execute(first).scalar()
+            found_last = connection.execute(last).scalar()
         if found_first is None or found_last is None:
             return None
         return found_first, found_last
@@ -589,8 +593,11 @@ class SqlJournal:
 
     def latest_snapshot(self, strategy_id: str) -> StoredSnapshot | None:
         """``strategy_id``'s newest committed snapshot, or ``None``."""
-        with self._reading() as session:
-            record = session.get(SnapshotRecord, strategy_id)
+        statement = core_select(SNAPSHOTS.c.seq, SNAPSHOTS.c.state).where(
+            SNAPSHOTS.c.strategy_id == strategy_id
+        )
+        with self._read_connection() as connection:
+            record = connection.execute(statement).first()
         if record is None:
             return None
         try:
@@ -624,12 +631,16 @@ class SqlJournal:
     def fills(self, strategy_id: str) -> list[Fill]:
         """``strategy_id``'s fills in the order they were recorded."""
         statement = (
-            select(FillRecord)
-            .where(FillRecord.strategy_id == strategy_id)
-            .order_by(col(FillRecord.id))
+            core_select(*(FILLS.c[name] for name in _FILL_COLUMNS))
+            .where(FILLS.c.strategy_id == strategy_id)
+            .order_by(FILLS.c.id)
         )
-        with self._reading() as session:
-            return [fill_from(record) for record in session.exec(statement)]
+        with self._read_connection() as connection:
+            rows = connection.execute(statement).all()
+        return [
+            Fill(order_id, strategy, symbol, OrderSide(side), quantity, price, fee, ts)
+            for order_id, strategy, symbol, side, quantity, price, fee, ts in rows
+        ]
 
     def price_marks(
         self, symbol: str, timeframe: str, *, since: datetime | None = None
@@ -644,8 +655,7 @@ class SqlJournal:
             return []
         series = (PRICE_MARKS.c.symbol == symbol) & (PRICE_MARKS.c.timeframe == timeframe)
         held = self._marks.get((symbol, timeframe))
-        with self._reading() as session:
-            connection = session.connection()
+        with self._read_connection() as connection:
             count, newest = connection.execute(
                 core_select(func.count(), func.max(PRICE_MARKS.c.ts)).where(series)
             ).one()
@@ -762,8 +772,8 @@ class SqlJournal:
         """The id of the newest change asked of the registry; 0 when there is none (cheap)."""
         if not self._has_changes:
             return 0
-        with self._reading() as session:
-            newest = session.exec(select(func.max(RegistryChangeRecord.id))).one()
+        with self._read_connection() as connection:
+            newest = connection.execute(core_select(func.max(REGISTRY_CHANGES.c.id))).scalar()
         return int(newest or 0)
 
     def registry_changes(
@@ -783,9 +793,10 @@ class SqlJournal:
         """Change ``change_id`` as it stands now; ``None`` when there is no such change."""
         if not self._has_changes:
             return None
-        with self._reading() as session:
-            record = session.get(RegistryChangeRecord, change_id)
-            return None if record is None else _registry_change(record)
+        statement = _CHANGE_COLUMNS.where(REGISTRY_CHANGES.c.id == change_id)
+        with self._read_connection() as connection:
+            row = connection.execute(statement).first()
+        return None if row is None else RegistryChange(*row)
 
     def latest_changes(self, strategy_id: str | None = None) -> dict[str, RegistryChange]:
         """Each strategy's newest change asked of the registry (only ``strategy_id``'s when
@@ -804,12 +815,18 @@ class SqlJournal:
         if strategy_id is not None:
             newest = newest.where(RegistryChangeRecord.strategy_id == strategy_id)
         newest = newest.group_by(col(RegistryChangeRecord.strategy_id))
-        # Plain rows, not ORM objects: this runs for every reading of the whole registry.
-        statement = _CHANGE_COLUMNS.where(
-            col(RegistryChangeRecord.id).in_(newest.scalar_subquery())
+        if strategy_id is not None:
+            statement = _CHANGE_COLUMNS.where(
+                col(RegistryChangeRecord.id).in_(newest.scalar_subquery())
+            )
+            return {row.strategy_id: RegistryChange(*row) for row in connection.execute(statement)}
+        # Every strategy's: this runs for every reading of the whole registry, where the
+        # changes read before are mostly read again unchanged.
+        raw = core_select(*self._change_rows.raw_columns).where(
+            REGISTRY_CHANGES.c.id.in_(newest.scalar_subquery())
         )
-        rows = connection.execute(statement).all()
-        return {row.strategy_id: RegistryChange(*row) for row in rows}
+        changes = self._change_rows.objects(connection.execute(raw), connection.dialect)
+        return {change.strategy_id: change for change in changes}
 
     def settle_change(self, change_id: int, outcome: str, applied_at: datetime) -> None:
         """Record what a runner made of change ``change_id`` and when it applied it."""
@@ -827,9 +844,10 @@ class SqlJournal:
 
     def strategy_info(self, strategy_id: str) -> StrategyInfo | None:
         """The registry entry of ``strategy_id``, or ``None`` when it is not registered."""
-        with self._reading() as session:
-            record = session.get(StrategyRecord, strategy_id)
-            return None if record is None else _strategy_info(record)
+        statement = _STRATEGY_COLUMNS.where(STRATEGIES.c.strategy_id == strategy_id)
+        with self._read_connection() as connection:
+            row = connection.execute(statement).first()
+        return None if row is None else _strategy_entry(*row)
 
     def registered(self, strategy_id: str) -> StrategyInfo:
         """The registry entry of ``strategy_id``; ``StorageError`` with a suggestion if unknown."""
@@ -856,29 +874,25 @@ class SqlJournal:
         """The registry's version: it grows with every registry write (cheap: one row)."""
         if not self._has_version:
             return None
-        with self._reading() as session:
-            return self._version_in(session)
+        with self._read_connection() as connection:
+            return self._version_in(connection)
 
     def registry(self) -> Registry:
         """The whole registry as it stands, with each strategy's newest change.
 
         Kept in memory and read again only once the registry version moved: a write
         through any journal on this database, in any process, is seen by the next call.
+        A row read again unchanged gives back the entry (or change) built from it before.
         """
-        with self._reading() as session:
-            version = self._version_in(session) if self._has_version else None
+        with self._read_connection() as connection:
+            version = self._version_in(connection) if self._has_version else None
             held = self._registry
             if version is not None and held is not None and held.version == version:
                 return held
             # In the same read transaction as the version, so they agree.
-            connection = session.connection()
-            rows = connection.execute(_STRATEGY_COLUMNS.order_by(STRATEGIES.c.strategy_id))
-            strategies = tuple(
-                StrategyInfo(
-                    strategy_id, name, kind, config_json, StrategyStatus(status), created, updated
-                )
-                for strategy_id, name, kind, config_json, status, created, updated in rows
-            )
+            raw = core_select(*self._strategy_rows.raw_columns).order_by(STRATEGIES.c.strategy_id)
+            rows = connection.execute(raw)
+            strategies = tuple(self._strategy_rows.objects(rows, connection.dialect))
             changes = self._latest_changes_in(connection, None)
         registry = Registry(
             version,
@@ -892,8 +906,8 @@ class SqlJournal:
                     self._registry = registry
         return registry
 
-    def _version_in(self, session: Session) -> int:
-        found = session.connection().execute(_VERSION_COLUMN).scalar()
+    def _version_in(self, connection: Connection) -> int:
+        found = connection.execute(_VERSION_COLUMN).scalar()
         return int(found or 0)
 
     def close(self) -> None:
@@ -941,6 +955,17 @@ class SqlJournal:
         try:
             with self._exclusive(), Session(self._engine) as session:
                 yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"journal {self.url}: read failed ({_reason(exc)})") from exc
+
+    @contextmanager
+    def _read_connection(self) -> Iterator[Connection]:
+        """A connection for reads in plain SQL statements: no ORM session, which cost as much
+        as the query itself on the reads the bot service makes on every request."""
+        self._require_open()
+        try:
+            with self._exclusive(), self._engine.connect() as connection:
+                yield connection
         except SQLAlchemyError as exc:
             raise StorageError(f"journal {self.url}: read failed ({_reason(exc)})") from exc
 
@@ -1006,6 +1031,8 @@ _CHANGE_COLUMNS = core_select(
     REGISTRY_CHANGES.c.id,
     *(REGISTRY_CHANGES.c[item.name] for item in fields(RegistryChange)[1:]),
 )
+_FILL_COLUMNS = ("order_id", "strategy_id", "symbol", "side", "quantity", "price", "fee", "ts")
+"""The columns of a ``Fill``, in the order of its fields."""
 _CHANGES_TABLE = table_of(RegistryChangeRecord).name
 _MARKS_TABLE = table_of(PriceMarkRecord).name
 _VERSION_TABLE = REGISTRY_VERSION.name
@@ -1043,6 +1070,20 @@ def _registry_change(record: RegistryChangeRecord) -> RegistryChange:
         requested_at=record.requested_at,
         applied_at=record.applied_at,
         outcome=record.outcome,
+    )
+
+
+def _strategy_entry(
+    strategy_id: str,
+    name: str,
+    kind: str,
+    config_json: str,
+    status: str,
+    created_at: datetime,
+    updated_at: datetime,
+) -> StrategyInfo:
+    return StrategyInfo(
+        strategy_id, name, kind, config_json, StrategyStatus(status), created_at, updated_at
     )
 
 
