@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tradekit.service.bots import BotDirectory
 from tradekit.service.token import same_token
-from tradekit.templates import TemplateCatalog, bundled_templates
+from tradekit.templates import TemplateCatalog
 
 UNAUTHORIZED = "missing or wrong bearer token"
 
@@ -41,11 +41,9 @@ async def directory(request: Request) -> BotDirectory:
 
 
 async def template_catalog(request: Request) -> TemplateCatalog:
-    """The app's template catalog (``app.state.template_catalog``), else the bundled templates."""
-    catalog = getattr(request.app.state, "template_catalog", None)
-    if isinstance(catalog, TemplateCatalog):
-        return catalog
-    return TemplateCatalog(bundled_templates())
+    """The app's template catalog (``create_app`` sets ``app.state.template_catalog``)."""
+    catalog: TemplateCatalog = request.app.state.template_catalog
+    return catalog
 
 
 async def requester_of(request: Request) -> str:

@@ -1,9 +1,8 @@
 """``/api/strategies``: the strategy templates a new bot is made from, and their parameters.
 
 ``create_app`` sets ``app.state.template_catalog`` (bundled templates plus the
-user's folder, from ``load_templates``); tests may override ``template_catalog``;
-without either, the bundled templates are served. Like every route but health,
-these need the bearer token.
+user's folder, from ``load_templates``); tests may override ``template_catalog``.
+Like every route but health, these need the bearer token.
 """
 
 from __future__ import annotations
