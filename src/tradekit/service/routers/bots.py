@@ -38,6 +38,7 @@ from tradekit.service.bot_configs import (
 from tradekit.service.dependencies import Directory, Requester, Templates, require_token
 from tradekit.service.errors import BOT_ERRORS, CONTROL_ERRORS, ERROR_RESPONSES, error_response
 from tradekit.service.models import BotDetail, BotOut, ControlOut, EventPage, PositionOut, TradeOut
+from tradekit.service.responses import JSON, json_response
 from tradekit.services.journal.store import SqlJournal
 
 router = APIRouter(prefix="/api/bots", tags=["bots"], dependencies=[Depends(require_token)])
@@ -51,13 +52,10 @@ PENDING: dict[int | str, dict[str, Any]] = {
 MAX_EVENTS_PAGE = 1000
 
 
-def _answer(
-    bots: Directory, bot_id: str, response: Response, ask: Callable[[SqlJournal], ChangeAsked]
-) -> ControlOut:
+def _answer(bots: Directory, bot_id: str, ask: Callable[[SqlJournal], ChangeAsked]) -> Response:
+    """The change's answer: 200 once the engine applied it, 202 while it is pending."""
     answer, settled = bots.control(bot_id, ask)
-    if not settled:
-        response.status_code = 202
-    return answer
+    return json_response(answer, 200 if settled else 202)
 
 
 @router.get("", response_model=list[BotOut], responses=BOT_ERRORS)
@@ -66,7 +64,7 @@ async def list_bots(bots: Directory) -> Response:
     # Serialized by the directory, once per registry and engine view, not per request. On the
     # event loop, not a worker thread: besides memory it reads one row (the registry's
     # version) of a WAL database, where a reader never waits for the writer.
-    return Response(bots.bots_json(), media_type="application/json")
+    return Response(bots.bots_json(), media_type=JSON)
 
 
 CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -90,7 +88,7 @@ def create_bot(
         lambda journal: add_bot(journal, config, by, kind=body.template),
         new=True,
     )
-    return answer
+    return json_response(answer, 201)
 
 
 @router.put("/{bot_id}", response_model=ControlOut, responses={**CONTROL_ERRORS, **PENDING})
@@ -101,7 +99,6 @@ def change_bot(
     bots: Directory,
     templates: Templates,
     by: Requester,
-    response: Response,
 ) -> Any:
     """Change a bot made from a template; a running bot is hot-reloaded keeping its positions
     (their stops and targets stay; new settings apply to positions opened afterwards)."""
@@ -110,9 +107,7 @@ def change_bot(
         config = updated_bot_config(info, body, templates, request.app.state.settings)
     except ConfigError as exc:
         return _refused_values(exc, body.model_dump(mode="json", exclude_none=True))
-    return _answer(
-        bots, bot_id, response, lambda journal: update_bot(journal, config, by, kind=info.kind)
-    )
+    return _answer(bots, bot_id, lambda journal: update_bot(journal, config, by, kind=info.kind))
 
 
 def _refused_values(error: ConfigError, body: dict[str, Any]) -> Any:
@@ -121,53 +116,43 @@ def _refused_values(error: ConfigError, body: dict[str, Any]) -> Any:
 
 
 @router.get("/{bot_id}", response_model=BotDetail, responses=BOT_ERRORS)
-def get_bot(bot_id: str, bots: Directory) -> BotDetail:
+def get_bot(bot_id: str, bots: Directory) -> Response:
     """One bot with its open positions and config."""
-    return bots.bot(bot_id)
+    return json_response(bots.bot(bot_id))
 
 
 @router.post("/{bot_id}/start", response_model=ControlOut, responses={**CONTROL_ERRORS, **PENDING})
-def start_bot(bot_id: str, bots: Directory, by: Requester, response: Response) -> ControlOut:
+def start_bot(bot_id: str, bots: Directory, by: Requester) -> Response:
     """Make a disabled bot active (a quarantined one needs resume)."""
-    return _answer(bots, bot_id, response, lambda journal: enable_bot(journal, bot_id, by))
+    return _answer(bots, bot_id, lambda journal: enable_bot(journal, bot_id, by))
 
 
 @router.post("/{bot_id}/stop", response_model=ControlOut, responses={**CONTROL_ERRORS, **PENDING})
 def stop_bot(
-    bot_id: str,
-    bots: Directory,
-    by: Requester,
-    response: Response,
-    close_positions: ClosePositions = False,
-) -> ControlOut:
+    bot_id: str, bots: Directory, by: Requester, close_positions: ClosePositions = False
+) -> Response:
     """Disable a bot: no signals or entries; its stops keep managing what it holds."""
     return _answer(
         bots,
         bot_id,
-        response,
         lambda journal: disable_bot(journal, bot_id, by, close_positions=close_positions),
     )
 
 
 @router.post("/{bot_id}/resume", response_model=ControlOut, responses={**CONTROL_ERRORS, **PENDING})
-def resume(bot_id: str, bots: Directory, by: Requester, response: Response) -> ControlOut:
+def resume(bot_id: str, bots: Directory, by: Requester) -> Response:
     """Lift a bot's quarantine."""
-    return _answer(bots, bot_id, response, lambda journal: resume_bot(journal, bot_id, by))
+    return _answer(bots, bot_id, lambda journal: resume_bot(journal, bot_id, by))
 
 
 @router.delete("/{bot_id}", response_model=ControlOut, responses={**CONTROL_ERRORS, **PENDING})
 def delete_bot(
-    bot_id: str,
-    bots: Directory,
-    by: Requester,
-    response: Response,
-    close_positions: ClosePositions = False,
-) -> ControlOut:
+    bot_id: str, bots: Directory, by: Requester, close_positions: ClosePositions = False
+) -> Response:
     """Remove a bot (its journal stays); 409 while it holds positions unless close_positions."""
     return _answer(
         bots,
         bot_id,
-        response,
         lambda journal: remove_bot(journal, bot_id, by, close_positions=close_positions),
     )
 

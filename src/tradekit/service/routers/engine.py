@@ -13,6 +13,7 @@ from tradekit.runtime.engine_view import EngineView
 from tradekit.service.dependencies import Directory, require_token
 from tradekit.service.errors import CONTROL_ERRORS, ERROR_RESPONSES
 from tradekit.service.models import CandleTimesOut, EngineOut, EngineStopOut, FeedOut, Health
+from tradekit.service.responses import JSON
 
 router = APIRouter(prefix="/api/engine", tags=["engine"], dependencies=[Depends(require_token)])
 health_router = APIRouter(tags=["health"])
@@ -28,7 +29,7 @@ async def health() -> Health:
 async def engine(bots: Directory) -> Response:
     """Mode, source, feeds with their lag and bots by state; not running when none runs."""
     # From memory only, serialized once per engine view: on the event loop, no worker thread.
-    return Response(bots.view_json(engine_out), media_type="application/json")
+    return Response(bots.view_json(engine_out), media_type=JSON)
 
 
 def engine_out(view: EngineView | None) -> EngineOut:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from tradekit.insights import DEFAULT_MAX_POINTS, bot_equity
 from tradekit.service.dependencies import Directory, require_token
 from tradekit.service.errors import BOT_ERRORS
 from tradekit.service.figure_models import BotStatsOut, EquityOut, EquityPointOut
+from tradekit.service.responses import json_response
 
 router = APIRouter(
     prefix="/api/bots", tags=["bots"], dependencies=[Depends(require_token)], responses=BOT_ERRORS
@@ -34,10 +35,10 @@ def _aware(ts: datetime | None) -> datetime | None:
 
 
 @router.get("/{bot_id}/stats", response_model=BotStatsOut)
-def stats(bot_id: str, bots: Directory, since: Since = None) -> BotStatsOut:
+def stats(bot_id: str, bots: Directory, since: Since = None) -> Response:
     """Return, drawdown, Sharpe, Sortino, win rate, profit factor, exposure, trades, average
     trade and duration, and buy-and-hold of the bot's symbols over the same period."""
-    return BotStatsOut.of(bots.stats(bot_id, since=_aware(since)))
+    return json_response(BotStatsOut.of(bots.stats(bot_id, since=_aware(since))))
 
 
 @router.get("/{bot_id}/equity", response_model=EquityOut)
