@@ -25,8 +25,8 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from tradekit.domain import Fill, Order, OrderSide, Side
-from tradekit.events import Direction, Event, PositionClosed, PositionOpened, SignalGenerated
+from tradekit.domain import Direction, Fill, Order, OrderSide, Side
+from tradekit.events import Event, PositionClosed, PositionOpened, SignalGenerated
 from tradekit.insights import BotStats, StatsTracker, bot_stats
 from tradekit.services.journal.store import SqlJournal
 

@@ -19,7 +19,7 @@ from test_service_api import AUTH, T0, TOKEN, FakeEngine, bot_config, running_vi
 
 from tradekit.domain import Position, Side
 from tradekit.events import Event, PositionClosed, PositionOpened
-from tradekit.insights import BotStats, bot_stats
+from tradekit.insights import BotStats, StatsTracker, bot_stats
 from tradekit.runtime.bot_requests import add_bot, disable_bot
 from tradekit.runtime.engine_view import EngineView
 from tradekit.service import bots as bots_module
@@ -204,7 +204,7 @@ def round_trip(strategy_id: str) -> list[Event]:
 
 
 class CountingStats:
-    """``bot_stats`` that counts its calls."""
+    """Counts the statistics computed: by ``bot_stats`` or by a ``StatsTracker``."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -217,7 +217,14 @@ class CountingStats:
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> CountingStats:
     counting = CountingStats()
+    tracked = StatsTracker.stats
+
+    def tracker_stats(tracker: StatsTracker, *args: Any, **options: Any) -> BotStats:
+        counting.calls += 1
+        return tracked(tracker, *args, **options)
+
     monkeypatch.setattr(bots_module, "bot_stats", counting)
+    monkeypatch.setattr(StatsTracker, "stats", tracker_stats)
     return counting
 
 
