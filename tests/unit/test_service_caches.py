@@ -287,3 +287,19 @@ class TestStats:
         after = stats_of(client, "beta")
         assert counted.calls == 2
         assert (before["trade_count"], after["trade_count"]) == (0, 1)
+
+
+class TestRunningBotStats:
+    def test_follow_what_its_journal_adds_as_bot_stats_computes_them(
+        self, journal: SqlJournal
+    ) -> None:
+        engine = ViewEngine(journal, running_view())
+        directory = create_app(journal=journal, token=TOKEN, engine_link=engine).state.directory
+        before = directory.stats("alpha")
+        journal.record_price_mark("BTC/USDT", "1h", T0, 100.0)
+        journal.record(round_trip("alpha"))
+        journal.commit()
+        engine.publish(dataclasses.replace(running_view(), candles=13))
+        after = directory.stats("alpha")
+        assert after == bot_stats(journal, "alpha")
+        assert (before.trade_count, after.trade_count) == (0, 1)
