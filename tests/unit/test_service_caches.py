@@ -19,7 +19,7 @@ from test_service_api import AUTH, T0, TOKEN, FakeEngine, bot_config, running_vi
 
 from tradekit.domain import Position, Side
 from tradekit.events import Event, PositionClosed, PositionOpened
-from tradekit.insights import BotStats, bot_stats
+from tradekit.insights import BotStats, StatsTracker, bot_stats
 from tradekit.runtime.bot_requests import add_bot, disable_bot
 from tradekit.runtime.engine_view import EngineView
 from tradekit.service import bots as bots_module
@@ -204,7 +204,7 @@ def round_trip(strategy_id: str) -> list[Event]:
 
 
 class CountingStats:
-    """``bot_stats`` that counts its calls."""
+    """Counts the statistics computed: by ``bot_stats`` or by a ``StatsTracker``."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -217,7 +217,14 @@ class CountingStats:
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> CountingStats:
     counting = CountingStats()
+    tracked = StatsTracker.stats
+
+    def tracker_stats(tracker: StatsTracker, *args: Any, **options: Any) -> BotStats:
+        counting.calls += 1
+        return tracked(tracker, *args, **options)
+
     monkeypatch.setattr(bots_module, "bot_stats", counting)
+    monkeypatch.setattr(StatsTracker, "stats", tracker_stats)
     return counting
 
 
@@ -280,3 +287,19 @@ class TestStats:
         after = stats_of(client, "beta")
         assert counted.calls == 2
         assert (before["trade_count"], after["trade_count"]) == (0, 1)
+
+
+class TestRunningBotStats:
+    def test_follow_what_its_journal_adds_as_bot_stats_computes_them(
+        self, journal: SqlJournal
+    ) -> None:
+        engine = ViewEngine(journal, running_view())
+        directory = create_app(journal=journal, token=TOKEN, engine_link=engine).state.directory
+        before = directory.stats("alpha")
+        journal.record_price_mark("BTC/USDT", "1h", T0, 100.0)
+        journal.record(round_trip("alpha"))
+        journal.commit()
+        engine.publish(dataclasses.replace(running_view(), candles=13))
+        after = directory.stats("alpha")
+        assert after == bot_stats(journal, "alpha")
+        assert (before.trade_count, after.trade_count) == (0, 1)

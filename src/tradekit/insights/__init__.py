@@ -15,11 +15,13 @@ from tradekit.insights.holdings import (
     strategy_reports,
     symbol_exposures,
 )
+from tradekit.insights.stats_tracker import StatsTracker
 
 __all__ = [
     "DEFAULT_MAX_POINTS",
     "BotStats",
     "OpenPositionReport",
+    "StatsTracker",
     "StrategyReport",
     "SymbolBot",
     "SymbolExposure",

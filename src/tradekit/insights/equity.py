@@ -12,15 +12,16 @@ it is newer than the last mark.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
 from tradekit.domain import Fill, OrderSide
 from tradekit.insights.holdings import SnapshotMarks, capital_of, config_document
-from tradekit.services.journal.store import SqlJournal
+from tradekit.services.journal.store import SqlJournal, StrategyInfo
 
 DEFAULT_MAX_POINTS = 500
 """Points ``bot_equity`` returns at most by default: a chart's width, a small response."""
@@ -39,31 +40,54 @@ class EquityHistory:
     """Per symbol of the strategy: its marks, then its snapshot price when that is newer."""
 
 
+@dataclass(frozen=True)
+class EquityBasis:
+    """What a registered config says that valuing a strategy's equity needs."""
+
+    capital: float
+    symbols: tuple[str, ...]
+    """Its symbols, each once, in the config's order."""
+    timeframe: str
+
+    @classmethod
+    def of(cls, info: StrategyInfo | None) -> EquityBasis | None:
+        """The basis of a registry entry; ``None`` without a capital or a timeframe."""
+        config = config_document(info)
+        capital = capital_of(config)
+        symbols = tuple(dict.fromkeys(str(symbol) for symbol in config.get("symbols") or ()))
+        timeframe = config.get("timeframe")
+        if capital is None or not isinstance(timeframe, str):
+            return None
+        return cls(capital, symbols, timeframe)
+
+
 def equity_history(journal: SqlJournal, strategy_id: str) -> EquityHistory | None:
     """The equity history of ``strategy_id``; ``None`` when the registry has no config for it.
 
     Capital, symbols and timeframe come from the registry's config.
     """
-    config = config_document(journal.strategy_info(strategy_id))
-    capital = capital_of(config)
-    symbols = [str(symbol) for symbol in config.get("symbols") or ()]
-    timeframe = config.get("timeframe")
-    if capital is None or not isinstance(timeframe, str):
+    basis = EquityBasis.of(journal.strategy_info(strategy_id))
+    if basis is None:
         return None
-    prices = {symbol: journal.price_marks(symbol, timeframe) for symbol in symbols}
+    capital = basis.capital
+    prices = {symbol: journal.price_marks(symbol, basis.timeframe) for symbol in basis.symbols}
     fills = sorted(journal.fills(strategy_id), key=lambda fill: fill.ts)
     times = sorted({ts for marks in prices.values() for ts, _ in marks})
     points = _valued(capital, fills, prices, times)
     snapshot = journal.latest_snapshot(strategy_id)
     if snapshot is not None:
-        stamp = _snapshot_time(snapshot.state.get("last_ts"))
-        last_prices = SnapshotMarks.of(snapshot.state).last_prices
+        stamp, last_prices = snapshot_marks(snapshot.state)
         if stamp is not None and (not points or stamp > points[-1][0]) and last_prices:
             for symbol, price in last_prices.items():
                 if symbol in prices:
                     prices[symbol] = [*prices[symbol], (stamp, price)]
             points.extend(_valued(capital, fills, prices, [stamp]))
     return EquityHistory(capital, points, prices)
+
+
+def snapshot_marks(state: dict[str, Any]) -> tuple[datetime | None, dict[str, float]]:
+    """The newest candle time a snapshot names, and the last price of each of its symbols."""
+    return _snapshot_time(state.get("last_ts")), SnapshotMarks.of(state).last_prices
 
 
 def _snapshot_time(value: object) -> datetime | None:
@@ -79,6 +103,59 @@ def _snapshot_time(value: object) -> datetime | None:
     return max(stamps, default=None)
 
 
+def mark_at(marks: Sequence[tuple[datetime, float]], ts: datetime) -> float | None:
+    """The price of the last of ``marks`` (oldest first) at or before ``ts``; ``None`` if none."""
+    index = bisect.bisect_right(marks, ts, key=_mark_time) - 1
+    return marks[index][1] if index >= 0 else None
+
+
+def _mark_time(mark: tuple[datetime, float]) -> datetime:
+    return mark[0]
+
+
+class Ledger:
+    """Cash and holdings of one strategy after its fills up to a time, moved forward in time.
+
+    One per valuation; ``copy`` values a later time without moving this one.
+    """
+
+    def __init__(self, capital: float) -> None:
+        self.cash = capital
+        self.held: dict[str, float] = {}
+        self.fill_price: dict[str, float] = {}
+        self.applied = 0
+        """How many of the fills (oldest first) are in the cash and holdings."""
+
+    def copy(self) -> Ledger:
+        twin = Ledger(self.cash)
+        twin.held, twin.fill_price = dict(self.held), dict(self.fill_price)
+        twin.applied = self.applied
+        return twin
+
+    def apply_until(self, fills: Sequence[Fill], ts: datetime) -> None:
+        """Apply the next ``fills`` (ordered by time) up to ``ts``."""
+        while self.applied < len(fills) and fills[self.applied].ts <= ts:
+            fill = fills[self.applied]
+            notional = fill.quantity * fill.price
+            signed = fill.quantity if fill.side is OrderSide.BUY else -fill.quantity
+            self.cash += (-notional if fill.side is OrderSide.BUY else notional) - fill.fee
+            self.held[fill.symbol] = self.held.get(fill.symbol, 0.0) + signed
+            self.fill_price[fill.symbol] = fill.price
+            self.applied += 1
+
+    def equity(self, prices: Mapping[str, Sequence[tuple[datetime, float]]], ts: datetime) -> float:
+        """Cash plus holdings at ``ts``: each at its symbol's last mark in ``prices`` at or
+        before ``ts``, else at its last fill's price (the running strategy values at the entry
+        price until it has a close)."""
+        equity = self.cash
+        for symbol, quantity in self.held.items():
+            if quantity == 0.0:
+                continue
+            price = mark_at(prices.get(symbol, ()), ts)
+            equity += quantity * (self.fill_price[symbol] if price is None else price)
+        return equity
+
+
 def _valued(
     capital: float,
     fills: Sequence[Fill],
@@ -88,31 +165,13 @@ def _valued(
     """Equity at each of ``times``: capital, plus every fill up to it, plus holdings at price.
 
     A symbol's price at ``ts`` is its last mark at or before ``ts``, else the price
-    of its last fill (the running strategy values at the entry price until it has a close).
+    of its last fill.
     """
-    mark_times = {symbol: [ts for ts, _ in marks] for symbol, marks in prices.items()}
-    cash = capital
-    held: dict[str, float] = {}
-    fill_price: dict[str, float] = {}
-    applied = 0
+    ledger = Ledger(capital)
     points: list[EquityPoint] = []
     for ts in times:
-        while applied < len(fills) and fills[applied].ts <= ts:
-            fill = fills[applied]
-            notional = fill.quantity * fill.price
-            signed = fill.quantity if fill.side is OrderSide.BUY else -fill.quantity
-            cash += (-notional if fill.side is OrderSide.BUY else notional) - fill.fee
-            held[fill.symbol] = held.get(fill.symbol, 0.0) + signed
-            fill_price[fill.symbol] = fill.price
-            applied += 1
-        equity = cash
-        for symbol, quantity in held.items():
-            if quantity == 0.0:
-                continue
-            index = bisect.bisect_right(mark_times.get(symbol, []), ts) - 1
-            price = prices[symbol][index][1] if index >= 0 else fill_price[symbol]
-            equity += quantity * price
-        points.append((ts, equity))
+        ledger.apply_until(fills, ts)
+        points.append((ts, ledger.equity(prices, ts)))
     return points
 
 
@@ -155,10 +214,14 @@ def bot_equity(
 
 __all__ = [
     "DEFAULT_MAX_POINTS",
+    "EquityBasis",
     "EquityHistory",
     "EquityPoint",
+    "Ledger",
     "bot_equity",
     "equity_curve",
     "equity_history",
+    "mark_at",
+    "snapshot_marks",
     "thin",
 ]

@@ -8,14 +8,15 @@ is removed) is summed up from its journal. The registry is read through
 listing costs one small query while nothing changes; each bot's summary is built
 once per (registry entry, last change, engine view of the bot), and the list's
 JSON once per (registry, engine view); a running bot's statistics once per
-(registry entry, engine view). A change is written to the registry, then
-the answer waits (at most ``change_timeout`` seconds) until the running engine
-has settled its row.
+(registry entry, engine view), from what its journal added since they were last asked
+for. A change is written to the registry, then the answer waits (at most
+``change_timeout`` seconds) until the running engine has settled its row.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -26,7 +27,7 @@ from pydantic import BaseModel, TypeAdapter
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import ConfigError
 from tradekit.events import PositionClosed
-from tradekit.insights import BotStats, bot_stats
+from tradekit.insights import BotStats, StatsTracker, bot_stats
 from tradekit.insights.holdings import strategy_report
 from tradekit.runtime.bot_requests import ChangeAsked, registered_bot
 from tradekit.runtime.control import APPLIED, TAKEN_IN_AT_START, registered_config
@@ -179,6 +180,8 @@ class BotDirectory:
         self._listing: _Listing | None = None
         self._view_body: _ViewBody | None = None
         self._stats: dict[str, _Stats] = {}
+        self._trackers: dict[str, StatsTracker] = {}
+        self._trackers_lock = threading.Lock()
         self._commons: dict[str, _Common] = {}
 
     def view(self) -> EngineView | None:
@@ -268,28 +271,30 @@ class BotDirectory:
     def stats(self, strategy_id: str, since: datetime | None = None) -> BotStats:
         """The statistics of a registered bot from its journal (``tradekit.insights.bot_stats``).
 
-        For a bot the engine runs, they are computed once per engine view: the engine
-        commits a candle's journal (the bot's events and its series' price marks) before
-        it publishes the view of that candle, and nothing else writes a running bot's
-        journal, so while the view stays the same so do the statistics. The view is taken
-        before the journal is read, so what is kept is at least as new as the view it is
-        kept under.
+        For a bot the engine runs, a ``StatsTracker`` kept while it runs reads only what its
+        journal added since the last call, and what it answers is kept per engine view: the
+        engine commits a candle's journal (the bot's events and its series' price marks)
+        before it publishes the view of that candle, and nothing else writes a running
+        bot's journal, so while the view stays the same so do the statistics. The view is
+        taken before the journal is read, so what is kept is at least as new as the view it
+        is kept under.
         """
         info = self.registered(strategy_id)
         view = self.view()
         running = view is not None and view.running and strategy_id in view.bots
+        if not running or view is None:
+            with self._trackers_lock:
+                self._trackers.pop(strategy_id, None)  # it may run again after a change
+            return bot_stats(self.journal, strategy_id, since=since)
         held = self._stats.get(strategy_id)
-        if (
-            running
-            and held is not None
-            and held.info is info
-            and held.view is view
-            and held.since == since
-        ):
+        if held is not None and held.info is info and held.view is view and held.since == since:
             return held.stats
-        stats = bot_stats(self.journal, strategy_id, since=since)
-        if running and view is not None:
-            self._stats[strategy_id] = _Stats(info, view, since, stats)
+        with self._trackers_lock:
+            tracker = self._trackers.get(strategy_id)
+            if tracker is None:
+                tracker = self._trackers[strategy_id] = StatsTracker(self.journal, strategy_id)
+        stats = tracker.stats(info, since=since)
+        self._stats[strategy_id] = _Stats(info, view, since, stats)
         return stats
 
     def trades(self, strategy_id: str) -> list[TradeOut]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, create_engine, event, inspect, update
+from sqlalchemy import Connection, Select, case, create_engine, event, inspect, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
@@ -140,7 +140,24 @@ class _SeriesMarks(NamedTuple):
 
     stored: int
     newest: datetime | None
-    marks: list[tuple[datetime, float]]
+    marks: tuple[tuple[datetime, float], ...]
+
+
+class EventStamp(NamedTuple):
+    """One committed event's ``seq`` and time, and the event when it was asked for."""
+
+    seq: int
+    ts: datetime
+    event: Event | None
+
+
+class StrategyTail(NamedTuple):
+    """What a strategy's journal holds past a point: its newer events and fills (by id), and
+    its latest snapshot."""
+
+    events: list[EventStamp]
+    fills: list[tuple[int, Fill]]
+    snapshot: StoredSnapshot | None
 
 
 class StoredSnapshot(NamedTuple):
@@ -593,20 +610,18 @@ class SqlJournal:
 
     def latest_snapshot(self, strategy_id: str) -> StoredSnapshot | None:
         """``strategy_id``'s newest committed snapshot, or ``None``."""
-        statement = core_select(SNAPSHOTS.c.seq, SNAPSHOTS.c.state).where(
-            SNAPSHOTS.c.strategy_id == strategy_id
-        )
         with self._read_connection() as connection:
-            record = connection.execute(statement).first()
-        if record is None:
-            return None
+            record = connection.execute(_snapshot_of(strategy_id)).first()
+        return None if record is None else self._snapshot(strategy_id, record.seq, record.state)
+
+    def _snapshot(self, strategy_id: str, seq: int, document: str) -> StoredSnapshot:
         try:
-            state = json.loads(record.state)
+            state = json.loads(document)
         except ValueError as exc:
             raise StorageError(
                 f"journal {self.url}: snapshot of strategy {strategy_id!r} cannot be read: {exc}"
             ) from exc
-        return StoredSnapshot(record.seq, state)
+        return StoredSnapshot(seq, state)
 
     def open_positions(self, strategy_id: str) -> list[Position]:
         """``strategy_id``'s open positions as last upserted, by symbol."""
@@ -637,22 +652,31 @@ class SqlJournal:
         )
         with self._read_connection() as connection:
             rows = connection.execute(statement).all()
-        return [
-            Fill(order_id, strategy, symbol, OrderSide(side), quantity, price, fee, ts)
-            for order_id, strategy, symbol, side, quantity, price, fee, ts in rows
-        ]
+        return [_fill(*row) for row in rows]
 
     def price_marks(
         self, symbol: str, timeframe: str, *, since: datetime | None = None
     ) -> list[tuple[datetime, float]]:
         """The sampled closes of ``symbol`` / ``timeframe`` as ``(ts, close)``, oldest first.
 
-        With ``since``, only the marks at or after it. Marks are only ever added, so each
-        series is kept in memory and a call reads only the marks added since the last one
-        (checked by their count and newest time; anything else reads the series again).
+        With ``since``, only the marks at or after it.
+        """
+        marks = self.price_mark_series(symbol, timeframe)
+        if since is None:
+            return list(marks)
+        start = bisect.bisect_left(marks, require_aware(since, "price marks since"), key=_ts)
+        return list(marks[start:])
+
+    def price_mark_series(self, symbol: str, timeframe: str) -> tuple[tuple[datetime, float], ...]:
+        """Every price mark of ``symbol`` / ``timeframe`` as ``(ts, close)``, oldest first.
+
+        Marks are only ever added, so each series is kept in memory and a call reads only
+        the marks added since the last one (checked by their count and newest time;
+        anything else reads the series again). The tuple is the one kept: while no mark
+        is added, every call gives the same one back.
         """
         if not self._has_marks:
-            return []
+            return ()
         series = (PRICE_MARKS.c.symbol == symbol) & (PRICE_MARKS.c.timeframe == timeframe)
         held = self._marks.get((symbol, timeframe))
         with self._read_connection() as connection:
@@ -665,17 +689,60 @@ class SqlJournal:
                 if after is not None:
                     statement = statement.where(PRICE_MARKS.c.ts > after)
                 added = [(ts, close) for ts, close in connection.execute(statement.order_by("ts"))]
-                marks = [*held.marks, *added] if after is not None and held else added
+                marks = (*held.marks, *added) if after is not None and held else tuple(added)
                 if len(marks) != count:  # a mark older than the newest was added: read them all
                     everything = core_select(PRICE_MARKS.c.ts, PRICE_MARKS.c.close).where(series)
                     rows = connection.execute(everything.order_by("ts"))
-                    marks = [(ts, close) for ts, close in rows]
+                    marks = tuple((ts, close) for ts, close in rows)
                 held = _SeriesMarks(count, newest, marks)
                 self._marks[(symbol, timeframe)] = held
-        if since is None:
-            return list(held.marks)
-        start = bisect.bisect_left(held.marks, require_aware(since, "price marks since"), key=_ts)
-        return held.marks[start:]
+        return held.marks
+
+    def strategy_tail(
+        self,
+        strategy_id: str,
+        *,
+        after_seq: int,
+        after_fill: int,
+        types: Iterable[type[Event]],
+    ) -> StrategyTail:
+        """What ``strategy_id``'s journal holds past ``after_seq`` and fill ``after_fill``, and
+        its latest snapshot, read in one transaction (so they agree with each other).
+
+        Events are committed in seq order and fills in id order (one writer per database),
+        so reading past the last ones read misses nothing.
+        """
+        names = sorted({kind.__name__ for kind in types})
+        events = (
+            core_select(
+                EVENTS.c.seq,
+                EVENTS.c.ts,
+                case((EVENTS.c.event_type.in_(names), EVENTS.c.payload), else_=None),
+            )
+            .where(EVENTS.c.strategy_id == strategy_id, EVENTS.c.seq > after_seq)
+            .order_by(EVENTS.c.seq)
+        )
+        fills = (
+            core_select(FILLS.c.id, *(FILLS.c[name] for name in _FILL_COLUMNS))
+            .where(FILLS.c.strategy_id == strategy_id, FILLS.c.id > after_fill)
+            .order_by(FILLS.c.id)
+        )
+        with self._read_connection() as connection:
+            event_rows = connection.execute(events).all()
+            fill_rows = connection.execute(fills).all()
+            snapshot = connection.execute(_snapshot_of(strategy_id)).first()
+        return StrategyTail(
+            [
+                EventStamp(
+                    seq,
+                    ts,
+                    None if payload is None else self._decode_event(strategy_id, seq, payload),
+                )
+                for seq, ts, payload in event_rows
+            ],
+            [(row[0], _fill(*row[1:])) for row in fill_rows],
+            None if snapshot is None else self._snapshot(strategy_id, snapshot.seq, snapshot.state),
+        )
 
     def strategy_ids(self) -> list[str]:
         """Every strategy with anything stored: registered, or with events, snapshots, positions."""
@@ -1049,6 +1116,25 @@ def _ts(mark: tuple[datetime, float]) -> datetime:
     return mark[0]
 
 
+def _fill(
+    order_id: str,
+    strategy_id: str,
+    symbol: str,
+    side: str,
+    quantity: float,
+    price: float,
+    fee: float,
+    ts: datetime,
+) -> Fill:
+    return Fill(order_id, strategy_id, symbol, OrderSide(side), quantity, price, fee, ts)
+
+
+def _snapshot_of(strategy_id: str) -> Select[tuple[int, str]]:
+    return core_select(SNAPSHOTS.c.seq, SNAPSHOTS.c.state).where(
+        SNAPSHOTS.c.strategy_id == strategy_id
+    )
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -1102,10 +1188,12 @@ def _strategy_info(record: StrategyRecord) -> StrategyInfo:
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
     "READ_CONNECTIONS_KEPT",
+    "EventStamp",
     "Registry",
     "RegistryChange",
     "SqlJournal",
     "StoredSnapshot",
     "StrategyInfo",
     "StrategyStatus",
+    "StrategyTail",
 ]
