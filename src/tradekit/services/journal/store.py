@@ -32,6 +32,12 @@ from tradekit.events import Event, event_from_dict
 from tradekit.logs import log
 from tradekit.services.journal.bulk import execute_rows
 from tradekit.services.journal.lock import AdvisoryWriterLock, FileWriterLock, WriterLock
+from tradekit.services.journal.marks import (
+    NO_MARKS,
+    SeriesMarks,
+    added_by_count,
+    added_by_rowid,
+)
 from tradekit.services.journal.rows import KeptRows
 from tradekit.services.journal.sqlite import (
     WRITE_OPTION,
@@ -135,14 +141,6 @@ class Registry:
     """Each strategy's newest change asked of the registry."""
 
 
-class _SeriesMarks(NamedTuple):
-    """The price marks of one series as last read, with the count and newest time read."""
-
-    stored: int
-    newest: datetime | None
-    marks: tuple[tuple[datetime, float], ...]
-
-
 class EventStamp(NamedTuple):
     """One committed event's ``seq`` and time, and the event when it was asked for."""
 
@@ -229,7 +227,7 @@ class SqlJournal:
         # What the last reading of the whole registry built, reused for the rows unchanged.
         self._strategy_rows = KeptRows(list(_STRATEGY_COLUMNS.selected_columns), _strategy_entry)
         self._change_rows = KeptRows(list(_CHANGE_COLUMNS.selected_columns), RegistryChange)
-        self._marks: dict[tuple[str, str], _SeriesMarks] = {}
+        self._marks: dict[tuple[str, str], SeriesMarks] = {}
         try:
             url = make_url(database_url)
         except ArgumentError as exc:
@@ -239,6 +237,7 @@ class SqlJournal:
         self.url = url.render_as_string(hide_password=True)
         """The database URL, password hidden: safe to log."""
         sqlite = url.get_backend_name() == "sqlite"
+        self._marks_have_rowid = sqlite
         # An in-memory database lives in one connection: share it between threads, one
         # caller at a time, and never drop it (that would drop the data).
         self._in_memory = sqlite and is_in_memory(url)
@@ -671,31 +670,16 @@ class SqlJournal:
         """Every price mark of ``symbol`` / ``timeframe`` as ``(ts, close)``, oldest first.
 
         Marks are only ever added, so each series is kept in memory and a call reads only
-        the marks added since the last one (checked by their count and newest time;
-        anything else reads the series again). The tuple is the one kept: while no mark
-        is added, every call gives the same one back.
+        the marks added since the last one (``tradekit.services.journal.marks``). The
+        tuple is the one kept: while no mark is added, every call gives the same one back.
         """
         if not self._has_marks:
             return ()
-        series = (PRICE_MARKS.c.symbol == symbol) & (PRICE_MARKS.c.timeframe == timeframe)
-        held = self._marks.get((symbol, timeframe))
+        read_added = added_by_rowid if self._marks_have_rowid else added_by_count
+        held = self._marks.get((symbol, timeframe), NO_MARKS)
         with self._read_connection() as connection:
-            count, newest = connection.execute(
-                core_select(func.count(), func.max(PRICE_MARKS.c.ts)).where(series)
-            ).one()
-            if held is None or held.stored != count or held.newest != newest:
-                after = held.newest if held is not None and held.newest is not None else None
-                statement = core_select(PRICE_MARKS.c.ts, PRICE_MARKS.c.close).where(series)
-                if after is not None:
-                    statement = statement.where(PRICE_MARKS.c.ts > after)
-                added = [(ts, close) for ts, close in connection.execute(statement.order_by("ts"))]
-                marks = (*held.marks, *added) if after is not None and held else tuple(added)
-                if len(marks) != count:  # a mark older than the newest was added: read them all
-                    everything = core_select(PRICE_MARKS.c.ts, PRICE_MARKS.c.close).where(series)
-                    rows = connection.execute(everything.order_by("ts"))
-                    marks = tuple((ts, close) for ts, close in rows)
-                held = _SeriesMarks(count, newest, marks)
-                self._marks[(symbol, timeframe)] = held
+            held = read_added(connection, symbol, timeframe, held)
+        self._marks[(symbol, timeframe)] = held
         return held.marks
 
     def strategy_tail(
