@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from tradekit.config.loading import LoadedStrategy
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import ConfigError, ConfigProblem
+from tradekit.logs import log
 from tradekit.orchestrators.filters import FilterOrchestrator, registry_indicators
 from tradekit.orchestrators.mtf_gate import MTFSnapshotGate
 from tradekit.services.indicators.catalog import (
@@ -59,6 +60,8 @@ def check_strategies_build(strategies: Sequence[LoadedStrategy]) -> None:
                 ConfigProblem(problem.message, source=str(strategy.path), path=problem.path)
                 for problem in exc.problems
             )
+        else:
+            log.bind(strategy_id=strategy.config.strategy_id).debug("strategy checked")
     if problems:
         raise ConfigError(problems)
 
