@@ -4,7 +4,7 @@ Every figure is the median of ``--repeats`` runs of a subprocess, as a user runs
 it, in wall time and in CPU time (user + system, which other work on a shared
 machine disturbs less): ``--help``, ``-h``, ``--version``, ``serve --help`` and ``templates list``
 import no heavy module (commands load lazily, see tradekit.cli.app);
-``validate`` loads the config and builds every strategy once; ``backtest`` is
+``validate`` loads the config and checks every strategy without building it; ``backtest`` is
 the whole process next to the replay it reports. Run from a folder with
 ``config.json`` and ``strategies/`` (default: the repository's own examples)::
 

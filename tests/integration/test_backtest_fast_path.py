@@ -19,7 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,8 +34,11 @@ from tradekit.runtime.backtest import BacktestResult, backtest
 from tradekit.runtime.engine import Engine
 from tradekit.services.positions.equity_curve import EquityCurve
 from tradekit.services.signals.analyzers import ANALYZER_TYPES, AnalyzerType
-from tradekit.services.signals.fire_masks import BoolArray, IndicatorColumns, masks_toward
+from tradekit.services.signals.fire_masks import IndicatorColumns, masks_toward
 from tradekit.testing import settings_from_dict
+
+if TYPE_CHECKING:
+    from tradekit.services.signals.fire_masks import BoolArray
 
 REPO = Path(__file__).resolve().parents[2]
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")

@@ -44,6 +44,19 @@ NOT_FOR_VALIDATION = (
     "matplotlib",
     "tradekit.reporting",
 )
+NOT_FOR_CHECKING_NAMES = (
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "pandas_ta_classic",
+    "dependency_injector.containers",
+    "dependency_injector.wiring",
+    "fastapi",
+    "starlette",
+    "werkzeug",
+)
+"""Computation backends and the web frameworks dependency-injector's wiring probes for:
+validating names and parameters needs none of them."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -111,6 +124,23 @@ class TestVersionAndHelp:
             [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT
         )
         assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "[]"
+
+    def test_validate_loads_no_computation_backend_nor_container(self) -> None:
+        """The bundled strategies use indicators, filters, a gate and every analyzer kind;
+        checking them reads the catalog's metadata and builds no container."""
+        code = (
+            "import sys\n"
+            "from tradekit.cli import main\n"
+            "sys.argv = ['tradekit', 'validate']\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            f"print([name for name in {NOT_FOR_CHECKING_NAMES!r} if name in sys.modules])\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT
+        )
+        assert done.returncode == 0, done.stderr
+        assert "5 strategies valid" in done.stdout
         assert done.stdout.strip().splitlines()[-1] == "[]"
 
     def test_lazy_summaries_match_the_commands_and_cover_them_all(self) -> None:

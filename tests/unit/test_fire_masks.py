@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +23,9 @@ from tradekit.config.strategy import AnalyzerConfig
 from tradekit.domain import Candle, Direction
 from tradekit.protocols import BarView
 from tradekit.services.signals.analyzers import Analyzer, AnalyzerRegistry, build_analyzers
-from tradekit.services.signals.fire_masks import BoolArray
+
+if TYPE_CHECKING:
+    from tradekit.services.signals.fire_masks import BoolArray
 
 Values = Sequence[float | None]
 

@@ -429,4 +429,4 @@ class TestLibraryQuietness:
         result = _run(["-m", "tradekit", "validate"], REPO_ROOT)
 
         assert result.returncode == 0, result.stderr
-        assert "strategy unloaded" in result.stderr
+        assert "strategy checked" in result.stderr

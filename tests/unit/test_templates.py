@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from tradekit.config import TradekitSettings, load_strategy
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import ConfigError, ConfigProblem
-from tradekit.runtime.validation import check_strategies_build
 from tradekit.templates import (
     ParameterDefinition,
     StrategyTemplate,
@@ -25,6 +24,7 @@ from tradekit.templates import (
     params_from_config,
 )
 from tradekit.templates.targets import parse_path, set_at
+from tradekit.validation import check_strategies_build
 
 TEMPLATES = {template.template_id: template for template in bundled_templates()}
 BUNDLED_IDS = ("bollinger", "dca", "ema-cross", "macd-dca", "rsi")
@@ -81,7 +81,7 @@ def file_problems(
     settings = TradekitSettings.model_construct()
     try:
         loaded = load_strategy(path, settings)
-        check_strategies_build([loaded], settings)
+        check_strategies_build([loaded])
     except ConfigError as exc:
         return list(exc.problems)
     return []

@@ -59,8 +59,8 @@ from tradekit.reporting import (
 )
 from tradekit.runtime.backtest import BacktestResult, backtest, check_series, series_span
 from tradekit.runtime.backtest import needed_series as needed_by_configs
-from tradekit.runtime.validation import check_strategies_build
 from tradekit.timeframes import is_higher_timeframe, timeframe_delta, timeframe_seconds
+from tradekit.validation import check_strategies_build
 
 DEFAULT_DAYS = 120
 DEFAULT_SEED = 7
@@ -354,7 +354,7 @@ def backtest_command(
     def run() -> tuple[BacktestResult, WrittenReport, float]:
         settings = load_cli_settings(config)
         chosen = _select(load_strategies(strategies, settings), only or [], strategies)
-        check_strategies_build(chosen, settings)
+        check_strategies_build(chosen)
         files = _series_files(data_dir, chosen) if data_dir is not None else data
         prepared = (
             _file_data(files, symbol, timeframe, chosen)

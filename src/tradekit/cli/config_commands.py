@@ -33,12 +33,11 @@ def validate(
     """Check the base config and every strategy file; print one line per strategy."""
 
     def run() -> list[LoadedStrategy]:
-        # Imported here: building the strategies needs the runtime, ``schema`` does not.
-        from tradekit.runtime.validation import check_strategies_build
+        # Imported here: the strategies' checks need the services, ``schema`` does not.
+        from tradekit.validation import check_strategies_build
 
-        settings = load_cli_settings(config)
-        loaded = load_strategies(strategies, settings)
-        check_strategies_build(loaded, settings)
+        loaded = load_strategies(strategies, load_cli_settings(config))
+        check_strategies_build(loaded)
         return loaded
 
     loaded = run_guarded(run)

@@ -43,8 +43,8 @@ from tradekit.runtime.bot_requests import (
     update_bot,
 )
 from tradekit.runtime.control import registered_config, requester
-from tradekit.runtime.validation import check_strategies_build
 from tradekit.services.journal.store import RegistryChange, SqlJournal, StrategyInfo
+from tradekit.validation import check_strategies_build
 
 strategies_app = typer.Typer(
     help="Manage the strategies registry that a running 'tradekit run' follows.",
@@ -148,7 +148,7 @@ def list_strategies(database: DatabaseOption = None, config: ConfigOption = None
 def _validated(file: Path, config: Path | None) -> tuple[StrategyConfig, str]:
     settings = load_cli_settings(config)
     loaded = load_strategy(file, settings)
-    check_strategies_build([loaded], settings)
+    check_strategies_build([loaded])
     return loaded.config, settings.storage.database_url
 
 

@@ -4,7 +4,9 @@ Shared parts arrive through ``shared`` (a ``DependenciesContainer``); the
 frozen ``StrategyConfig`` through ``config``. Nothing here uses wiring or
 ``providers.Configuration``. Resources the strategy owns are ``StrategyResource``
 providers, so ``container.shutdown_resources(StrategyResource)`` releases them
-without touching the shared providers.
+without touching the shared providers. The configuration checks made while a
+container is built are the functions ``tradekit.validation`` runs without
+building one.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ from collections.abc import Callable, Iterator
 
 from dependency_injector import containers, providers
 
-from tradekit.config.strategy import IndicatorConfig, StrategyConfig
-from tradekit.errors import ConfigError, ConfigProblem
+from tradekit.config.strategy import StrategyConfig
 from tradekit.logs import strategy_logger
 from tradekit.orchestrators.entry import EntryOrchestrator
 from tradekit.orchestrators.exit import ExitOrchestrator
-from tradekit.orchestrators.filters import RESERVED_ALIASES, FilterOrchestrator
+from tradekit.orchestrators.filters import FilterOrchestrator, registry_indicators
 from tradekit.orchestrators.mtf_gate import MTFSnapshotGate
 from tradekit.orchestrators.trading import TradingOrchestrator
 from tradekit.protocols import Exchange
@@ -52,29 +53,12 @@ def _exit_orchestrator(
     return ExitOrchestrator(config.exit, positions, queue)
 
 
-def _registry_indicators(
-    config: StrategyConfig, filters: FilterOrchestrator
-) -> list[IndicatorConfig]:
-    reserved = [
-        ConfigProblem(
-            f"alias '{indicator.key}' is reserved for filters; choose another alias",
-            source=f"strategy '{config.strategy_id}'",
-            path=f"indicators[{index}].alias",
-        )
-        for index, indicator in enumerate(config.indicators)
-        if indicator.key in RESERVED_ALIASES
-    ]
-    if reserved:
-        raise ConfigError(reserved)
-    return [*config.indicators, *filters.required_indicators()]
-
-
 def _indicator_registry(
     config: StrategyConfig, filters: FilterOrchestrator, cache: IndicatorCache
 ) -> Iterator[IndicatorRegistry]:
     registry = IndicatorRegistry(
         config.strategy_id,
-        _registry_indicators(config, filters),
+        registry_indicators(config, filters),
         config.symbols,
         config.timeframe,
         cache,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
-from tradekit.config.strategy import FiltersConfig, IndicatorConfig
+from tradekit.config.strategy import FiltersConfig, IndicatorConfig, StrategyConfig
 from tradekit.domain import Side
+from tradekit.errors import ConfigError, ConfigProblem
 from tradekit.protocols import BarView
 from tradekit.timeframes import TIMEFRAME_SECONDS
 
@@ -145,10 +146,32 @@ class FilterOrchestrator:
         return None
 
 
+def registry_indicators(
+    config: StrategyConfig, filters: FilterOrchestrator
+) -> list[IndicatorConfig]:
+    """The indicators a strategy's registry holds: its own, then those its filters require.
+
+    Raises ``ConfigError`` when one of its own takes a key reserved for the filters.
+    """
+    reserved = [
+        ConfigProblem(
+            f"alias '{indicator.key}' is reserved for filters; choose another alias",
+            source=f"strategy '{config.strategy_id}'",
+            path=f"indicators[{index}].alias",
+        )
+        for index, indicator in enumerate(config.indicators)
+        if indicator.key in RESERVED_ALIASES
+    ]
+    if reserved:
+        raise ConfigError(reserved)
+    return [*config.indicators, *filters.required_indicators()]
+
+
 __all__ = [
     "FILTER_ATR_ALIAS",
     "FILTER_TREND_ALIAS",
     "RESERVED_ALIASES",
     "WARMING_UP",
     "FilterOrchestrator",
+    "registry_indicators",
 ]

@@ -44,7 +44,6 @@ from tradekit.services.signals.fire_masks import (
     CLOSES_LONG,
     CLOSES_SHORT,
     OPENS,
-    BoolArray,
     RegistryColumns,
     SignalMasks,
 )
@@ -52,6 +51,8 @@ from tradekit.strategy_state import Permissions
 
 if TYPE_CHECKING:
     import numpy.typing as npt
+
+    from tradekit.services.signals.fire_masks import BoolArray
 
 SNAPSHOT_VERSION = 1
 NO_FAILURES: tuple[FailedAction, ...] = ()

@@ -1,8 +1,9 @@
 """The runtime layer, above the containers: ``bootstrap`` assembles the objects of one run
 for a given mode, and the engine, journal writer, replays, backtests and live runs use them.
 
-Backtests, live and paper runs, validation and the testing kit all build their runtime
-here; the mode, not a setting, decides whether real orders are in reach. The
+Backtests, live and paper runs and the testing kit all build their runtime here (validation
+runs a build's checks without one, ``tradekit.validation``); the mode, not a setting,
+decides whether real orders are in reach. The
 per-strategy orchestrators stay below, in ``tradekit.orchestrators``.
 """
 

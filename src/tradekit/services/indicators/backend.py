@@ -20,13 +20,14 @@ installed, so values do not change with the environment.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from tradekit.errors import TradekitError
+from tradekit.services.indicators.catalog import VALUE, Params
 
 with warnings.catch_warnings():
     # The library builds a default strategy at import time through a pandas API that
@@ -36,9 +37,6 @@ with warnings.catch_warnings():
 
 FloatArray = npt.NDArray[np.float64]
 Outputs = dict[str, FloatArray]
-
-VALUE = "value"
-"""The output name of a single-output indicator."""
 
 LIBRARY = pandas_ta.__name__
 """The pandas-ta distribution in use (``pandas_ta_classic``)."""
@@ -260,7 +258,45 @@ def supertrend(
     return _named(frame, np.size(close), prefixes, "supertrend")
 
 
+def _int(params: Params, name: str) -> int:
+    return int(params[name])
+
+
+BuiltinCompute = Callable[[Mapping[str, FloatArray], Params], Outputs]
+
+BUILTIN_COMPUTE: Mapping[str, BuiltinCompute] = {
+    "sma": lambda data, p: sma(data["close"], _int(p, "length")),
+    "ema": lambda data, p: ema(data["close"], _int(p, "length")),
+    "wma": lambda data, p: wma(data["close"], _int(p, "length")),
+    "rsi": lambda data, p: rsi(data["close"], _int(p, "length")),
+    "roc": lambda data, p: roc(data["close"], _int(p, "length")),
+    "cci": lambda data, p: cci(
+        data["high"], data["low"], data["close"], _int(p, "length"), float(p["constant"])
+    ),
+    "atr": lambda data, p: atr(data["high"], data["low"], data["close"], _int(p, "length")),
+    "adx": lambda data, p: adx(
+        data["high"], data["low"], data["close"], _int(p, "length"), _int(p, "smoothing")
+    ),
+    "macd": lambda data, p: macd(
+        data["close"], _int(p, "fast"), _int(p, "slow"), _int(p, "signal")
+    ),
+    "bbands": lambda data, p: bbands(data["close"], _int(p, "length"), float(p["std"])),
+    "stoch": lambda data, p: stoch(
+        data["high"], data["low"], data["close"], _int(p, "k"), _int(p, "d"), _int(p, "smooth_k")
+    ),
+    "mfi": lambda data, p: mfi(
+        data["high"], data["low"], data["close"], data["volume"], _int(p, "length")
+    ),
+    "obv": lambda data, p: obv(data["close"], data["volume"]),
+    "donchian": lambda data, p: donchian(data["high"], data["low"], _int(p, "length")),
+    "supertrend": lambda data, p: supertrend(
+        data["high"], data["low"], data["close"], _int(p, "length"), float(p["multiplier"])
+    ),
+}
+"""How each built-in indicator of the catalog calls its function here, by indicator name."""
+
 __all__ = [
+    "BUILTIN_COMPUTE",
     "LIBRARY",
     "VALUE",
     "FloatArray",

@@ -31,7 +31,6 @@ reads values on the per-candle path.
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -47,8 +46,11 @@ from tradekit.services.indicators.catalog import (
     IndicatorSpec,
     NormalizedParams,
     ParamSpec,
-    indicator_problems,
+    check_references,
+    references_of,
     register_indicator,
+    resolve_indicators,
+    unknown_reference_message,
     unregister_indicator,
     validate_indicator,
 )
@@ -347,8 +349,8 @@ class IndicatorRegistry:
         self.timeframe = timeframe
         self._cache = cache
         self._where = f"strategy '{strategy_id}'"
-        resolved = self._validate(indicators)
-        self._keys = tuple(config.key for config, _, _ in resolved)
+        resolved = resolve_indicators(indicators, self._where)
+        self._keys = tuple(item.config.key for item in resolved)
         self._slots: dict[str, dict[str, Slot]] = {}
         self._claimed: list[IndicatorKey] = []
         self._entries: dict[str, tuple[IndicatorEntry, ...]] = {}
@@ -366,7 +368,7 @@ class IndicatorRegistry:
                     slots[config.key] = (entry, 0)
             self._slots[symbol] = slots
             self._entries[symbol] = tuple(entries)
-        self._references = tuple(self._slots[symbols[0]]) if symbols else ()
+        self._references = references_of(resolved) if symbols else ()
         self.warmup_bars = max(
             (entry.lookback for e in self._entries.values() for entry in e), default=0
         )
@@ -375,30 +377,6 @@ class IndicatorRegistry:
             (entry.window for e in self._entries.values() for entry in e), default=0
         )
         """Bars of history the candle store must keep for live values to match backtest ones."""
-
-    def _validate(
-        self, indicators: Sequence[IndicatorConfig]
-    ) -> list[tuple[IndicatorConfig, IndicatorSpec, NormalizedParams]]:
-        problems: list[str] = []
-        resolved: list[tuple[IndicatorConfig, IndicatorSpec, NormalizedParams]] = []
-        first_index: dict[str, int] = {}
-        for index, config in enumerate(indicators):
-            where = f"indicators[{index}]"
-            previous = first_index.setdefault(config.key, index)
-            if previous != index:
-                if config != indicators[previous]:
-                    problems.append(
-                        f"indicator key '{config.key}' in {where} is already used by "
-                        f"indicators[{previous}]; give one of them a different 'alias'"
-                    )
-                continue
-            spec, params, found = indicator_problems(config, where)
-            problems.extend(found)
-            if spec is not None and not found:
-                resolved.append((config, spec, params))
-        if problems:
-            raise ConfigError(ConfigProblem(message, source=self._where) for message in problems)
-        return resolved
 
     def release(self) -> int:
         """Let go of this registry's cache claims (on unload or after a reload's swap)."""
@@ -415,22 +393,7 @@ class IndicatorRegistry:
 
     def check_references(self, references: Iterable[str], where: str = "") -> None:
         """Raise one ``ConfigError`` naming every reference this registry cannot resolve."""
-        known = set(self._references)
-        problems = [
-            ConfigProblem(self._unknown_message(ref, where), source=self._where)
-            for ref in references
-            if ref not in known
-        ]
-        if problems:
-            raise ConfigError(problems)
-
-    def _unknown_message(self, ref: str, where: str) -> str:
-        place = f" in {where}" if where else ""
-        close = difflib.get_close_matches(ref, self._references, n=1)
-        if close:
-            return f"unknown indicator reference {ref!r}{place}; did you mean '{close[0]}'?"
-        known = ", ".join(self._references) or "none: the strategy declares no indicators"
-        return f"unknown indicator reference {ref!r}{place}; known references: {known}"
+        check_references(references, self._references, where, self._where)
 
     def _slot_error(self, symbol: str, ref: str) -> TradekitError:
         if symbol not in self._slots:
@@ -438,7 +401,8 @@ class IndicatorRegistry:
                 f"{self._where} has no indicators for {symbol}; its symbols are "
                 f"{', '.join(self._slots) or 'none'}"
             )
-        return ConfigError([ConfigProblem(self._unknown_message(ref, ""), source=self._where)])
+        message = unknown_reference_message(ref, "", self._references)
+        return ConfigError([ConfigProblem(message, source=self._where)])
 
     def value(self, symbol: str, ref: str, bar: int, back: int = 0) -> float | None:
         """The value of ``ref`` on ``symbol`` at ``bar - back``; ``None`` when not ready.

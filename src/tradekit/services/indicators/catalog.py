@@ -18,6 +18,10 @@ or O(window) for finite windows, with the whole-series values. An indicator
 without one (a user-defined one that brings none; every built-in has one) recomputes over
 ``window`` bars instead: the warm-up plus ``settle`` bars after which a
 recursive indicator's seed weighs less than ``SEED_TOLERANCE``.
+
+The catalog is metadata and checks only: it loads without pandas or numpy, so
+validating a strategy imports neither. A built-in's ``compute`` imports the
+backend (``backend.py``) on its first call.
 """
 
 from __future__ import annotations
@@ -25,25 +29,28 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple
 
 from tradekit.config.strategy import IndicatorConfig
 from tradekit.errors import ConfigError, ConfigProblem
-from tradekit.services.indicators import backend
-from tradekit.services.indicators.backend import VALUE, FloatArray
 from tradekit.services.indicators.incremental import STEPPERS, Stepper
-from tradekit.services.indicators.probe import probe_causality
-from tradekit.services.market.candles import PRICE_COLUMNS
+
+if TYPE_CHECKING:
+    from tradekit.services.indicators.backend import FloatArray
 
 ParamValue = int | float
 Params = Mapping[str, ParamValue]
 NormalizedParams = tuple[tuple[str, ParamValue], ...]
 """Parameters in the spec's order with defaults filled in: part of the cache key."""
 
-ComputeFn = Callable[[Mapping[str, FloatArray], Params], Mapping[str, FloatArray]]
+ComputeFn = Callable[[Mapping[str, "FloatArray"], Params], Mapping[str, "FloatArray"]]
 """``compute(inputs, params)``: input columns by name in, outputs by name out, same length."""
+
+VALUE = "value"
+"""The output name of a single-output indicator."""
 
 SEED_TOLERANCE = 1e-10
 """Weight left on a recursive indicator's seed after its ``settle`` bars."""
@@ -185,9 +192,20 @@ def _wilder_settle(params: Params) -> int:
     return decay_bars(1 / _int(params, "length"))
 
 
+def _computed_by_backend(name: str) -> ComputeFn:
+    """Built-in ``name``'s computation, which loads the backend (pandas, numpy, pandas-ta)
+    on its first call rather than when the catalog is imported."""
+
+    def compute(inputs: Mapping[str, FloatArray], params: Params) -> Mapping[str, FloatArray]:
+        from tradekit.services.indicators.backend import BUILTIN_COMPUTE
+
+        return BUILTIN_COMPUTE[name](inputs, params)
+
+    return compute
+
+
 def _on_close(
     name: str,
-    function: Callable[[FloatArray, int], backend.Outputs],
     default: int,
     lookback_shift: int,
     settle: Callable[[Params], int] | None,
@@ -197,7 +215,7 @@ def _on_close(
     return IndicatorSpec(
         name,
         ("close",),
-        lambda data, p: function(data["close"], _int(p, "length")),
+        _computed_by_backend(name),
         (_length(default),),
         lookback=lambda p: _int(p, "length") + lookback_shift,
         settle=settle or _no_bars,
@@ -208,17 +226,15 @@ def _on_close(
 _HLC = ("high", "low", "close")
 
 _BUILTINS: tuple[IndicatorSpec, ...] = (
-    _on_close("sma", backend.sma, 10, -1, None, "simple moving average"),
-    _on_close("ema", backend.ema, 10, -1, _ema_settle, "exponential moving average"),
-    _on_close("wma", backend.wma, 10, -1, None, "linearly weighted moving average"),
-    _on_close("rsi", backend.rsi, 14, 0, _wilder_settle, "relative strength index, 0..100"),
-    _on_close("roc", backend.roc, 10, 0, None, "rate of change, percent"),
+    _on_close("sma", 10, -1, None, "simple moving average"),
+    _on_close("ema", 10, -1, _ema_settle, "exponential moving average"),
+    _on_close("wma", 10, -1, None, "linearly weighted moving average"),
+    _on_close("rsi", 14, 0, _wilder_settle, "relative strength index, 0..100"),
+    _on_close("roc", 10, 0, None, "rate of change, percent"),
     IndicatorSpec(
         "cci",
         _HLC,
-        lambda data, p: backend.cci(
-            data["high"], data["low"], data["close"], _int(p, "length"), float(p["constant"])
-        ),
+        _computed_by_backend("cci"),
         (_length(14), _positive("constant", 0.015)),
         lookback=lambda p: _int(p, "length") - 1,
         description="commodity channel index",
@@ -226,7 +242,7 @@ _BUILTINS: tuple[IndicatorSpec, ...] = (
     IndicatorSpec(
         "atr",
         _HLC,
-        lambda data, p: backend.atr(data["high"], data["low"], data["close"], _int(p, "length")),
+        _computed_by_backend("atr"),
         (_length(14),),
         lookback=lambda p: _int(p, "length"),
         settle=_wilder_settle,
@@ -235,9 +251,7 @@ _BUILTINS: tuple[IndicatorSpec, ...] = (
     IndicatorSpec(
         "adx",
         _HLC,
-        lambda data, p: backend.adx(
-            data["high"], data["low"], data["close"], _int(p, "length"), _int(p, "smoothing")
-        ),
+        _computed_by_backend("adx"),
         (_length(14), ParamSpec("smoothing", int, 14, 1, default_from="length")),
         outputs=("adx", "plus_di", "minus_di"),
         lookback=lambda p: _int(p, "length") + _int(p, "smoothing") - 1,
@@ -247,9 +261,7 @@ _BUILTINS: tuple[IndicatorSpec, ...] = (
     IndicatorSpec(
         "macd",
         ("close",),
-        lambda data, p: backend.macd(
-            data["close"], _int(p, "fast"), _int(p, "slow"), _int(p, "signal")
-        ),
+        _computed_by_backend("macd"),
         (_length(12, name="fast"), _length(26, name="slow"), _length(9, name="signal")),
         outputs=("macd", "signal", "hist"),
         lookback=lambda p: _int(p, "slow") + _int(p, "signal") - 2,
@@ -262,7 +274,7 @@ _BUILTINS: tuple[IndicatorSpec, ...] = (
     IndicatorSpec(
         "bbands",
         ("close",),
-        lambda data, p: backend.bbands(data["close"], _int(p, "length"), float(p["std"])),
+        _computed_by_backend("bbands"),
         (_length(20, minimum=2), _positive("std", 2.0)),
         outputs=("lower", "mid", "upper", "percent_b", "bandwidth"),
         lookback=lambda p: _int(p, "length") - 1,
@@ -271,14 +283,7 @@ _BUILTINS: tuple[IndicatorSpec, ...] = (
     IndicatorSpec(
         "stoch",
         _HLC,
-        lambda data, p: backend.stoch(
-            data["high"],
-            data["low"],
-            data["close"],
-            _int(p, "k"),
-            _int(p, "d"),
-            _int(p, "smooth_k"),
-        ),
+        _computed_by_backend("stoch"),
         (_length(14, name="k"), _length(3, name="d"), _length(3, name="smooth_k")),
         outputs=("k", "d"),
         lookback=lambda p: _int(p, "k") + _int(p, "smooth_k") + _int(p, "d") - 3,
@@ -287,9 +292,7 @@ _BUILTINS: tuple[IndicatorSpec, ...] = (
     IndicatorSpec(
         "mfi",
         (*_HLC, "volume"),
-        lambda data, p: backend.mfi(
-            data["high"], data["low"], data["close"], data["volume"], _int(p, "length")
-        ),
+        _computed_by_backend("mfi"),
         (_length(14),),
         # pandas-ta gives a value one bar earlier, counting the first bar's flow as zero.
         lookback=lambda p: _int(p, "length"),
@@ -298,14 +301,14 @@ _BUILTINS: tuple[IndicatorSpec, ...] = (
     IndicatorSpec(
         "obv",
         ("close", "volume"),
-        lambda data, p: backend.obv(data["close"], data["volume"]),
+        _computed_by_backend("obv"),
         cumulative=True,
         description="on-balance volume",
     ),
     IndicatorSpec(
         "donchian",
         ("high", "low"),
-        lambda data, p: backend.donchian(data["high"], data["low"], _int(p, "length")),
+        _computed_by_backend("donchian"),
         (_length(20),),
         outputs=("lower", "mid", "upper"),
         lookback=lambda p: _int(p, "length") - 1,
@@ -314,9 +317,7 @@ _BUILTINS: tuple[IndicatorSpec, ...] = (
     IndicatorSpec(
         "supertrend",
         _HLC,
-        lambda data, p: backend.supertrend(
-            data["high"], data["low"], data["close"], _int(p, "length"), float(p["multiplier"])
-        ),
+        _computed_by_backend("supertrend"),
         (_length(7), _positive("multiplier", 3.0)),
         outputs=("trend", "direction", "long", "short"),
         lookback=lambda p: _int(p, "length"),
@@ -378,6 +379,79 @@ def indicator_problems(
     return spec, tuple(values.items()), problems
 
 
+class ResolvedIndicator(NamedTuple):
+    """One of a strategy's indicators, checked: its config, spec and normalized parameters."""
+
+    config: IndicatorConfig
+    spec: IndicatorSpec
+    params: NormalizedParams
+
+
+def resolve_indicators(
+    indicators: Sequence[IndicatorConfig], source: str
+) -> list[ResolvedIndicator]:
+    """Check a strategy's indicators; each key once, in order (a repeat of the same config
+    is dropped).
+
+    Raises one ``ConfigError`` listing every problem, each attributed to ``source``
+    (``strategy 'x'``): unknown names and parameters, bad values, a key used twice.
+    """
+    problems: list[str] = []
+    resolved: list[ResolvedIndicator] = []
+    first_index: dict[str, int] = {}
+    for index, config in enumerate(indicators):
+        where = f"indicators[{index}]"
+        previous = first_index.setdefault(config.key, index)
+        if previous != index:
+            if config != indicators[previous]:
+                problems.append(
+                    f"indicator key '{config.key}' in {where} is already used by "
+                    f"indicators[{previous}]; give one of them a different 'alias'"
+                )
+            continue
+        spec, params, found = indicator_problems(config, where)
+        problems.extend(found)
+        if spec is not None and not found:
+            resolved.append(ResolvedIndicator(config, spec, params))
+    if problems:
+        raise ConfigError(ConfigProblem(message, source=source) for message in problems)
+    return resolved
+
+
+def references_of(resolved: Iterable[ResolvedIndicator]) -> tuple[str, ...]:
+    """Every valid reference, in order: ``key`` for single-output indicators, ``key.output``
+    otherwise."""
+    return tuple(
+        f"{item.config.key}.{output}" if item.spec.outputs else item.config.key
+        for item in resolved
+        for output in item.spec.outputs or (VALUE,)
+    )
+
+
+def unknown_reference_message(ref: str, where: str, known: Sequence[str]) -> str:
+    """Why ``ref`` (read at ``where``, if given) resolves to none of the ``known`` references."""
+    place = f" in {where}" if where else ""
+    close = difflib.get_close_matches(ref, known, n=1)
+    if close:
+        return f"unknown indicator reference {ref!r}{place}; did you mean '{close[0]}'?"
+    listed = ", ".join(known) or "none: the strategy declares no indicators"
+    return f"unknown indicator reference {ref!r}{place}; known references: {listed}"
+
+
+def check_references(
+    references: Iterable[str], known: Sequence[str], where: str, source: str
+) -> None:
+    """Raise one ``ConfigError`` naming every reference that is not among ``known``."""
+    known_set = set(known)
+    problems = [
+        ConfigProblem(unknown_reference_message(ref, where, known), source=source)
+        for ref in references
+        if ref not in known_set
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
 def validate_indicator(
     config: IndicatorConfig, where: str, source: str | None = None
 ) -> NormalizedParams:
@@ -400,6 +474,10 @@ def register_indicator(spec: IndicatorSpec) -> IndicatorSpec:
     that fail their own bounds, and an indicator that looks ahead (see
     ``indicator_probe.probe_causality``; the probe uses the default parameters).
     """
+    # Probing computes the indicator, so the computation libraries load here.
+    from tradekit.services.indicators.probe import probe_causality
+    from tradekit.services.market.candles import PRICE_COLUMNS
+
     where = f"indicator '{spec.name}'"
     if not _NAME.match(spec.name):
         raise ConfigError(f"{where}: name must be a lowercase identifier such as 'my_rsi'")
@@ -434,15 +512,21 @@ def unregister_indicator(name: str) -> None:
 __all__ = [
     "INDICATORS",
     "SEED_TOLERANCE",
+    "VALUE",
     "ComputeFn",
     "IndicatorSpec",
     "NormalizedParams",
     "ParamSpec",
     "ParamValue",
     "Params",
+    "ResolvedIndicator",
+    "check_references",
     "decay_bars",
     "indicator_problems",
+    "references_of",
     "register_indicator",
+    "resolve_indicators",
+    "unknown_reference_message",
     "unregister_indicator",
     "validate_indicator",
 ]

@@ -13,9 +13,8 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
-import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from tradekit.config.problems import problems_from_validation
@@ -36,12 +35,14 @@ from tradekit.services.signals.builtin_analyzers import (
     TrendParams,
 )
 from tradekit.services.signals.fire_masks import (
-    BoolArray,
     IndicatorColumns,
     MasksFiring,
     MasksFiringToward,
     ScoreBounds,
 )
+
+if TYPE_CHECKING:
+    from tradekit.services.signals.fire_masks import BoolArray
 
 
 class Analyzer(Protocol):
@@ -249,6 +250,8 @@ class AnalyzerRegistry:
         An analyzer says so with a ``could_fire`` method (every built-in has one);
         a user analyzer without it might fire anywhere, so nothing is ruled out.
         """
+        import numpy as np  # masks are a backtest's; building analyzers does not need numpy
+
         size = len(columns.bars)
         mask = np.zeros(size, dtype=np.bool_)
         for analyzer, _ in self._analyzers:
@@ -271,6 +274,8 @@ class AnalyzerRegistry:
         (a strength is at most 1); one that only says where it fires (``could_fire``)
         counts toward every direction there.
         """
+        import numpy as np  # masks are a backtest's; building analyzers does not need numpy
+
         size = len(columns.bars)
         masks: list[tuple[Direction, BoolArray, float]] = []
         for analyzer, weight in self._analyzers:

@@ -15,9 +15,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 
-import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -33,11 +32,13 @@ from pydantic import (
 from tradekit.domain import Direction, Signal
 from tradekit.protocols import BarView
 from tradekit.services.signals.fire_masks import (
-    BoolArray,
     IndicatorColumns,
     any_direction,
     masks_toward,
 )
+
+if TYPE_CHECKING:
+    from tradekit.services.signals.fire_masks import BoolArray
 
 # How much a trend's mask widens its threshold: a bar just short of it is still replayed.
 _SLOPE_MARGIN = 1e-9
@@ -374,6 +375,8 @@ class TrendAnalyzer:
         The slope is computed with the same float operations as ``analyze``; the
         margin only widens the masks, so no bar ``analyze`` fires on is left out.
         """
+        import numpy as np  # masks are a backtest's; building analyzers does not need numpy
+
         now = columns.values(self._source)
         then = columns.values(self._source, self._lookback)
         with np.errstate(all="ignore"):  # Python floats overflow to inf silently too

@@ -9,6 +9,9 @@ state (open or close a position) from those on which they can only be published
 (``SignalMasks``). ``IndicatorColumns`` is what such a method reads: every
 indicator value of one symbol as an array, the way ``BarView.value`` reads them
 one bar at a time.
+
+The masks import numpy when they are computed, not with this module: building
+an analyzer, which validating a strategy does, does not load it.
 """
 
 from __future__ import annotations
@@ -16,19 +19,19 @@ from __future__ import annotations
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 from tradekit.domain import Direction, Side
-from tradekit.services.indicators.backend import FloatArray
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from tradekit.services.indicators.backend import FloatArray
     from tradekit.services.indicators.cache import IndicatorRegistry
 
-BoolArray = npt.NDArray[np.bool_]
-BarArray = npt.NDArray[np.int64]
+    BoolArray: TypeAlias = npt.NDArray[np.bool_]
+    BarArray: TypeAlias = npt.NDArray[np.int64]
 
 
 class IndicatorColumns(Protocol):
@@ -75,6 +78,8 @@ def masks_toward(*pairs: tuple[Direction, BoolArray]) -> dict[Direction, BoolArr
 
 def any_direction(masks: Mapping[Direction, BoolArray], size: int) -> BoolArray:
     """The bars where a signal of any direction could fire."""
+    import numpy as np  # masks are a backtest's; building an analyzer does not need numpy
+
     fires = np.zeros(size, dtype=np.bool_)
     for mask in masks.values():
         fires |= mask
@@ -136,6 +141,8 @@ class RegistryColumns:
         self._first = first
         self._stop = stop
         self._cache: dict[tuple[str, int], FloatArray] = {}
+        import numpy as np  # masks are a backtest's; building an analyzer does not need numpy
+
         self.bars: BarArray = np.arange(first, stop, dtype=np.int64)
 
     def values(self, ref: str, back: int = 0) -> FloatArray:
@@ -154,8 +161,6 @@ __all__ = [
     "CLOSES_LONG",
     "CLOSES_SHORT",
     "OPENS",
-    "BarArray",
-    "BoolArray",
     "IndicatorColumns",
     "MasksFiring",
     "MasksFiringToward",
