@@ -1,9 +1,9 @@
 """Asking the registry for a change to a bot: the checks, the new status and the change row.
 
 ``tradekit strategies ...`` and the bot service's API both go through these
-functions, so they refuse the same things with the same messages. Each writes
-the registry row (when the change decides the status at once) and appends a
-``registry_changes`` row naming who asked; a running engine applies it between
+functions, so they refuse the same things with the same messages. Each appends a
+``registry_changes`` row naming who asked, with the registry row's new status in
+the same transaction when the change decides it at once; a running engine applies it between
 candles and settles the row with its outcome (``tradekit.runtime.control``).
 A refusal here is a ``StrategyError``; an unknown id a ``StrategyNotFoundError``.
 None of this takes the journal's writer lock: it works beside a run.
@@ -69,8 +69,7 @@ def add_bot(
         strategy_id, config.name, kind or strategy_kind(config), config.model_dump_json()
     )
     status = StrategyStatus.ACTIVE if config.enabled else StrategyStatus.DISABLED
-    journal.set_status(strategy_id, status)
-    change = journal.request_change(strategy_id, ControlAction.ADD, by)
+    change = journal.request_change(strategy_id, ControlAction.ADD, by, status=status)
     told = f"added {strategy_id} ({config.name}), {status.value}"
     return ChangeAsked(strategy_id, change, ControlAction.ADD, status, told)
 
@@ -95,10 +94,12 @@ def update_bot(
         strategy_id, config.name, kind or strategy_kind(config), config.model_dump_json()
     )
     status = known.status
-    if not config.enabled and status is StrategyStatus.ACTIVE:
+    disabling = not config.enabled and status is StrategyStatus.ACTIVE
+    if disabling:
         status = StrategyStatus.DISABLED
-        journal.set_status(strategy_id, status)
-    change = journal.request_change(strategy_id, ControlAction.UPDATE, by)
+    change = journal.request_change(
+        strategy_id, ControlAction.UPDATE, by, status=status if disabling else None
+    )
     told = f"updated {strategy_id} ({config.name}), {status.value}"
     return ChangeAsked(strategy_id, change, ControlAction.UPDATE, status, told)
 
@@ -119,9 +120,11 @@ def _ask(
 ) -> ChangeAsked:
     info = registered_bot(journal, strategy_id)
     status, told = decide(journal, info)
-    if status is not None:
-        journal.set_status(strategy_id, status)
-    change = journal.request_change(strategy_id, action, by, close_positions=close_positions)
+    # The status and the change in one transaction: a status the run is never asked to
+    # apply (a bot shown stopped that still trades) cannot be left behind.
+    change = journal.request_change(
+        strategy_id, action, by, close_positions=close_positions, status=status
+    )
     return ChangeAsked(strategy_id, change, action, status or info.status, told)
 
 

@@ -723,20 +723,9 @@ class SqlJournal:
 
     def set_status(self, strategy_id: str, status: StrategyStatus | str) -> None:
         """Set a registered strategy's status; ``StorageError`` for an unknown id or status."""
-        try:
-            new_status = StrategyStatus(status)
-        except ValueError:
-            allowed = ", ".join(member.value for member in StrategyStatus)
-            raise StorageError(
-                f"strategy {strategy_id!r}: unknown status {status!r}; expected one of {allowed}"
-            ) from None
-        with self._registry_writing(f"set status of strategy {strategy_id!r}") as session:
-            record = session.get(StrategyRecord, strategy_id)
-            if record is None:
-                raise _unknown_strategy(session, strategy_id)
-            record.status = new_status.value
-            record.updated_at = self._now()
-            session.add(record)
+        new_status = _status(strategy_id, status)
+        with self._registry_connection(f"set status of strategy {strategy_id!r}") as connection:
+            self._write_status(connection, strategy_id, new_status)
 
     def register_if_new(self, strategy_id: str, name: str, kind: str, config_json: str) -> bool:
         """Register ``strategy_id`` as active unless it is registered already; True if it was new.
@@ -751,22 +740,38 @@ class SqlJournal:
         return True
 
     def request_change(
-        self, strategy_id: str, action: str, by: str, *, close_positions: bool = False
+        self,
+        strategy_id: str,
+        action: str,
+        by: str,
+        *,
+        close_positions: bool = False,
+        status: StrategyStatus | str | None = None,
     ) -> int:
-        """Record that ``by`` asked for ``action`` on ``strategy_id``; returns the change's id."""
-        with self._registry_writing(f"record a change of strategy {strategy_id!r}") as session:
-            record = RegistryChangeRecord(
-                strategy_id=strategy_id,
-                action=action,
-                close_positions=close_positions,
-                by=by,
-                requested_at=self._now(),
+        """Record that ``by`` asked for ``action`` on ``strategy_id``; returns the change's id.
+
+        With ``status``, the strategy's status is set in the same transaction, so the
+        registry never holds a status without the change that has a run apply it, nor
+        the reverse; ``StorageError`` for an unknown id or status, and nothing is written.
+        """
+        new_status = None if status is None else _status(strategy_id, status)
+        what = f"record a change of strategy {strategy_id!r}"
+        with self._registry_connection(what) as connection:
+            if new_status is not None:
+                self._write_status(connection, strategy_id, new_status)
+            inserted = connection.execute(
+                REGISTRY_CHANGES.insert().values(
+                    strategy_id=strategy_id,
+                    action=action,
+                    close_positions=close_positions,
+                    by=by,
+                    requested_at=self._now(),
+                )
             )
-            session.add(record)
-            session.flush()
-            if record.id is None:
+            key = inserted.inserted_primary_key
+            if key is None or key[0] is None:
                 raise StorageError(f"journal {self.url}: the database gave the change no id")
-            return record.id
+            return int(key[0])
 
     def last_change_id(self) -> int:
         """The id of the newest change asked of the registry; 0 when there is none (cheap)."""
@@ -782,12 +787,13 @@ class SqlJournal:
         """Changes with an id above ``after_id`` in the order they were asked for."""
         if not self._has_changes:
             return []
-        statement = select(RegistryChangeRecord).where(col(RegistryChangeRecord.id) > after_id)
+        # Plain rows, not ORM objects: a run reads them on every change asked of it.
+        statement = _CHANGE_COLUMNS.where(REGISTRY_CHANGES.c.id > after_id)
         if pending_only:
-            statement = statement.where(col(RegistryChangeRecord.applied_at).is_(None))
-        statement = statement.order_by(col(RegistryChangeRecord.id))
-        with self._reading() as session:
-            return [_registry_change(record) for record in session.exec(statement)]
+            statement = statement.where(REGISTRY_CHANGES.c.applied_at.is_(None))
+        statement = statement.order_by(REGISTRY_CHANGES.c.id)
+        with self._read_connection() as connection:
+            return [RegistryChange(*row) for row in connection.execute(statement)]
 
     def registry_change(self, change_id: int) -> RegistryChange | None:
         """Change ``change_id`` as it stands now; ``None`` when there is no such change."""
@@ -830,13 +836,15 @@ class SqlJournal:
 
     def settle_change(self, change_id: int, outcome: str, applied_at: datetime) -> None:
         """Record what a runner made of change ``change_id`` and when it applied it."""
-        with self._registry_writing(f"settle registry change {change_id}") as session:
-            record = session.get(RegistryChangeRecord, change_id)
-            if record is None:
+        applied_at = require_aware(applied_at, f"registry change {change_id}")
+        with self._registry_connection(f"settle registry change {change_id}") as connection:
+            settled = connection.execute(
+                update(REGISTRY_CHANGES)
+                .where(REGISTRY_CHANGES.c.id == change_id)
+                .values(applied_at=applied_at, outcome=outcome)
+            )
+            if settled.rowcount == 0:
                 raise StorageError(f"journal {self.url}: no registry change {change_id}")
-            record.applied_at = require_aware(applied_at, f"registry change {change_id}")
-            record.outcome = outcome
-            session.add(record)
 
     def remove_strategy(self, strategy_id: str) -> None:
         """Mark ``strategy_id`` removed; its events, snapshots, orders and fills stay."""
@@ -854,7 +862,7 @@ class SqlJournal:
         with self._reading() as session:
             record = session.get(StrategyRecord, strategy_id)
             if record is None:
-                raise _unknown_strategy(session, strategy_id)
+                raise _unknown_strategy(session.connection(), strategy_id)
             return _strategy_info(record)
 
     def strategies(self) -> list[StrategyInfo]:
@@ -978,6 +986,29 @@ class SqlJournal:
             session.connection().execute(_BUMP_VERSION)
 
     @contextmanager
+    def _registry_connection(self, what: str) -> Iterator[Connection]:
+        """A registry write in plain SQL statements, in one transaction that also moves the
+        registry version: no ORM session, which cost more than the writes themselves."""
+        self._require_writable()
+        try:
+            with self._exclusive(), self._writer.begin() as connection:
+                yield connection
+                connection.execute(_BUMP_VERSION)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"journal {self.url}: cannot {what} ({_reason(exc)})") from exc
+
+    def _write_status(
+        self, connection: Connection, strategy_id: str, status: StrategyStatus
+    ) -> None:
+        written = connection.execute(
+            update(STRATEGIES)
+            .where(STRATEGIES.c.strategy_id == strategy_id)
+            .values(status=status.value, updated_at=self._now())
+        )
+        if written.rowcount == 0:
+            raise _unknown_strategy(connection, strategy_id)
+
+    @contextmanager
     def _writing(self, what: str) -> Iterator[Session]:
         self._require_writable()
         try:
@@ -1053,24 +1084,21 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _unknown_strategy(session: Session, strategy_id: str) -> StorageError:
-    known = session.exec(select(StrategyRecord.strategy_id)).all()
+def _status(strategy_id: str, status: StrategyStatus | str) -> StrategyStatus:
+    try:
+        return StrategyStatus(status)
+    except ValueError:
+        allowed = ", ".join(member.value for member in StrategyStatus)
+        raise StorageError(
+            f"strategy {strategy_id!r}: unknown status {status!r}; expected one of {allowed}"
+        ) from None
+
+
+def _unknown_strategy(connection: Connection, strategy_id: str) -> StorageError:
+    known = list(connection.execute(core_select(STRATEGIES.c.strategy_id)).scalars())
     close = difflib.get_close_matches(strategy_id, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return StorageError(f"unknown strategy {strategy_id!r} in the registry{hint}")
-
-
-def _registry_change(record: RegistryChangeRecord) -> RegistryChange:
-    return RegistryChange(
-        change_id=record.id or 0,
-        strategy_id=record.strategy_id,
-        action=record.action,
-        close_positions=record.close_positions,
-        by=record.by,
-        requested_at=record.requested_at,
-        applied_at=record.applied_at,
-        outcome=record.outcome,
-    )
 
 
 def _strategy_entry(
