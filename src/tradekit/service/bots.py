@@ -407,11 +407,9 @@ class BotDirectory:
     ) -> tuple[ControlOut, bool]:
         """Ask for a change, wait for the running engine to settle it; the answer, and
         whether it was settled in time. ``new``: the change adds the bot (it need not be
-        registered yet)."""
+        registered yet); any other change refuses an unknown bot itself."""
         # One row each, not the whole registry: the writes around them move its version, so
         # reading it whole would read every bot again, twice per change.
-        if not new:
-            registered_bot(self.journal, strategy_id)
         engine = self.engine
         polls = 0 if engine is None else engine.polls
         asked = ask(self.journal)
@@ -424,19 +422,24 @@ class BotDirectory:
         return answer, change.applied_at is not None
 
     def _settled(self, change_id: int, polls: int) -> RegistryChange:
-        """The change's row once a running engine settled it, or as it stands at the deadline."""
+        """The change's row once a running engine settled it, or as it stands at the deadline.
+
+        While an engine runs, its row is read once the engine has looked at the registry
+        since ``polls`` (the count before the change was asked): no look before that can
+        have settled it.
+        """
         deadline = time.monotonic() + self.change_timeout
         while True:
-            change = self._change(change_id)
             view = self.view()
             engine = self.engine
-            if change.applied_at is not None or engine is None or view is None:
-                return change
             left = deadline - time.monotonic()
-            if not view.running or left <= 0:
-                return change
+            if engine is None or view is None or not view.running or left <= 0:
+                return self._change(change_id)
             engine.wait_for_poll(polls, left)
             polls = engine.polls
+            change = self._change(change_id)
+            if change.applied_at is not None:
+                return change
 
     def _change(self, change_id: int) -> RegistryChange:
         change = self.journal.registry_change(change_id)
