@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, create_engine, event, inspect, update
+from sqlalchemy import Connection, bindparam, create_engine, event, inspect, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
@@ -760,13 +760,14 @@ class SqlJournal:
             if new_status is not None:
                 self._write_status(connection, strategy_id, new_status)
             inserted = connection.execute(
-                REGISTRY_CHANGES.insert().values(
-                    strategy_id=strategy_id,
-                    action=action,
-                    close_positions=close_positions,
-                    by=by,
-                    requested_at=self._now(),
-                )
+                _INSERT_CHANGE,
+                {
+                    "strategy_id": strategy_id,
+                    "action": action,
+                    "close_positions": close_positions,
+                    "by": by,
+                    "requested_at": self._now(),
+                },
             )
             key = inserted.inserted_primary_key
             if key is None or key[0] is None:
@@ -778,7 +779,7 @@ class SqlJournal:
         if not self._has_changes:
             return 0
         with self._read_connection() as connection:
-            newest = connection.execute(core_select(func.max(REGISTRY_CHANGES.c.id))).scalar()
+            newest = connection.execute(_NEWEST_CHANGE).scalar()
         return int(newest or 0)
 
     def registry_changes(
@@ -788,20 +789,17 @@ class SqlJournal:
         if not self._has_changes:
             return []
         # Plain rows, not ORM objects: a run reads them on every change asked of it.
-        statement = _CHANGE_COLUMNS.where(REGISTRY_CHANGES.c.id > after_id)
-        if pending_only:
-            statement = statement.where(REGISTRY_CHANGES.c.applied_at.is_(None))
-        statement = statement.order_by(REGISTRY_CHANGES.c.id)
+        statement = _PENDING_CHANGES_AFTER if pending_only else _CHANGES_AFTER
         with self._read_connection() as connection:
-            return [RegistryChange(*row) for row in connection.execute(statement)]
+            rows = connection.execute(statement, {"after_id": after_id})
+            return [RegistryChange(*row) for row in rows]
 
     def registry_change(self, change_id: int) -> RegistryChange | None:
         """Change ``change_id`` as it stands now; ``None`` when there is no such change."""
         if not self._has_changes:
             return None
-        statement = _CHANGE_COLUMNS.where(REGISTRY_CHANGES.c.id == change_id)
         with self._read_connection() as connection:
-            row = connection.execute(statement).first()
+            row = connection.execute(_CHANGE_BY_ID, {"change_id": change_id}).first()
         return None if row is None else RegistryChange(*row)
 
     def latest_changes(self, strategy_id: str | None = None) -> dict[str, RegistryChange]:
@@ -839,9 +837,8 @@ class SqlJournal:
         applied_at = require_aware(applied_at, f"registry change {change_id}")
         with self._registry_connection(f"settle registry change {change_id}") as connection:
             settled = connection.execute(
-                update(REGISTRY_CHANGES)
-                .where(REGISTRY_CHANGES.c.id == change_id)
-                .values(applied_at=applied_at, outcome=outcome)
+                _SETTLE_CHANGE,
+                {"change_id": change_id, "settled_at": applied_at, "settled_as": outcome},
             )
             if settled.rowcount == 0:
                 raise StorageError(f"journal {self.url}: no registry change {change_id}")
@@ -852,9 +849,8 @@ class SqlJournal:
 
     def strategy_info(self, strategy_id: str) -> StrategyInfo | None:
         """The registry entry of ``strategy_id``, or ``None`` when it is not registered."""
-        statement = _STRATEGY_COLUMNS.where(STRATEGIES.c.strategy_id == strategy_id)
         with self._read_connection() as connection:
-            row = connection.execute(statement).first()
+            row = connection.execute(_STRATEGY_BY_ID, {"strategy_id": strategy_id}).first()
         return None if row is None else _strategy_entry(*row)
 
     def registered(self, strategy_id: str) -> StrategyInfo:
@@ -1001,9 +997,8 @@ class SqlJournal:
         self, connection: Connection, strategy_id: str, status: StrategyStatus
     ) -> None:
         written = connection.execute(
-            update(STRATEGIES)
-            .where(STRATEGIES.c.strategy_id == strategy_id)
-            .values(status=status.value, updated_at=self._now())
+            _SET_STATUS,
+            {"of_strategy": strategy_id, "new_status": status.value, "changed_at": self._now()},
         )
         if written.rowcount == 0:
             raise _unknown_strategy(connection, strategy_id)
@@ -1061,6 +1056,26 @@ _STRATEGY_COLUMNS = core_select(*(STRATEGIES.c[item.name] for item in fields(Str
 _CHANGE_COLUMNS = core_select(
     REGISTRY_CHANGES.c.id,
     *(REGISTRY_CHANGES.c[item.name] for item in fields(RegistryChange)[1:]),
+)
+# The registry's statements a bot service runs on every change, built once: building one
+# cost more than running it.
+_STRATEGY_BY_ID = _STRATEGY_COLUMNS.where(STRATEGIES.c.strategy_id == bindparam("strategy_id"))
+_CHANGE_BY_ID = _CHANGE_COLUMNS.where(REGISTRY_CHANGES.c.id == bindparam("change_id"))
+_CHANGES_AFTER = _CHANGE_COLUMNS.where(REGISTRY_CHANGES.c.id > bindparam("after_id")).order_by(
+    REGISTRY_CHANGES.c.id
+)
+_PENDING_CHANGES_AFTER = _CHANGES_AFTER.where(REGISTRY_CHANGES.c.applied_at.is_(None))
+_NEWEST_CHANGE = core_select(func.max(REGISTRY_CHANGES.c.id))
+_SET_STATUS = (
+    update(STRATEGIES)
+    .where(STRATEGIES.c.strategy_id == bindparam("of_strategy"))
+    .values(status=bindparam("new_status"), updated_at=bindparam("changed_at"))
+)
+_INSERT_CHANGE = REGISTRY_CHANGES.insert()
+_SETTLE_CHANGE = (
+    update(REGISTRY_CHANGES)
+    .where(REGISTRY_CHANGES.c.id == bindparam("change_id"))
+    .values(applied_at=bindparam("settled_at"), outcome=bindparam("settled_as"))
 )
 _FILL_COLUMNS = ("order_id", "strategy_id", "symbol", "side", "quantity", "price", "fee", "ts")
 """The columns of a ``Fill``, in the order of its fields."""
