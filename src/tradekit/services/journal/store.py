@@ -802,6 +802,21 @@ class SqlJournal:
             row = connection.execute(_CHANGE_BY_ID, {"change_id": change_id}).first()
         return None if row is None else RegistryChange(*row)
 
+    def registry_change_and_entry(
+        self, change_id: int
+    ) -> tuple[RegistryChange, StrategyInfo | None] | None:
+        """Change ``change_id`` as it stands now and its strategy's registry entry (``None``
+        when not registered), read together; ``None`` when there is no such change."""
+        if not self._has_changes:
+            return None
+        with self._read_connection() as connection:
+            row = connection.execute(_CHANGE_AND_ENTRY, {"change_id": change_id}).first()
+        if row is None:
+            return None
+        change = RegistryChange(*row[:_CHANGE_WIDTH])
+        entry = row[_CHANGE_WIDTH:]
+        return change, None if entry[0] is None else _strategy_entry(*entry)
+
     def latest_changes(self, strategy_id: str | None = None) -> dict[str, RegistryChange]:
         """Each strategy's newest change asked of the registry (only ``strategy_id``'s when
         given), by strategy id."""
@@ -1065,6 +1080,16 @@ _CHANGES_AFTER = _CHANGE_COLUMNS.where(REGISTRY_CHANGES.c.id > bindparam("after_
     REGISTRY_CHANGES.c.id
 )
 _PENDING_CHANGES_AFTER = _CHANGES_AFTER.where(REGISTRY_CHANGES.c.applied_at.is_(None))
+_CHANGE_WIDTH = len(_CHANGE_COLUMNS.selected_columns)
+_CHANGE_AND_ENTRY = (
+    core_select(*_CHANGE_COLUMNS.selected_columns, *_STRATEGY_COLUMNS.selected_columns)
+    .select_from(
+        REGISTRY_CHANGES.outerjoin(
+            STRATEGIES, STRATEGIES.c.strategy_id == REGISTRY_CHANGES.c.strategy_id
+        )
+    )
+    .where(REGISTRY_CHANGES.c.id == bindparam("change_id"))
+)
 _NEWEST_CHANGE = core_select(func.max(REGISTRY_CHANGES.c.id))
 _SET_STATUS = (
     update(STRATEGIES)
