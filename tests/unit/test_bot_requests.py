@@ -13,10 +13,18 @@ from pathlib import Path
 import pytest
 from fakes import candle_stream
 
+from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import Candle
 from tradekit.errors import StorageError
 from tradekit.events import StrategyControlled
-from tradekit.runtime.bot_requests import ChangeAsked, disable_bot, enable_bot, resume_bot
+from tradekit.runtime.bot_requests import (
+    ChangeAsked,
+    add_bot,
+    disable_bot,
+    enable_bot,
+    resume_bot,
+    update_bot,
+)
 from tradekit.runtime.control import RunSelection
 from tradekit.runtime.live import run_live
 from tradekit.services.journal.store import SqlJournal, StrategyStatus
@@ -33,6 +41,18 @@ CHANGES = [
     pytest.param(START, StrategyStatus.DISABLED, StrategyStatus.ACTIVE, id="start"),
     pytest.param(RESUME, StrategyStatus.QUARANTINED, StrategyStatus.ACTIVE, id="resume"),
 ]
+
+
+def bot_config(strategy_id: str, every_bars: int = 3, *, enabled: bool = True) -> StrategyConfig:
+    return strategy_config_from_dict(
+        {
+            "strategy_id": strategy_id,
+            "symbols": ["BTC/USDT"],
+            "timeframe": "1h",
+            "enabled": enabled,
+            "analyzers": [{"type": "time_interval", "params": {"every_bars": every_bars}}],
+        }
+    )
 
 
 @pytest.fixture
@@ -120,6 +140,82 @@ class TestStatusAndChangeTogether:
         assert journal.registry_changes() == []
 
 
+class TestConfigAndChangeTogether:
+    def test_an_add_that_cannot_be_recorded_registers_nothing(
+        self, journal: SqlJournal, db_path: Path
+    ) -> None:
+        fail_on(db_path, "INSERT", "registry_changes")
+
+        with pytest.raises(StorageError, match="disk gone"):
+            add_bot(journal, bot_config("beta"), "api")
+
+        assert journal.strategy_info("beta") is None
+
+    def test_a_removed_bot_added_again_stays_removed_when_the_add_cannot_be_recorded(
+        self, journal: SqlJournal, db_path: Path
+    ) -> None:
+        journal.register_strategy(
+            "beta", "beta", "time_interval", bot_config("beta").model_dump_json()
+        )
+        journal.remove_strategy("beta")
+        before = journal.strategy_info("beta")
+        fail_on(db_path, "INSERT", "registry_changes")
+
+        with pytest.raises(StorageError, match="disk gone"):
+            add_bot(journal, bot_config("beta", every_bars=5), "api")
+
+        assert journal.strategy_info("beta") == before
+
+    @pytest.mark.parametrize("enabled", [True, False])
+    def test_an_update_that_cannot_be_recorded_keeps_the_config_and_status(
+        self, journal: SqlJournal, db_path: Path, enabled: bool
+    ) -> None:
+        add_bot(journal, bot_config("beta"), "api")
+        before = journal.strategy_info("beta")
+        fail_on(db_path, "INSERT", "registry_changes")
+
+        with pytest.raises(StorageError, match="disk gone"):
+            update_bot(journal, bot_config("beta", every_bars=5, enabled=enabled), "api")
+
+        assert journal.strategy_info("beta") == before
+
+    @pytest.mark.parametrize("enabled", [True, False])
+    def test_an_add_registers_the_bot_with_its_status_and_change_in_one_write(
+        self, journal: SqlJournal, enabled: bool
+    ) -> None:
+        version = journal.registry_version() or 0
+
+        asked = add_bot(journal, bot_config("beta", enabled=enabled), "api", kind="rsi")
+
+        info = journal.strategy_info("beta")
+        assert info is not None
+        assert (info.kind, info.status, asked.status) == (
+            "rsi",
+            StrategyStatus.ACTIVE if enabled else StrategyStatus.DISABLED,
+            info.status,
+        )
+        assert [change.change_id for change in journal.registry_changes()] == [asked.change_id]
+        assert journal.registry_version() == version + 1
+
+    def test_an_update_replaces_the_config_and_keeps_created_at_in_one_write(
+        self, journal: SqlJournal
+    ) -> None:
+        add_bot(journal, bot_config("beta"), "api")
+        before = journal.strategy_info("beta")
+        version = journal.registry_version() or 0
+
+        update_bot(journal, bot_config("beta", every_bars=5, enabled=False), "api")
+
+        after = journal.strategy_info("beta")
+        assert before is not None
+        assert after is not None
+        assert (
+            after.config_json == bot_config("beta", every_bars=5, enabled=False).model_dump_json()
+        )
+        assert (after.created_at, after.status) == (before.created_at, StrategyStatus.DISABLED)
+        assert journal.registry_version() == version + 1
+
+
 class TestAppliedOnce:
     def test_a_stop_then_a_start_asked_of_a_run_are_each_applied_once(self, db_path: Path) -> None:
         url = f"sqlite:///{db_path}"
@@ -132,17 +228,9 @@ class TestAppliedOnce:
                         asked.append((STOP if index == 3 else START)(api))
                 yield candle
 
-        config = strategy_config_from_dict(
-            {
-                "strategy_id": "alpha",
-                "symbols": ["BTC/USDT"],
-                "timeframe": "1h",
-                "analyzers": [{"type": "time_interval", "params": {"every_bars": 3}}],
-            }
-        )
         run_live(
             settings_from_dict({"exchange": {"kind": "paper"}}),
-            [config],
+            [bot_config("alpha")],
             candles(),
             journal=SqlJournal(url),
             registry=RunSelection(),

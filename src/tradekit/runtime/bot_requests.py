@@ -2,9 +2,10 @@
 
 ``tradekit strategies ...`` and the bot service's API both go through these
 functions, so they refuse the same things with the same messages. Each appends a
-``registry_changes`` row naming who asked, with the registry row's new status in
-the same transaction when the change decides it at once; a running engine applies it between
-candles and settles the row with its outcome (``tradekit.runtime.control``).
+``registry_changes`` row naming who asked, in one transaction with what it writes
+to the registry row (the config of an add or update, the status a change decides
+at once); a running engine applies it between candles and settles the row with
+its outcome (``tradekit.runtime.control``).
 A refusal here is a ``StrategyError``; an unknown id a ``StrategyNotFoundError``.
 None of this takes the journal's writer lock: it works beside a run.
 """
@@ -18,7 +19,12 @@ from dataclasses import dataclass
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import StrategyError, StrategyNotFoundError
 from tradekit.runtime.control import ControlAction, strategy_kind
-from tradekit.services.journal.store import SqlJournal, StrategyInfo, StrategyStatus
+from tradekit.services.journal.store import (
+    Registration,
+    SqlJournal,
+    StrategyInfo,
+    StrategyStatus,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +71,14 @@ def add_bot(
             f"strategy '{strategy_id}' is already registered ({known.status.value}); "
             f"use 'tradekit strategies update {file_hint}' to change its config"
         )
-    journal.register_strategy(
-        strategy_id, config.name, kind or strategy_kind(config), config.model_dump_json()
-    )
     status = StrategyStatus.ACTIVE if config.enabled else StrategyStatus.DISABLED
-    change = journal.request_change(strategy_id, ControlAction.ADD, by, status=status)
+    change = journal.request_change(
+        strategy_id,
+        ControlAction.ADD,
+        by,
+        registration=_registration(config, kind),
+        status=status,
+    )
     told = f"added {strategy_id} ({config.name}), {status.value}"
     return ChangeAsked(strategy_id, change, ControlAction.ADD, status, told)
 
@@ -90,18 +99,23 @@ def update_bot(
         raise StrategyError(
             f"strategy '{strategy_id}' is removed; use 'tradekit strategies add {file_hint}'"
         )
-    journal.register_strategy(
-        strategy_id, config.name, kind or strategy_kind(config), config.model_dump_json()
-    )
     status = known.status
     disabling = not config.enabled and status is StrategyStatus.ACTIVE
     if disabling:
         status = StrategyStatus.DISABLED
     change = journal.request_change(
-        strategy_id, ControlAction.UPDATE, by, status=status if disabling else None
+        strategy_id,
+        ControlAction.UPDATE,
+        by,
+        registration=_registration(config, kind),
+        status=status if disabling else None,
     )
     told = f"updated {strategy_id} ({config.name}), {status.value}"
     return ChangeAsked(strategy_id, change, ControlAction.UPDATE, status, told)
+
+
+def _registration(config: StrategyConfig, kind: str | None) -> Registration:
+    return Registration(config.name, kind or strategy_kind(config), config.model_dump_json())
 
 
 Decision = Callable[[SqlJournal, StrategyInfo], tuple[StrategyStatus | None, str]]

@@ -106,6 +106,27 @@ class StrategyInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Registration:
+    """What registering a strategy writes to its registry entry (``config_json``: its config
+    as JSON)."""
+
+    name: str
+    kind: str
+    config_json: str
+
+    def check(self, strategy_id: str) -> None:
+        """``StorageError`` unless ``strategy_id`` is given and ``config_json`` is JSON."""
+        if not strategy_id:
+            raise StorageError("cannot register a strategy with an empty strategy_id")
+        try:
+            json.loads(self.config_json)
+        except ValueError as exc:
+            raise StorageError(
+                f"strategy {strategy_id!r}: config_json is not valid JSON ({exc})"
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryChange:
     """One change asked of the registry, as read back; ``applied_at`` is ``None`` while pending."""
 
@@ -693,33 +714,10 @@ class SqlJournal:
         ``created_at`` and the status are kept, except that registering a removed
         strategy again makes it active.
         """
-        if not strategy_id:
-            raise StorageError("cannot register a strategy with an empty strategy_id")
-        try:
-            json.loads(config_json)
-        except ValueError as exc:
-            raise StorageError(
-                f"strategy {strategy_id!r}: config_json is not valid JSON ({exc})"
-            ) from exc
-        with self._registry_writing(f"register strategy {strategy_id!r}") as session:
-            now = self._now()
-            record = session.get(StrategyRecord, strategy_id)
-            if record is None:
-                record = StrategyRecord(
-                    strategy_id=strategy_id,
-                    name=name,
-                    kind=kind,
-                    config_json=config_json,
-                    status=StrategyStatus.ACTIVE.value,
-                    created_at=now,
-                    updated_at=now,
-                )
-            else:
-                record.name, record.kind, record.config_json = name, kind, config_json
-                record.updated_at = now
-                if record.status == StrategyStatus.REMOVED:
-                    record.status = StrategyStatus.ACTIVE.value
-            session.add(record)
+        registration = Registration(name, kind, config_json)
+        registration.check(strategy_id)
+        with self._registry_connection(f"register strategy {strategy_id!r}") as connection:
+            self._register(connection, strategy_id, registration)
 
     def set_status(self, strategy_id: str, status: StrategyStatus | str) -> None:
         """Set a registered strategy's status; ``StorageError`` for an unknown id or status."""
@@ -746,17 +744,23 @@ class SqlJournal:
         by: str,
         *,
         close_positions: bool = False,
+        registration: Registration | None = None,
         status: StrategyStatus | str | None = None,
     ) -> int:
         """Record that ``by`` asked for ``action`` on ``strategy_id``; returns the change's id.
 
-        With ``status``, the strategy's status is set in the same transaction, so the
-        registry never holds a status without the change that has a run apply it, nor
-        the reverse; ``StorageError`` for an unknown id or status, and nothing is written.
+        With ``registration``, the strategy is registered first (``register_strategy``),
+        and with ``status`` its status is set, all in the same transaction: the registry
+        never holds a config or a status without the change that has a run apply it, nor
+        the reverse. ``StorageError`` for an unknown id or status, and nothing is written.
         """
         new_status = None if status is None else _status(strategy_id, status)
+        if registration is not None:
+            registration.check(strategy_id)
         what = f"record a change of strategy {strategy_id!r}"
         with self._registry_connection(what) as connection:
+            if registration is not None:
+                self._register(connection, strategy_id, registration)
             if new_status is not None:
                 self._write_status(connection, strategy_id, new_status)
             inserted = connection.execute(
@@ -989,14 +993,6 @@ class SqlJournal:
             raise StorageError(f"journal {self.url}: read failed ({_reason(exc)})") from exc
 
     @contextmanager
-    def _registry_writing(self, what: str) -> Iterator[Session]:
-        """A registry write: the registry version grows in the same transaction."""
-        with self._writing(what) as session:
-            yield session
-            session.flush()
-            session.connection().execute(_BUMP_VERSION)
-
-    @contextmanager
     def _registry_connection(self, what: str) -> Iterator[Connection]:
         """A registry write in plain SQL statements, in one transaction that also moves the
         registry version: no ORM session, which cost more than the writes themselves."""
@@ -1007,6 +1003,40 @@ class SqlJournal:
                 connection.execute(_BUMP_VERSION)
         except SQLAlchemyError as exc:
             raise StorageError(f"journal {self.url}: cannot {what} ({_reason(exc)})") from exc
+
+    def _register(
+        self, connection: Connection, strategy_id: str, registration: Registration
+    ) -> None:
+        now = self._now()
+        found = connection.execute(_STATUS_OF, {"strategy_id": strategy_id}).first()
+        if found is None:
+            connection.execute(
+                _INSERT_STRATEGY,
+                {
+                    "strategy_id": strategy_id,
+                    "name": registration.name,
+                    "kind": registration.kind,
+                    "config_json": registration.config_json,
+                    "status": StrategyStatus.ACTIVE.value,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            return
+        # Registering a removed strategy again makes it active; any other status stays.
+        removed = found[0] == StrategyStatus.REMOVED.value
+        status = StrategyStatus.ACTIVE.value if removed else found[0]
+        connection.execute(
+            _REREGISTER,
+            {
+                "of_strategy": strategy_id,
+                "new_name": registration.name,
+                "new_kind": registration.kind,
+                "new_config": registration.config_json,
+                "new_status": status,
+                "changed_at": now,
+            },
+        )
 
     def _write_status(
         self, connection: Connection, strategy_id: str, status: StrategyStatus
@@ -1097,6 +1127,21 @@ _SET_STATUS = (
     .values(status=bindparam("new_status"), updated_at=bindparam("changed_at"))
 )
 _INSERT_CHANGE = REGISTRY_CHANGES.insert()
+_STATUS_OF = core_select(STRATEGIES.c.status).where(
+    STRATEGIES.c.strategy_id == bindparam("strategy_id")
+)
+_INSERT_STRATEGY = STRATEGIES.insert()
+_REREGISTER = (
+    update(STRATEGIES)
+    .where(STRATEGIES.c.strategy_id == bindparam("of_strategy"))
+    .values(
+        name=bindparam("new_name"),
+        kind=bindparam("new_kind"),
+        config_json=bindparam("new_config"),
+        status=bindparam("new_status"),
+        updated_at=bindparam("changed_at"),
+    )
+)
 _SETTLE_CHANGE = (
     update(REGISTRY_CHANGES)
     .where(REGISTRY_CHANGES.c.id == bindparam("change_id"))
@@ -1170,6 +1215,7 @@ def _strategy_info(record: StrategyRecord) -> StrategyInfo:
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
     "READ_CONNECTIONS_KEPT",
+    "Registration",
     "Registry",
     "RegistryChange",
     "SqlJournal",
