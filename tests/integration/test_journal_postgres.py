@@ -176,3 +176,27 @@ class TestEvents:
             assert [event.seq for event in journal.events("rsi-btc")] == [1, 2, 3]
             with pytest.raises(JournalConflictError):
                 journal.close()
+
+
+class TestRegistry:
+    def test_a_change_is_recorded_with_its_status_and_settled(self, fresh_url: str) -> None:
+        with SqlJournal(fresh_url) as journal:
+            journal.register_strategy("a", "A", "rsi", "{}")
+            journal.register_strategy("a", "A renamed", "rsi", '{"v": 2}')
+            first = journal.request_change("a", "disable", "api", status="disabled")
+            second = journal.request_change("a", "enable", "api")
+            with pytest.raises(StorageError, match="unknown strategy 'b'"):
+                journal.request_change("b", "disable", "api", status="disabled")
+            journal.settle_change(first, "applied", T0)
+
+            read = journal.registry_change_and_entry(first)
+            assert read is not None
+            change, info = read
+            assert (change.change_id, change.outcome, change.applied_at) == (first, "applied", T0)
+            assert info is not None
+            assert (info.name, info.config_json, info.status.value) == (
+                "A renamed",
+                '{"v": 2}',
+                "disabled",
+            )
+            assert [item.change_id for item in journal.registry_changes()] == [first, second]

@@ -977,6 +977,25 @@ class TestRegistryChanges:
         [settled] = journal.registry_changes(after_id=0)[:1]
         assert (settled.outcome, settled.applied_at) == ("applied", T0)
 
+    def test_a_change_is_read_with_its_strategys_entry(self, journal: SqlJournal) -> None:
+        journal.register_strategy("a", "A", "rsi", "{}")
+        change = journal.request_change("a", "disable", "api", status=StrategyStatus.DISABLED)
+        journal.settle_change(change, "applied", T0)
+        unregistered = journal.request_change("ghost", "add", "api")
+
+        read = journal.registry_change_and_entry(change)
+        assert read is not None
+        assert read == (journal.registry_change(change), journal.strategy_info("a"))
+        assert (read[0].outcome, read[1] and read[1].status) == (
+            "applied",
+            StrategyStatus.DISABLED,
+        )
+        assert journal.registry_change_and_entry(unregistered) == (
+            journal.registry_change(unregistered),
+            None,
+        )
+        assert journal.registry_change_and_entry(unregistered + 1) is None
+
     def test_register_if_new_leaves_a_known_strategy_as_it_is(self, journal: SqlJournal) -> None:
         journal.register_strategy("a", "A", "rsi", '{"v": 1}')
         journal.remove_strategy("a")

@@ -1,10 +1,11 @@
 """Asking the registry for a change to a bot: the checks, the new status and the change row.
 
 ``tradekit strategies ...`` and the bot service's API both go through these
-functions, so they refuse the same things with the same messages. Each writes
-the registry row (when the change decides the status at once) and appends a
-``registry_changes`` row naming who asked; a running engine applies it between
-candles and settles the row with its outcome (``tradekit.runtime.control``).
+functions, so they refuse the same things with the same messages. Each appends a
+``registry_changes`` row naming who asked, in one transaction with what it writes
+to the registry row (the config of an add or update, the status a change decides
+at once); a running engine applies it between candles and settles the row with
+its outcome (``tradekit.runtime.control``).
 A refusal here is a ``StrategyError``; an unknown id a ``StrategyNotFoundError``.
 None of this takes the journal's writer lock: it works beside a run.
 """
@@ -18,7 +19,12 @@ from dataclasses import dataclass
 from tradekit.config.strategy import StrategyConfig
 from tradekit.errors import StrategyError, StrategyNotFoundError
 from tradekit.runtime.control import ControlAction, strategy_kind
-from tradekit.services.journal.store import SqlJournal, StrategyInfo, StrategyStatus
+from tradekit.services.journal.store import (
+    Registration,
+    SqlJournal,
+    StrategyInfo,
+    StrategyStatus,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +71,14 @@ def add_bot(
             f"strategy '{strategy_id}' is already registered ({known.status.value}); "
             f"use 'tradekit strategies update {file_hint}' to change its config"
         )
-    journal.register_strategy(
-        strategy_id, config.name, kind or strategy_kind(config), config.model_dump_json()
-    )
     status = StrategyStatus.ACTIVE if config.enabled else StrategyStatus.DISABLED
-    journal.set_status(strategy_id, status)
-    change = journal.request_change(strategy_id, ControlAction.ADD, by)
+    change = journal.request_change(
+        strategy_id,
+        ControlAction.ADD,
+        by,
+        registration=_registration(config, kind),
+        status=status,
+    )
     told = f"added {strategy_id} ({config.name}), {status.value}"
     return ChangeAsked(strategy_id, change, ControlAction.ADD, status, told)
 
@@ -91,16 +99,23 @@ def update_bot(
         raise StrategyError(
             f"strategy '{strategy_id}' is removed; use 'tradekit strategies add {file_hint}'"
         )
-    journal.register_strategy(
-        strategy_id, config.name, kind or strategy_kind(config), config.model_dump_json()
-    )
     status = known.status
-    if not config.enabled and status is StrategyStatus.ACTIVE:
+    disabling = not config.enabled and status is StrategyStatus.ACTIVE
+    if disabling:
         status = StrategyStatus.DISABLED
-        journal.set_status(strategy_id, status)
-    change = journal.request_change(strategy_id, ControlAction.UPDATE, by)
+    change = journal.request_change(
+        strategy_id,
+        ControlAction.UPDATE,
+        by,
+        registration=_registration(config, kind),
+        status=status if disabling else None,
+    )
     told = f"updated {strategy_id} ({config.name}), {status.value}"
     return ChangeAsked(strategy_id, change, ControlAction.UPDATE, status, told)
+
+
+def _registration(config: StrategyConfig, kind: str | None) -> Registration:
+    return Registration(config.name, kind or strategy_kind(config), config.model_dump_json())
 
 
 Decision = Callable[[SqlJournal, StrategyInfo], tuple[StrategyStatus | None, str]]
@@ -119,9 +134,11 @@ def _ask(
 ) -> ChangeAsked:
     info = registered_bot(journal, strategy_id)
     status, told = decide(journal, info)
-    if status is not None:
-        journal.set_status(strategy_id, status)
-    change = journal.request_change(strategy_id, action, by, close_positions=close_positions)
+    # The status and the change in one transaction: a status the run is never asked to
+    # apply (a bot shown stopped that still trades) cannot be left behind.
+    change = journal.request_change(
+        strategy_id, action, by, close_positions=close_positions, status=status
+    )
     return ChangeAsked(strategy_id, change, action, status or info.status, told)
 
 

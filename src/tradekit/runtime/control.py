@@ -9,13 +9,13 @@ process) write the registry row and append a ``registry_changes`` row saying
 who asked for what. ``RegistryControl`` runs on the engine's thread: between
 candles (at most every ``REGISTRY_POLL_SECONDS``, or at once when the run's own
 process asked for a change), and while the run waits for one, it polls for new
-change rows (one cheap ``max(id)`` query), applies each through the engine, journals it as a
-``StrategyControlled`` event of the strategy, and settles the row with its
-outcome and the time it was applied. The registry is then what the engine
-actually applied: a refused change writes the real state back, a refused add or
-update of a running strategy puts back the config it runs (its outcome says
-so), and a quarantine decided by the engine is written to the registry, so it
-survives a restart.
+change rows (one cheap query of the rows after the last one seen), applies each
+through the engine, journals it as a ``StrategyControlled`` event of the
+strategy, and settles the row with its outcome and the time it was applied. The
+registry is then what the engine actually applied: a refused change writes the
+real state back, a refused add or update of a running strategy puts back the
+config it runs (its outcome says so), and a quarantine decided by the engine is
+written to the registry, so it survives a restart.
 
 What an update does to open positions: the strategy is rebuilt with the new
 config and keeps its positions exactly as they are, stop, target and trailing
@@ -287,14 +287,15 @@ class RegistryControl:
         logged and tried again on the next poll; the run goes on.
         """
         try:
-            newest = self.journal.last_change_id()
-            if newest <= self._seen and not self._waiting:
+            # One read finds the new changes: the newest id seen is the last one read.
+            asked = self.journal.registry_changes(after_id=self._seen)
+            if not asked and not self._waiting:
                 return []
             changes = list(self._waiting.values())
             self._waiting.clear()
-            if newest > self._seen:
-                changes += self.journal.registry_changes(after_id=self._seen, pending_only=True)
-                self._seen = newest
+            if asked:
+                self._seen = asked[-1].change_id
+                changes += [change for change in asked if change.applied_at is None]
             for change in changes:
                 self._apply(change)
         except StorageError as exc:

@@ -412,41 +412,45 @@ class BotDirectory:
     ) -> tuple[ControlOut, bool]:
         """Ask for a change, wait for the running engine to settle it; the answer, and
         whether it was settled in time. ``new``: the change adds the bot (it need not be
-        registered yet)."""
-        # One row each, not the whole registry: the writes around them move its version, so
-        # reading it whole would read every bot again, twice per change.
-        if not new:
-            registered_bot(self.journal, strategy_id)
+        registered yet); any other change refuses an unknown bot itself."""
+        # The change's row and the bot's entry, read together, not the whole registry: the
+        # writes around them move its version, so reading it whole would read every bot again.
         engine = self.engine
         polls = 0 if engine is None else engine.polls
         asked = ask(self.journal)
         if engine is not None:
             engine.ask_poll()
-        change = self._settled(asked.change_id, polls)
-        info = registered_bot(self.journal, strategy_id)
+        change, settled_info = self._settled(asked.change_id, polls)
+        info = settled_info or registered_bot(self.journal, strategy_id)
         bot = self._summary(info, self.view(), change)
         answer = ControlOut(message=asked.told, change=change_out(change), bot=bot)
         return answer, change.applied_at is not None
 
-    def _settled(self, change_id: int, polls: int) -> RegistryChange:
-        """The change's row once a running engine settled it, or as it stands at the deadline."""
+    def _settled(self, change_id: int, polls: int) -> tuple[RegistryChange, StrategyInfo | None]:
+        """The change's row once a running engine settled it, or as it stands at the deadline,
+        and its bot's registry entry read with it.
+
+        While an engine runs, its row is read once the engine has looked at the registry
+        since ``polls`` (the count before the change was asked): no look before that can
+        have settled it.
+        """
         deadline = time.monotonic() + self.change_timeout
         while True:
-            change = self._change(change_id)
             view = self.view()
             engine = self.engine
-            if change.applied_at is not None or engine is None or view is None:
-                return change
             left = deadline - time.monotonic()
-            if not view.running or left <= 0:
-                return change
+            if engine is None or view is None or not view.running or left <= 0:
+                return self._change_and_entry(change_id)
             engine.wait_for_poll(polls, left)
             polls = engine.polls
+            read = self._change_and_entry(change_id)
+            if read[0].applied_at is not None:
+                return read
 
-    def _change(self, change_id: int) -> RegistryChange:
-        change = self.journal.registry_change(change_id)
-        assert change is not None  # asked for just before, and changes are never deleted
-        return change
+    def _change_and_entry(self, change_id: int) -> tuple[RegistryChange, StrategyInfo | None]:
+        read = self.journal.registry_change_and_entry(change_id)
+        assert read is not None  # asked for just before, and changes are never deleted
+        return read
 
 
 @functools.lru_cache(maxsize=CONFIGS_KEPT)

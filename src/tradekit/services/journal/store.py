@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, case, create_engine, event, inspect, update
+from sqlalchemy import Connection, Select, bindparam, case, create_engine, event, inspect, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
@@ -109,6 +109,27 @@ class StrategyInfo:
     status: StrategyStatus
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What registering a strategy writes to its registry entry (``config_json``: its config
+    as JSON)."""
+
+    name: str
+    kind: str
+    config_json: str
+
+    def check(self, strategy_id: str) -> None:
+        """``StorageError`` unless ``strategy_id`` is given and ``config_json`` is JSON."""
+        if not strategy_id:
+            raise StorageError("cannot register a strategy with an empty strategy_id")
+        try:
+            json.loads(self.config_json)
+        except ValueError as exc:
+            raise StorageError(
+                f"strategy {strategy_id!r}: config_json is not valid JSON ({exc})"
+            ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -744,50 +765,16 @@ class SqlJournal:
         ``created_at`` and the status are kept, except that registering a removed
         strategy again makes it active.
         """
-        if not strategy_id:
-            raise StorageError("cannot register a strategy with an empty strategy_id")
-        try:
-            json.loads(config_json)
-        except ValueError as exc:
-            raise StorageError(
-                f"strategy {strategy_id!r}: config_json is not valid JSON ({exc})"
-            ) from exc
-        with self._registry_writing(f"register strategy {strategy_id!r}") as session:
-            now = self._now()
-            record = session.get(StrategyRecord, strategy_id)
-            if record is None:
-                record = StrategyRecord(
-                    strategy_id=strategy_id,
-                    name=name,
-                    kind=kind,
-                    config_json=config_json,
-                    status=StrategyStatus.ACTIVE.value,
-                    created_at=now,
-                    updated_at=now,
-                )
-            else:
-                record.name, record.kind, record.config_json = name, kind, config_json
-                record.updated_at = now
-                if record.status == StrategyStatus.REMOVED:
-                    record.status = StrategyStatus.ACTIVE.value
-            session.add(record)
+        registration = Registration(name, kind, config_json)
+        registration.check(strategy_id)
+        with self._registry_connection(f"register strategy {strategy_id!r}") as connection:
+            self._register(connection, strategy_id, registration)
 
     def set_status(self, strategy_id: str, status: StrategyStatus | str) -> None:
         """Set a registered strategy's status; ``StorageError`` for an unknown id or status."""
-        try:
-            new_status = StrategyStatus(status)
-        except ValueError:
-            allowed = ", ".join(member.value for member in StrategyStatus)
-            raise StorageError(
-                f"strategy {strategy_id!r}: unknown status {status!r}; expected one of {allowed}"
-            ) from None
-        with self._registry_writing(f"set status of strategy {strategy_id!r}") as session:
-            record = session.get(StrategyRecord, strategy_id)
-            if record is None:
-                raise _unknown_strategy(session, strategy_id)
-            record.status = new_status.value
-            record.updated_at = self._now()
-            session.add(record)
+        new_status = _status(strategy_id, status)
+        with self._registry_connection(f"set status of strategy {strategy_id!r}") as connection:
+            self._write_status(connection, strategy_id, new_status)
 
     def register_if_new(self, strategy_id: str, name: str, kind: str, config_json: str) -> bool:
         """Register ``strategy_id`` as active unless it is registered already; True if it was new.
@@ -802,29 +789,52 @@ class SqlJournal:
         return True
 
     def request_change(
-        self, strategy_id: str, action: str, by: str, *, close_positions: bool = False
+        self,
+        strategy_id: str,
+        action: str,
+        by: str,
+        *,
+        close_positions: bool = False,
+        registration: Registration | None = None,
+        status: StrategyStatus | str | None = None,
     ) -> int:
-        """Record that ``by`` asked for ``action`` on ``strategy_id``; returns the change's id."""
-        with self._registry_writing(f"record a change of strategy {strategy_id!r}") as session:
-            record = RegistryChangeRecord(
-                strategy_id=strategy_id,
-                action=action,
-                close_positions=close_positions,
-                by=by,
-                requested_at=self._now(),
+        """Record that ``by`` asked for ``action`` on ``strategy_id``; returns the change's id.
+
+        With ``registration``, the strategy is registered first (``register_strategy``),
+        and with ``status`` its status is set, all in the same transaction: the registry
+        never holds a config or a status without the change that has a run apply it, nor
+        the reverse. ``StorageError`` for an unknown id or status, and nothing is written.
+        """
+        new_status = None if status is None else _status(strategy_id, status)
+        if registration is not None:
+            registration.check(strategy_id)
+        what = f"record a change of strategy {strategy_id!r}"
+        with self._registry_connection(what) as connection:
+            if registration is not None:
+                self._register(connection, strategy_id, registration)
+            if new_status is not None:
+                self._write_status(connection, strategy_id, new_status)
+            inserted = connection.execute(
+                _INSERT_CHANGE,
+                {
+                    "strategy_id": strategy_id,
+                    "action": action,
+                    "close_positions": close_positions,
+                    "by": by,
+                    "requested_at": self._now(),
+                },
             )
-            session.add(record)
-            session.flush()
-            if record.id is None:
+            key = inserted.inserted_primary_key
+            if key is None or key[0] is None:
                 raise StorageError(f"journal {self.url}: the database gave the change no id")
-            return record.id
+            return int(key[0])
 
     def last_change_id(self) -> int:
         """The id of the newest change asked of the registry; 0 when there is none (cheap)."""
         if not self._has_changes:
             return 0
         with self._read_connection() as connection:
-            newest = connection.execute(core_select(func.max(REGISTRY_CHANGES.c.id))).scalar()
+            newest = connection.execute(_NEWEST_CHANGE).scalar()
         return int(newest or 0)
 
     def registry_changes(
@@ -833,21 +843,34 @@ class SqlJournal:
         """Changes with an id above ``after_id`` in the order they were asked for."""
         if not self._has_changes:
             return []
-        statement = select(RegistryChangeRecord).where(col(RegistryChangeRecord.id) > after_id)
-        if pending_only:
-            statement = statement.where(col(RegistryChangeRecord.applied_at).is_(None))
-        statement = statement.order_by(col(RegistryChangeRecord.id))
-        with self._reading() as session:
-            return [_registry_change(record) for record in session.exec(statement)]
+        # Plain rows, not ORM objects: a run reads them on every change asked of it.
+        statement = _PENDING_CHANGES_AFTER if pending_only else _CHANGES_AFTER
+        with self._read_connection() as connection:
+            rows = connection.execute(statement, {"after_id": after_id})
+            return [RegistryChange(*row) for row in rows]
 
     def registry_change(self, change_id: int) -> RegistryChange | None:
         """Change ``change_id`` as it stands now; ``None`` when there is no such change."""
         if not self._has_changes:
             return None
-        statement = _CHANGE_COLUMNS.where(REGISTRY_CHANGES.c.id == change_id)
         with self._read_connection() as connection:
-            row = connection.execute(statement).first()
+            row = connection.execute(_CHANGE_BY_ID, {"change_id": change_id}).first()
         return None if row is None else RegistryChange(*row)
+
+    def registry_change_and_entry(
+        self, change_id: int
+    ) -> tuple[RegistryChange, StrategyInfo | None] | None:
+        """Change ``change_id`` as it stands now and its strategy's registry entry (``None``
+        when not registered), read together; ``None`` when there is no such change."""
+        if not self._has_changes:
+            return None
+        with self._read_connection() as connection:
+            row = connection.execute(_CHANGE_AND_ENTRY, {"change_id": change_id}).first()
+        if row is None:
+            return None
+        change = RegistryChange(*row[:_CHANGE_WIDTH])
+        entry = row[_CHANGE_WIDTH:]
+        return change, None if entry[0] is None else _strategy_entry(*entry)
 
     def latest_changes(self, strategy_id: str | None = None) -> dict[str, RegistryChange]:
         """Each strategy's newest change asked of the registry (only ``strategy_id``'s when
@@ -881,13 +904,14 @@ class SqlJournal:
 
     def settle_change(self, change_id: int, outcome: str, applied_at: datetime) -> None:
         """Record what a runner made of change ``change_id`` and when it applied it."""
-        with self._registry_writing(f"settle registry change {change_id}") as session:
-            record = session.get(RegistryChangeRecord, change_id)
-            if record is None:
+        applied_at = require_aware(applied_at, f"registry change {change_id}")
+        with self._registry_connection(f"settle registry change {change_id}") as connection:
+            settled = connection.execute(
+                _SETTLE_CHANGE,
+                {"change_id": change_id, "settled_at": applied_at, "settled_as": outcome},
+            )
+            if settled.rowcount == 0:
                 raise StorageError(f"journal {self.url}: no registry change {change_id}")
-            record.applied_at = require_aware(applied_at, f"registry change {change_id}")
-            record.outcome = outcome
-            session.add(record)
 
     def remove_strategy(self, strategy_id: str) -> None:
         """Mark ``strategy_id`` removed; its events, snapshots, orders and fills stay."""
@@ -895,9 +919,8 @@ class SqlJournal:
 
     def strategy_info(self, strategy_id: str) -> StrategyInfo | None:
         """The registry entry of ``strategy_id``, or ``None`` when it is not registered."""
-        statement = _STRATEGY_COLUMNS.where(STRATEGIES.c.strategy_id == strategy_id)
         with self._read_connection() as connection:
-            row = connection.execute(statement).first()
+            row = connection.execute(_STRATEGY_BY_ID, {"strategy_id": strategy_id}).first()
         return None if row is None else _strategy_entry(*row)
 
     def registered(self, strategy_id: str) -> StrategyInfo:
@@ -905,7 +928,7 @@ class SqlJournal:
         with self._reading() as session:
             record = session.get(StrategyRecord, strategy_id)
             if record is None:
-                raise _unknown_strategy(session, strategy_id)
+                raise _unknown_strategy(session.connection(), strategy_id)
             return _strategy_info(record)
 
     def strategies(self) -> list[StrategyInfo]:
@@ -1021,12 +1044,60 @@ class SqlJournal:
             raise StorageError(f"journal {self.url}: read failed ({_reason(exc)})") from exc
 
     @contextmanager
-    def _registry_writing(self, what: str) -> Iterator[Session]:
-        """A registry write: the registry version grows in the same transaction."""
-        with self._writing(what) as session:
-            yield session
-            session.flush()
-            session.connection().execute(_BUMP_VERSION)
+    def _registry_connection(self, what: str) -> Iterator[Connection]:
+        """A registry write in plain SQL statements, in one transaction that also moves the
+        registry version: no ORM session, which cost more than the writes themselves."""
+        self._require_writable()
+        try:
+            with self._exclusive(), self._writer.begin() as connection:
+                yield connection
+                connection.execute(_BUMP_VERSION)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"journal {self.url}: cannot {what} ({_reason(exc)})") from exc
+
+    def _register(
+        self, connection: Connection, strategy_id: str, registration: Registration
+    ) -> None:
+        now = self._now()
+        found = connection.execute(_STATUS_OF, {"strategy_id": strategy_id}).first()
+        if found is None:
+            connection.execute(
+                _INSERT_STRATEGY,
+                {
+                    "strategy_id": strategy_id,
+                    "name": registration.name,
+                    "kind": registration.kind,
+                    "config_json": registration.config_json,
+                    "status": StrategyStatus.ACTIVE.value,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            return
+        # Registering a removed strategy again makes it active; any other status stays.
+        removed = found[0] == StrategyStatus.REMOVED.value
+        status = StrategyStatus.ACTIVE.value if removed else found[0]
+        connection.execute(
+            _REREGISTER,
+            {
+                "of_strategy": strategy_id,
+                "new_name": registration.name,
+                "new_kind": registration.kind,
+                "new_config": registration.config_json,
+                "new_status": status,
+                "changed_at": now,
+            },
+        )
+
+    def _write_status(
+        self, connection: Connection, strategy_id: str, status: StrategyStatus
+    ) -> None:
+        written = connection.execute(
+            _SET_STATUS,
+            {"of_strategy": strategy_id, "new_status": status.value, "changed_at": self._now()},
+        )
+        if written.rowcount == 0:
+            raise _unknown_strategy(connection, strategy_id)
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[Session]:
@@ -1082,6 +1153,51 @@ _CHANGE_COLUMNS = core_select(
     REGISTRY_CHANGES.c.id,
     *(REGISTRY_CHANGES.c[item.name] for item in fields(RegistryChange)[1:]),
 )
+# The registry's statements a bot service runs on every change, built once: building one
+# cost more than running it.
+_STRATEGY_BY_ID = _STRATEGY_COLUMNS.where(STRATEGIES.c.strategy_id == bindparam("strategy_id"))
+_CHANGE_BY_ID = _CHANGE_COLUMNS.where(REGISTRY_CHANGES.c.id == bindparam("change_id"))
+_CHANGES_AFTER = _CHANGE_COLUMNS.where(REGISTRY_CHANGES.c.id > bindparam("after_id")).order_by(
+    REGISTRY_CHANGES.c.id
+)
+_PENDING_CHANGES_AFTER = _CHANGES_AFTER.where(REGISTRY_CHANGES.c.applied_at.is_(None))
+_CHANGE_WIDTH = len(_CHANGE_COLUMNS.selected_columns)
+_CHANGE_AND_ENTRY = (
+    core_select(*_CHANGE_COLUMNS.selected_columns, *_STRATEGY_COLUMNS.selected_columns)
+    .select_from(
+        REGISTRY_CHANGES.outerjoin(
+            STRATEGIES, STRATEGIES.c.strategy_id == REGISTRY_CHANGES.c.strategy_id
+        )
+    )
+    .where(REGISTRY_CHANGES.c.id == bindparam("change_id"))
+)
+_NEWEST_CHANGE = core_select(func.max(REGISTRY_CHANGES.c.id))
+_SET_STATUS = (
+    update(STRATEGIES)
+    .where(STRATEGIES.c.strategy_id == bindparam("of_strategy"))
+    .values(status=bindparam("new_status"), updated_at=bindparam("changed_at"))
+)
+_INSERT_CHANGE = REGISTRY_CHANGES.insert()
+_STATUS_OF = core_select(STRATEGIES.c.status).where(
+    STRATEGIES.c.strategy_id == bindparam("strategy_id")
+)
+_INSERT_STRATEGY = STRATEGIES.insert()
+_REREGISTER = (
+    update(STRATEGIES)
+    .where(STRATEGIES.c.strategy_id == bindparam("of_strategy"))
+    .values(
+        name=bindparam("new_name"),
+        kind=bindparam("new_kind"),
+        config_json=bindparam("new_config"),
+        status=bindparam("new_status"),
+        updated_at=bindparam("changed_at"),
+    )
+)
+_SETTLE_CHANGE = (
+    update(REGISTRY_CHANGES)
+    .where(REGISTRY_CHANGES.c.id == bindparam("change_id"))
+    .values(applied_at=bindparam("settled_at"), outcome=bindparam("settled_as"))
+)
 _FILL_COLUMNS = ("order_id", "strategy_id", "symbol", "side", "quantity", "price", "fee", "ts")
 """The columns of a ``Fill``, in the order of its fields."""
 _CHANGES_TABLE = table_of(RegistryChangeRecord).name
@@ -1123,24 +1239,21 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _unknown_strategy(session: Session, strategy_id: str) -> StorageError:
-    known = session.exec(select(StrategyRecord.strategy_id)).all()
+def _status(strategy_id: str, status: StrategyStatus | str) -> StrategyStatus:
+    try:
+        return StrategyStatus(status)
+    except ValueError:
+        allowed = ", ".join(member.value for member in StrategyStatus)
+        raise StorageError(
+            f"strategy {strategy_id!r}: unknown status {status!r}; expected one of {allowed}"
+        ) from None
+
+
+def _unknown_strategy(connection: Connection, strategy_id: str) -> StorageError:
+    known = list(connection.execute(core_select(STRATEGIES.c.strategy_id)).scalars())
     close = difflib.get_close_matches(strategy_id, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return StorageError(f"unknown strategy {strategy_id!r} in the registry{hint}")
-
-
-def _registry_change(record: RegistryChangeRecord) -> RegistryChange:
-    return RegistryChange(
-        change_id=record.id or 0,
-        strategy_id=record.strategy_id,
-        action=record.action,
-        close_positions=record.close_positions,
-        by=record.by,
-        requested_at=record.requested_at,
-        applied_at=record.applied_at,
-        outcome=record.outcome,
-    )
 
 
 def _strategy_entry(
@@ -1173,6 +1286,7 @@ __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
     "READ_CONNECTIONS_KEPT",
     "EventStamp",
+    "Registration",
     "Registry",
     "RegistryChange",
     "SqlJournal",
