@@ -32,6 +32,7 @@ from tradekit.events import (
 from tradekit.runtime.backtest import backtest
 from tradekit.runtime.engine import Engine
 from tradekit.runtime.live import run_live
+from tradekit.runtime.waking import Doorbell
 
 REPO = Path(__file__).parent.parent.parent
 
@@ -45,7 +46,7 @@ class EventRecorder:
         self.events: list[Event] = []
         self.cache: Any = None
 
-    def started(self, engine: Engine, now: Callable[[], datetime]) -> None:
+    def started(self, engine: Engine, now: Callable[[], datetime], doorbell: Doorbell) -> None:
         shared = engine.factory.shared
         self.cache = shared.indicator_cache()
         shared.event_bus().subscribe(self.events.append)

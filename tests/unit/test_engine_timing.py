@@ -14,6 +14,7 @@ from tradekit.containers.shared import SharedContainer
 from tradekit.data import synthetic_candles
 from tradekit.runtime.engine import Engine
 from tradekit.runtime.engine_view import CANDLE_TIMES_KEPT, EngineView, EngineViewPublisher
+from tradekit.runtime.waking import Doorbell
 from tradekit.service.app import create_app
 from tradekit.service.routers.engine import candle_times
 from tradekit.services.journal.store import SqlJournal
@@ -46,7 +47,7 @@ class ViewOnly:
 def published(durations: list[float]) -> EngineView:
     shared = SharedContainer(settings=TradekitSettings(_env_file=None))
     publisher = EngineViewPublisher("paper", "file")
-    publisher.started(Engine(TradingOrchestratorFactory(shared)), lambda: T0)
+    publisher.started(Engine(TradingOrchestratorFactory(shared)), lambda: T0, Doorbell())
     candles = synthetic_candles("BTC/USDT", "1h", len(durations), seed=1) if durations else []
     for candle, seconds in zip(candles, durations, strict=True):
         publisher.candle(candle, seconds)

@@ -10,6 +10,7 @@ from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.containers.shared import SharedContainer
 from tradekit.runtime.engine import Engine
 from tradekit.runtime.engine_view import EngineView, EngineViewPublisher
+from tradekit.runtime.waking import Doorbell
 from tradekit.strategy_state import StrategyState
 from tradekit.testing import strategy_config_from_dict
 
@@ -22,7 +23,7 @@ def started(*strategy_ids: str) -> tuple[Engine, EngineViewPublisher]:
     )
     engine.load([strategy_config_from_dict(bot_config_data(i)) for i in strategy_ids])
     publisher = EngineViewPublisher("paper", "file")
-    publisher.started(engine, lambda: T0)
+    publisher.started(engine, lambda: T0, Doorbell())
     return engine, publisher
 
 

@@ -3,6 +3,7 @@ between candles, and at once when a change was asked in its own process."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -12,14 +13,17 @@ from fakes import candle_stream
 
 from tradekit.config.strategy import StrategyConfig
 from tradekit.domain import Candle
+from tradekit.runtime import live
 from tradekit.runtime.bot_requests import disable_bot
 from tradekit.runtime.control import REGISTRY_POLL_SECONDS, RunSelection
 from tradekit.runtime.engine import Engine
 from tradekit.runtime.live import run_live
+from tradekit.runtime.waking import Doorbell
 from tradekit.services.journal.store import SqlJournal
 from tradekit.testing import settings_from_dict, strategy_config_from_dict
 
 CANDLES = 10
+WAIT_SECONDS = 10.0
 
 
 def bot_config(strategy_id: str) -> StrategyConfig:
@@ -49,15 +53,18 @@ class PollCounter:
     def __init__(self) -> None:
         self.polls = 0
         self.asked = False
+        self.doorbell: Doorbell | None = None
+        self.looked = threading.Event()
 
-    def started(self, engine: Engine, now: Callable[[], datetime]) -> None:
-        """Nothing to keep."""
+    def started(self, engine: Engine, now: Callable[[], datetime], doorbell: Doorbell) -> None:
+        self.doorbell = doorbell
 
     def candle(self, candle: Candle, seconds: float) -> None:
         """Nothing to keep."""
 
     def polled(self, changed: Sequence[str]) -> None:
         self.polls += 1
+        self.looked.set()
 
     def wants_poll(self) -> bool:
         asked, self.asked = self.asked, False
@@ -142,3 +149,54 @@ class TestRegistryPolling:
             change = journal.registry_change(asked[0])
         assert change is not None
         assert change.applied_at is None
+
+
+class TestWokenForAChange:
+    def test_a_change_asked_while_the_run_waits_for_a_candle_is_applied_at_once(
+        self, database: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Waiting an hour for its next candle, the run still applies a change as soon as
+        the doorbell rings (as the bot service does after writing one), not at its next
+        wake-up; the candle still comes afterwards."""
+        monkeypatch.setattr(live, "CONTROL_POLL_SECONDS", 3600.0)
+        observer, gate, stop = PollCounter(), threading.Event(), threading.Event()
+        first, second = candle_stream([100.0, 101.0])
+
+        def candles() -> Iterator[Candle]:
+            yield first
+            gate.wait(WAIT_SECONDS)
+            yield second
+
+        def go() -> None:
+            run_live(
+                settings_from_dict({"exchange": {"kind": "paper"}}),
+                [bot_config("alpha")],
+                candles(),
+                journal=SqlJournal(database),
+                registry=RunSelection(),
+                observer=observer,
+                monotonic=FrozenMonotonic(),
+                stop=stop,
+            )
+
+        runner = threading.Thread(target=go)
+        runner.start()
+        try:
+            assert observer.looked.wait(WAIT_SECONDS)  # the look at start
+            observer.looked.clear()
+            with SqlJournal(database) as other:
+                change_id = disable_bot(other, "alpha", "test").change_id
+            observer.asked = True
+            assert observer.doorbell is not None
+            observer.doorbell.ring()
+            assert observer.looked.wait(WAIT_SECONDS)
+            with SqlJournal(database, read_only=True) as journal:
+                change = journal.registry_change(change_id)
+            assert change is not None
+            assert change.outcome == "applied"
+            assert not gate.is_set()  # applied while the second candle had not come
+        finally:
+            gate.set()
+            stop.set()
+            runner.join(WAIT_SECONDS)
+        assert not runner.is_alive()

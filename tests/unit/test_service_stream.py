@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from tradekit.domain import Side
 from tradekit.events import Event, PositionOpened, StopLossUpdated
+from tradekit.runtime.waking import Doorbell
 from tradekit.service.app import create_app
 from tradekit.service.event_stream import EventStream, EventStreamFeed, event_filter
 from tradekit.services.bus import InMemoryEventBus
@@ -208,7 +209,7 @@ class TestEventStreamFeed:
         bus = InMemoryEventBus()
         stream = EventStream(epoch="e")
         feed = EventStreamFeed(stream)
-        feed.started(FakeEngine(bus), lambda: T0)  # type: ignore[arg-type]
+        feed.started(FakeEngine(bus), lambda: T0, Doorbell())  # type: ignore[arg-type]
         events: list[Event] = [opened("alpha", 1), stop_moved("alpha", 2)]
         for event in events:
             bus.publish(event)

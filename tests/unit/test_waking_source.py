@@ -9,7 +9,7 @@ import pytest
 from fakes import candle_stream
 
 from tradekit.domain import Candle
-from tradekit.runtime.waking import IDLE, WakingSource
+from tradekit.runtime.waking import IDLE, Doorbell, WakingSource
 
 WAIT_SECONDS = 10.0
 
@@ -72,5 +72,46 @@ class TestWakingSource:
             assert next(arrivals) is not IDLE
             with pytest.raises(ValueError, match="feed lost"):
                 list(arrivals)
+        finally:
+            waking.close()
+
+
+class TestDoorbell:
+    def test_a_ring_before_the_wait_is_kept_and_rings_merge(self) -> None:
+        doorbell = Doorbell()
+        assert doorbell.wait(0) is False
+        doorbell.ring()
+        doorbell.ring()
+        assert doorbell.wait(0) is True
+        assert doorbell.wait(0) is False  # the two rings woke it once
+
+    def test_a_ring_from_another_thread_ends_a_long_wait(self) -> None:
+        doorbell = Doorbell()
+        woke: list[bool] = []
+        waiter = threading.Thread(target=lambda: woke.append(doorbell.wait(3600)))
+        waiter.start()
+        doorbell.ring()
+        waiter.join(WAIT_SECONDS)
+        assert woke == [True]
+
+
+class TestWakingSourceRungFromOutside:
+    def test_a_ring_without_a_candle_wakes_the_run_at_once(self) -> None:
+        """A change asked while the run waits an hour for a candle: it wakes up now (IDLE),
+        then still gets the candle when it comes."""
+        candles = candle_stream([100.0])
+        source = GatedSource(candles)
+        doorbell = Doorbell()
+        waking = WakingSource(source, timeout=3600, doorbell=doorbell)
+        arrivals = iter(waking)
+        got: list[object] = []
+        reader = threading.Thread(target=lambda: got.append(next(arrivals)))
+        try:
+            reader.start()
+            doorbell.ring()
+            reader.join(WAIT_SECONDS)
+            assert got == [IDLE]
+            source.gate.release()
+            assert next(arrivals) == candles[0]
         finally:
             waking.close()

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from tradekit.domain import Candle, Position, Side
 from tradekit.runtime.engine import Engine
+from tradekit.runtime.waking import Doorbell
 from tradekit.strategy_state import StrategyState
 
 FeedKey = tuple[str, str]
@@ -98,7 +99,8 @@ class EngineView:
 class RunObserver(Protocol):
     """What ``run_live`` tells its observer, always on the engine's thread."""
 
-    def started(self, engine: Engine, now: Callable[[], datetime]) -> None: ...
+    def started(self, engine: Engine, now: Callable[[], datetime], doorbell: Doorbell) -> None:
+        """The run loaded its bots; ringing ``doorbell`` (from any thread) wakes it at once."""
 
     def candle(self, candle: Candle, seconds: float) -> None:
         """``candle`` was processed; the engine took ``seconds`` over it (journal included)."""
@@ -148,6 +150,7 @@ class EngineViewPublisher:
         self._view: EngineView | None = None
         self._polls = 0
         self._poll_asked = False
+        self._doorbell: Doorbell | None = None
         self._polled = threading.Condition()
         self._published = threading.Event()
 
@@ -170,9 +173,17 @@ class EngineViewPublisher:
         return self._polls
 
     def ask_poll(self) -> None:
-        """Have the engine look at the registry before its next candle (a change was just
-        written to it), instead of when its next look is due."""
+        """Have the engine look at the registry now, or right after the candle it is on (a
+        change was just written to it), instead of when its next look is due."""
         self._poll_asked = True
+        self.wake_run()
+
+    def wake_run(self) -> None:
+        """Wake the run if it waits (for a candle, or for a paced replay's next turn); as
+        it wakes it asks ``wants_poll`` and looks whether it was stopped."""
+        doorbell = self._doorbell
+        if doorbell is not None:
+            doorbell.ring()
 
     def wait_for_poll(self, after: int, timeout: float) -> bool:
         """Wait until the engine has looked at the registry more than ``after`` times, or
@@ -185,8 +196,9 @@ class EngineViewPublisher:
 
     # -- the engine's thread ----------------------------------------------------------------
 
-    def started(self, engine: Engine, now: Callable[[], datetime]) -> None:
+    def started(self, engine: Engine, now: Callable[[], datetime], doorbell: Doorbell) -> None:
         self._engine, self._now = engine, now
+        self._doorbell = doorbell
         self._rebuild_all()
         self._publish(running=True)
 

@@ -48,7 +48,7 @@ from tradekit.runtime.live_guard import LiveMarketData, is_live_market_data, liv
 from tradekit.runtime.pacing import CandlePacer
 from tradekit.runtime.reconcile import reconcile_at_start
 from tradekit.runtime.trade_log import install_trade_log
-from tradekit.runtime.waking import Idle, WakingSource
+from tradekit.runtime.waking import Doorbell, Idle, WakingSource
 from tradekit.services.journal.store import SqlJournal
 from tradekit.services.market.clock import ManualClock
 
@@ -131,10 +131,19 @@ def _control(
     return RegistryControl(runtime.journal, runtime.engine, selection, routes)
 
 
-def _pause(seconds: float, stop: threading.Event | None, awake: Callable[[], object]) -> None:
+def _pause(
+    seconds: float,
+    stop: threading.Event | None,
+    awake: Callable[[], object],
+    doorbell: Doorbell | None = None,
+) -> None:
     """Wait ``seconds`` for the next candle's turn, less if ``stop`` is set, calling ``awake``
-    at least every ``CONTROL_POLL_SECONDS`` meanwhile (health reports, registry changes)."""
-    wait = time.sleep if stop is None else stop.wait
+    at least every ``CONTROL_POLL_SECONDS`` meanwhile (health reports, registry changes),
+    and at once on each ring of ``doorbell`` (whoever rings it also rings it after
+    setting ``stop``)."""
+    wait: Callable[[float], object] = time.sleep if stop is None else stop.wait
+    if doorbell is not None:
+        wait = doorbell.wait
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0 and not (stop is not None and stop.is_set()):
         wait(min(left, CONTROL_POLL_SECONDS))
@@ -286,10 +295,16 @@ def run_live(
         health.tick()
         poll_registry()
 
+    # The observer (the bot service) rings it to have a change applied now, not at the next
+    # wake-up; and after setting ``stop``.
+    doorbell = None if observer is None else Doorbell()
     if pacer is None and candles_per_second > 0:
-        pacer = CandlePacer(candles_per_second, sleep=lambda seconds: _pause(seconds, stop, awake))
+        pacer = CandlePacer(
+            candles_per_second, sleep=lambda seconds: _pause(seconds, stop, awake, doorbell)
+        )
     if observer is not None:
-        observer.started(engine, runtime.shared.clock().now)
+        assert doorbell is not None
+        observer.started(engine, runtime.shared.clock().now, doorbell)
     processed = 0
     stopped = False
     waking: WakingSource | None = None
@@ -301,6 +316,7 @@ def run_live(
         waking = WakingSource(
             candles if first is None else itertools.chain([first], candles),
             CONTROL_POLL_SECONDS,
+            doorbell,
         )
         arrivals = iter(waking)
         arrival = next(arrivals, None)

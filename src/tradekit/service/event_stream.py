@@ -38,6 +38,7 @@ from tradekit.domain import Candle
 from tradekit.events import Event
 from tradekit.protocols import EventBus
 from tradekit.runtime.engine import Engine
+from tradekit.runtime.waking import Doorbell
 
 DEFAULT_CAPACITY = 10_000
 """Events kept for clients that reconnect; older ones need a reset."""
@@ -191,7 +192,7 @@ class EventStreamFeed:
         self._stream = stream
         self._pending: list[Event] = []
 
-    def started(self, engine: Engine, now: Callable[[], datetime]) -> None:
+    def started(self, engine: Engine, now: Callable[[], datetime], doorbell: Doorbell) -> None:
         bus: EventBus = engine.factory.shared.event_bus()
         bus.subscribe(self._keep)
 

@@ -29,6 +29,7 @@ from tradekit.errors import TradekitError
 from tradekit.runtime.engine import Engine
 from tradekit.runtime.engine_view import EngineView, EngineViewPublisher, RunObserver
 from tradekit.runtime.live import LiveRunSummary
+from tradekit.runtime.waking import Doorbell
 from tradekit.service.app import create_app
 from tradekit.service.event_stream import EventStream, EventStreamFeed
 from tradekit.services.journal.store import SqlJournal
@@ -109,6 +110,7 @@ class EngineThread:
 
     def stop(self) -> None:
         self._stop.set()
+        self._publisher.wake_run()
 
 
 class _Both:
@@ -117,9 +119,9 @@ class _Both:
     def __init__(self, first: RunObserver, second: RunObserver) -> None:
         self._first, self._second = first, second
 
-    def started(self, engine: Engine, now: Callable[[], datetime]) -> None:
-        self._first.started(engine, now)
-        self._second.started(engine, now)
+    def started(self, engine: Engine, now: Callable[[], datetime], doorbell: Doorbell) -> None:
+        self._first.started(engine, now, doorbell)
+        self._second.started(engine, now, doorbell)
 
     def candle(self, candle: Candle, seconds: float) -> None:
         self._first.candle(candle, seconds)
