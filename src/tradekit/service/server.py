@@ -18,7 +18,8 @@ import gc
 import socket
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -221,25 +222,23 @@ def serve(
     """Run the engine and the API until stopped (``stop`` set, as a signal handler does);
     the engine's summary (``None`` when it never started). An engine that failed has its
     error raised here, after the API stopped."""
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    with _switch_interval(SWITCH_INTERVAL_SECONDS):
+        return _serve_with_engine(run, mode, source, database_url, options, stop, announce)
+
+
+@contextmanager
+def _switch_interval(seconds: float) -> Iterator[None]:
+    """``sys.setswitchinterval(seconds)`` while inside, the previous interval afterwards."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
     try:
-        return _serve(
-            run,
-            mode=mode,
-            source=source,
-            database_url=database_url,
-            options=options,
-            stop=stop,
-            announce=announce,
-        )
+        yield
     finally:
-        sys.setswitchinterval(switch_interval)
+        sys.setswitchinterval(previous)
 
 
-def _serve(
+def _serve_with_engine(
     run: EngineRun,
-    *,
     mode: str,
     source: str,
     database_url: str,
