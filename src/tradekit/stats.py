@@ -116,9 +116,15 @@ def sharpe_ratio(equity: Sequence[float] | np.ndarray, timeframe: str) -> float:
 
 def periods_per_year(times: Sequence[datetime]) -> float | None:
     """How many periods of the median spacing of ``times`` fit in a year; ``None`` if unknown."""
-    if len(times) < 2:
+    return periods_per_year_of([(b - a).total_seconds() for a, b in itertools.pairwise(times)])
+
+
+def periods_per_year_of(spacings: Sequence[float] | npt.NDArray[np.float64]) -> float | None:
+    """How many periods of the median of ``spacings`` (seconds) fit in a year; ``None`` when
+    there is none, or it is not positive."""
+    if len(spacings) == 0:
         return None
-    spacing = float(np.median([(b - a).total_seconds() for a, b in itertools.pairwise(times)]))
+    spacing = float(np.median(spacings))
     return SECONDS_PER_YEAR / spacing if spacing > 0 else None
 
 

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from tradekit.events import PositionClosed, PositionIncreased, PositionOpened
 from tradekit.insights.equity import EquityHistory, EquityPoint, equity_history
 from tradekit.insights.trades import closed_trades, holding_periods
 from tradekit.services.journal.store import SqlJournal
+from tradekit.services.positions.state import Trade
 from tradekit.stats import (
     buy_and_hold_return_pct,
     max_drawdown_pct,
@@ -94,13 +99,43 @@ def _buy_and_hold(history: EquityHistory, start: datetime, end: datetime) -> flo
     return buy_and_hold_return_pct(pairs)
 
 
-def _ratios(line: list[float], times: list[datetime]) -> tuple[float | None, float | None]:
-    """Sharpe and Sortino of an equity line; ``None`` both when it has no meaningful returns."""
-    per_year = periods_per_year(times)
-    if per_year is None or any(value <= 0 for value in line[:-1]):
+def line_ratios(
+    line: Sequence[float] | npt.NDArray[np.float64], per_year: float | None
+) -> tuple[float | None, float | None]:
+    """Sharpe and Sortino of an equity line with ``per_year`` periods a year; ``None`` both
+    when it has no meaningful returns."""
+    if per_year is None or bool(np.any(np.asarray(line[:-1]) <= 0)):
         return None, None
     returns = simple_returns(line)
     return sharpe_of_returns(returns, per_year), sortino_of_returns(returns, per_year)
+
+
+class TradeFigures(NamedTuple):
+    """The figures ``BotStats`` takes from the closed trades of its period."""
+
+    win_rate_pct: float | None
+    profit_factor: float | None
+    trade_count: int
+    average_trade_pnl: float | None
+    average_trade_return_pct: float | None
+    average_trade_duration_seconds: float | None
+
+    @classmethod
+    def of(cls, trades: Sequence[Trade]) -> TradeFigures:
+        pnls = [trade.realized_pnl for trade in trades]
+        count = len(trades)
+        if not count:
+            return cls(None, profit_factor(pnls), 0, None, None, None)
+        return cls(
+            win_rate_pct=sum(1 for pnl in pnls if pnl > 0) / count * 100,
+            profit_factor=profit_factor(pnls),
+            trade_count=count,
+            average_trade_pnl=math.fsum(pnls) / count,
+            average_trade_return_pct=math.fsum(trade.return_pct for trade in trades) / count,
+            average_trade_duration_seconds=(
+                math.fsum((t.exit_ts - t.entry_ts).total_seconds() for t in trades) / count
+            ),
+        )
 
 
 def bot_stats(journal: SqlJournal, strategy_id: str, *, since: datetime | None = None) -> BotStats:
@@ -127,10 +162,8 @@ def bot_stats(journal: SqlJournal, strategy_id: str, *, since: datetime | None =
     total_return = None
     if start_equity is not None and final_equity is not None and start_equity > 0:
         total_return = (final_equity / start_equity - 1) * 100
-    sharpe, sortino = _ratios(line, times)
+    sharpe, sortino = line_ratios(line, periods_per_year(times))
     trades = [trade for trade in closed_trades(events) if since is None or trade.exit_ts >= since]
-    pnls = [trade.realized_pnl for trade in trades]
-    count = len(trades)
     exposure = bh = None
     if start is not None and end is not None:
         exposure = time_in_market_pct(holding_periods(events, end), start, end)
@@ -146,22 +179,11 @@ def bot_stats(journal: SqlJournal, strategy_id: str, *, since: datetime | None =
         max_drawdown_pct=max_drawdown_pct(line) if line and min(line) > 0 else None,
         sharpe=sharpe,
         sortino=sortino,
-        win_rate_pct=sum(1 for pnl in pnls if pnl > 0) / count * 100 if count else None,
-        profit_factor=profit_factor(pnls),
         exposure_time_pct=exposure,
-        trade_count=count,
-        average_trade_pnl=math.fsum(pnls) / count if count else None,
-        average_trade_return_pct=(
-            math.fsum(trade.return_pct for trade in trades) / count if count else None
-        ),
-        average_trade_duration_seconds=(
-            math.fsum((t.exit_ts - t.entry_ts).total_seconds() for t in trades) / count
-            if count
-            else None
-        ),
         buy_and_hold_return_pct=bh,
         equity_points=len(window),
+        **TradeFigures.of(trades)._asdict(),
     )
 
 
-__all__ = ["BotStats", "bot_stats"]
+__all__ = ["BotStats", "TradeFigures", "bot_stats", "line_ratios"]

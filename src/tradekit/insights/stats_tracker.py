@@ -14,28 +14,28 @@ it all and reads the journal from the start again.
 from __future__ import annotations
 
 import bisect
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import numpy.typing as npt
 
 from tradekit.domain import Fill
-from tradekit.insights.bot_stats import TRADE_EVENTS, BotStats, bot_stats
+from tradekit.insights.bot_stats import (
+    TRADE_EVENTS,
+    BotStats,
+    TradeFigures,
+    bot_stats,
+    line_ratios,
+)
 from tradekit.insights.equity import EquityBasis, Ledger, snapshot_marks
 from tradekit.insights.trades import TradeReader
 from tradekit.services.journal.store import SqlJournal, StrategyInfo, StrategyTail
 from tradekit.stats import (
-    SECONDS_PER_YEAR,
     buy_and_hold_return_pct,
     max_drawdown_pct,
-    profit_factor,
-    sharpe_of_returns,
-    simple_returns,
-    sortino_of_returns,
+    periods_per_year_of,
     time_in_market_pct,
 )
 
@@ -217,10 +217,10 @@ class StatsTracker:
         start = min([*_present(first), *_present(held.first_event)], default=None)
         end = max([*_present(last), *_present(held.last_event)], default=None)
         final_equity = float(values[-1])
-        sharpe, sortino = _ratios(values, line.times[:count])
-        trades = held.trades.trades
-        pnls = [trade.realized_pnl for trade in trades]
-        trade_count = len(trades)
+        # The spacing of times in microseconds, in seconds, is exactly what
+        # ``timedelta.total_seconds`` gives for the same two times.
+        per_year = periods_per_year_of(np.diff(line.times[:count]) / 1e6)
+        sharpe, sortino = line_ratios(values, per_year)
         exposure = buy_and_hold = None
         if start is not None and end is not None:
             periods = held.trades.holding_periods(end)
@@ -237,45 +237,15 @@ class StatsTracker:
             max_drawdown_pct=max_drawdown_pct(values) if values.min() > 0 else None,
             sharpe=sharpe,
             sortino=sortino,
-            win_rate_pct=(
-                sum(1 for pnl in pnls if pnl > 0) / trade_count * 100 if trade_count else None
-            ),
-            profit_factor=profit_factor(pnls),
             exposure_time_pct=exposure,
-            trade_count=trade_count,
-            average_trade_pnl=math.fsum(pnls) / trade_count if trade_count else None,
-            average_trade_return_pct=(
-                math.fsum(trade.return_pct for trade in trades) / trade_count
-                if trade_count
-                else None
-            ),
-            average_trade_duration_seconds=(
-                math.fsum((t.exit_ts - t.entry_ts).total_seconds() for t in trades) / trade_count
-                if trade_count
-                else None
-            ),
             buy_and_hold_return_pct=buy_and_hold,
             equity_points=count,
+            **TradeFigures.of(held.trades.trades)._asdict(),
         )
 
 
 def _present(value: datetime | None) -> list[datetime]:
     return [] if value is None else [value]
-
-
-def _ratios(
-    line: npt.NDArray[np.float64], times: npt.NDArray[np.int64]
-) -> tuple[float | None, float | None]:
-    """``bot_stats``' Sharpe and Sortino, over arrays: the spacing of ``times`` (microseconds)
-    in seconds is exactly ``timedelta.total_seconds`` of the same two times."""
-    if times.size < 2:
-        return None, None
-    spacing = float(np.median(np.diff(times) / 1e6))
-    if spacing <= 0 or np.any(line[:-1] <= 0):
-        return None, None
-    per_year = SECONDS_PER_YEAR / spacing
-    returns = simple_returns(line)
-    return sharpe_of_returns(returns, per_year), sortino_of_returns(returns, per_year)
 
 
 def _buy_and_hold(
