@@ -19,10 +19,11 @@ budgets.
 
 Latency on a shared machine says as much about the other work as about the
 service, so the benchmark also prints what each kind of call costs the server in
-CPU time, which other work hardly changes: the server process's user + system
-time (``/proc/PID/stat``) over ``--cpu-calls`` calls of one kind, one at a time at
-``--cpu-rate`` calls per second, less what the engine alone used over as long (measured
-just before); and the engine's own CPU time per candle without API load.
+CPU time, which other work hardly changes: the user + system time of the API's
+process and of the engine's (``/proc/PID/stat``) over ``--cpu-calls`` calls of one
+kind, one at a time at ``--cpu-rate`` calls per second, the engine's less what it
+used alone over as long (measured just before); and the engine's own CPU time per
+candle without API load.
 """
 
 from __future__ import annotations
@@ -105,30 +106,30 @@ def _cpu_seconds(stat: Path) -> float:
 
 
 class ServerCpu:
-    """The CPU time of the server process (Linux ``/proc``), split into its engine's threads
-    and the others (the API's: the event loop and the worker threads).
-
-    Made before the first API call, when the server runs only its main thread (the
-    event loop, idle) and the engine's threads (the engine and its candle reader).
-    """
+    """The CPU time of the service's two processes (Linux ``/proc``): the engine's (the
+    ``tradekit serve`` process: the engine, its candle reader and the relay to the API)
+    and the API's (the child it starts with multiprocessing's spawn method)."""
 
     def __init__(self, pid: int) -> None:
-        self.pid = pid
-        tasks = Path(f"/proc/{pid}/task")
-        self.engine_threads = [tasks / task / "stat" for task in os.listdir(tasks)]
-        self.engine_threads.remove(tasks / str(pid) / "stat")
-
-    def total(self) -> float:
-        return _cpu_seconds(Path(f"/proc/{self.pid}/stat"))
+        self.engine_stat = Path(f"/proc/{pid}/stat")
+        self.api_stat = Path(f"/proc/{api_process_of(pid)}/stat")
 
     def engine(self) -> float:
-        return sum(_cpu_seconds(stat) for stat in self.engine_threads)
+        return _cpu_seconds(self.engine_stat)
 
     def both(self) -> tuple[float, float]:
-        """The API's and the engine's CPU seconds so far (a worker thread that ended is still
-        counted in the process's total)."""
-        engine = self.engine()
-        return self.total() - engine, engine
+        """The API's and the engine's CPU seconds so far."""
+        return _cpu_seconds(self.api_stat), self.engine()
+
+
+def api_process_of(pid: int) -> int:
+    """The API's process among the children of ``pid`` (the one multiprocessing spawned)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        command = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"spawn_main" in command:
+            return int(child)
+    raise SystemExit(f"no API process among the children of {pid}: {children}")
 
 
 CPU_KINDS = ("list bots", "one bot's stats", "stop/start", "engine view")
@@ -148,15 +149,20 @@ def cpu_request(kind: str, index: int, bots: int) -> tuple[str, str]:
 def cpu_per_call(
     base_url: str, cpu: ServerCpu, bots: int, calls: int, rate: float
 ) -> dict[str, tuple[float, float]]:
-    """CPU milliseconds per call of each kind: on the API's threads, and on the engine's beyond
-    what it used alone just before (the work a change gives it, and the noise of its own)."""
+    """CPU milliseconds per call of each kind, in each process beyond what it used without
+    calls just before (the API's: following the engine's updates; the engine's: its candles,
+    and the work a change gives it)."""
     costs: dict[str, tuple[float, float]] = {}
     seconds = calls / rate
     with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as http:
         for kind in CPU_KINDS:
-            engine_before, wall = cpu.engine(), time.monotonic()
+            (api_before, engine_before), wall = cpu.both(), time.monotonic()
             time.sleep(seconds)
-            engine_rate = (cpu.engine() - engine_before) / (time.monotonic() - wall)
+            (api_after, engine_after), took = cpu.both(), time.monotonic() - wall
+            api_rate, engine_rate = (
+                (api_after - api_before) / took,
+                (engine_after - engine_before) / took,
+            )
             (api_before, engine_before), wall = cpu.both(), time.monotonic()
             for index in range(calls):
                 method, path = cpu_request(kind, index, bots)
@@ -165,8 +171,9 @@ def cpu_per_call(
                     raise SystemExit(f"{method} {path}: {answer.status_code} {answer.text}")
                 time.sleep(max(wall + (index + 1) / rate - time.monotonic(), 0.0))
             (api_after, engine_after), took = cpu.both(), time.monotonic() - wall
+            api_extra = api_after - api_before - api_rate * took
             engine_extra = engine_after - engine_before - engine_rate * took
-            costs[kind] = ((api_after - api_before) / calls * 1000, engine_extra / calls * 1000)
+            costs[kind] = (api_extra / calls * 1000, engine_extra / calls * 1000)
     return costs
 
 
@@ -302,9 +309,9 @@ def main() -> None:
                 f"  p99 {p99:7.1f} ms  ({verdict} budget p99 < {API_BUDGET_MS:g} ms)"
             )
     print(
-        f"server CPU time: the engine's threads alone {engine_cpu * 1000:.0f} ms per second "
+        f"server CPU time: the engine's process alone {engine_cpu * 1000:.0f} ms per second "
         f"({engine_cpu / options.speed * 1000:.2f} ms per candle); per call, one at a time at "
-        f"{options.cpu_rate:g}/s, on the API's threads and the engine's extra"
+        f"{options.cpu_rate:g}/s, in the API's process and the engine's extra"
     )
     for kind, (api_cost, engine_cost) in costs.items():
         print(f"  {kind:<16} {api_cost:6.2f} ms API  {engine_cost:+6.2f} ms engine")

@@ -10,8 +10,9 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from tradekit.service.api_process import API_WORKER_THREADS, ApiServer
 from tradekit.service.event_stream import EventStream
-from tradekit.service.server import API_WORKER_THREADS, _Server, bind
+from tradekit.service.server import bind
 
 WAIT_SECONDS = 10.0
 
@@ -26,7 +27,7 @@ class TestWorkerThreads:
 
         listener = bind("127.0.0.1", 0)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        server = _Server(config, EventStream())
+        server = ApiServer(config, EventStream())
         thread = threading.Thread(
             target=lambda: asyncio.run(server.serve(sockets=[listener])), daemon=True
         )

@@ -282,11 +282,18 @@ def load_cli_settings(config: Path | None) -> TradekitSettings:
     return settings
 
 
+def effective_logging(logging: LoggingSettings) -> tuple[str, str | None]:
+    """The log level and JSON log file in force: ``--log-level``/``--json-logs`` win over the
+    ``logging`` section."""
+    json_path = _overrides.json_path or logging.json_path
+    return _overrides.level or logging.level, None if json_path is None else str(json_path)
+
+
 def configure_logging_from_settings(logging: LoggingSettings) -> None:
     """Configure logging from the ``logging`` section; ``--log-level``/``--json-logs`` win."""
     from tradekit.logs import configure_logging
 
-    configure_logging(_overrides.level or logging.level, _overrides.json_path or logging.json_path)
+    configure_logging(*effective_logging(logging))
 
 
 HealthIntervalOption = Annotated[

@@ -24,6 +24,7 @@ from tradekit.cli.app import (
     HealthIntervalOption,
     StrategiesOption,
     app,
+    effective_logging,
     err,
     out,
     run_guarded,
@@ -136,7 +137,8 @@ def serve(
         from tradekit.templates import load_templates, templates_folder_beside
 
         planned = plan_run(request)
-        templates = load_templates(templates_folder_beside(Path(strategies)))
+        templates_folder = templates_folder_beside(Path(strategies))
+        load_templates(templates_folder)  # a bad template is reported before anything starts
         token = api_token(planned.settings, token_file)
         if token.generated:
             _say(f"API token (kept in {token.source}; shown only this once): {token.value}")
@@ -153,13 +155,21 @@ def serve(
                 highlight=False,
             )
         origins = (*planned.settings.service.cors_origins, *(cors_origin or ()))
+        log_level, log_json_path = effective_logging(planned.settings.logging)
         return serve(
             planned.run,
             mode=mode.value,
             source=source.value,
             database_url=planned.database_url,
             options=ServiceOptions(
-                host, port, token.value, origins, settings=planned.settings, templates=templates
+                host,
+                port,
+                token.value,
+                origins,
+                settings=planned.settings,
+                templates_folder=templates_folder,
+                log_level=log_level,
+                log_json_path=log_json_path,
             ),
             stop=stop,
             announce=_say,

@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from tradekit.domain import Candle
 from tradekit.events import Event
@@ -184,11 +184,17 @@ def event_message(event: Event) -> dict[str, Any]:
     }
 
 
+class EventSink(Protocol):
+    """Where committed events go: an ``EventStream``, or the relay to the API's process."""
+
+    def publish(self, events: Iterable[Event]) -> None: ...
+
+
 class EventStreamFeed:
-    """A run observer that hands the engine's committed events to an ``EventStream``; one per
+    """A run observer that hands the engine's committed events to an ``EventSink``; one per
     ``tradekit serve``, used on the engine's thread only."""
 
-    def __init__(self, stream: EventStream) -> None:
+    def __init__(self, stream: EventSink) -> None:
         self._stream = stream
         self._pending: list[Event] = []
 
@@ -219,6 +225,7 @@ class EventStreamFeed:
 
 __all__ = [
     "DEFAULT_CAPACITY",
+    "EventSink",
     "EventStream",
     "EventStreamFeed",
     "StreamRead",

@@ -1,73 +1,73 @@
-"""One ``tradekit serve`` process: the engine on its own thread, the API under uvicorn on the
-main thread, both over the same journal database.
+"""One ``tradekit serve``: the engine in this process, the API in a process of its own, both
+over the same journal database.
 
-The engine thread runs what ``tradekit run`` runs (``run_live`` following the
-registry) with an ``EngineViewPublisher`` as its observer; the API reads the
-published views and asks for changes through the registry. Stopping either
-stops both: Ctrl-C or SIGTERM end uvicorn, then the engine is told to stop and
-commits its journal; ``POST /api/engine/stop`` (or an engine failure) stops the
-engine, which ends uvicorn. A replay that runs out leaves the API serving the
-journal until the service is stopped. The engine thread also feeds the
-``EventStream`` that ``GET /api/stream`` serves; it is closed when uvicorn shuts
-down, which ends the open streams.
+The engine runs on a thread of this process what ``tradekit run`` runs
+(``run_live`` following the registry), observed by an ``EngineViewPublisher``, an
+``EventStreamFeed`` and an ``EngineRelay``, which sends the views and committed
+events to the API's process over a pipe and takes its commands (look at the
+registry now, stop). The API (``api_process``) is started once the engine loaded
+its bots, on a socket bound here, so a port in use is reported before anything
+else starts. The main thread then waits. Stopping either stops both: Ctrl-C or
+SIGTERM, ``POST /api/engine/stop``, an engine failure or the API's process ending
+stop the engine, which commits its journal, and then the API, which ends its
+streams. A replay that runs out leaves the API serving the journal until the
+service is stopped.
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import socket
-import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-import anyio.to_thread
-import uvicorn
+from multiprocessing.connection import Connection
+from pathlib import Path
 
 from tradekit.config.settings import TradekitSettings
 from tradekit.domain import Candle
 from tradekit.errors import TradekitError
 from tradekit.runtime.engine import Engine
-from tradekit.runtime.engine_view import EngineView, EngineViewPublisher, RunObserver
+from tradekit.runtime.engine_view import EngineViewPublisher, RunObserver
 from tradekit.runtime.live import LiveRunSummary
 from tradekit.runtime.waking import Doorbell
-from tradekit.service.app import create_app
-from tradekit.service.event_stream import EventStream, EventStreamFeed
-from tradekit.services.journal.store import SqlJournal
-from tradekit.templates import TemplateCatalog
+from tradekit.service.api_process import (
+    GRACEFUL_SHUTDOWN_SECONDS,
+    SWITCH_INTERVAL_SECONDS,
+    ApiOptions,
+    ApiProcess,
+    freeze_startup_objects,
+    switch_interval,
+)
+from tradekit.service.engine_messages import ApiReady
+from tradekit.service.engine_relay import EngineRelay
+from tradekit.service.event_stream import EventStreamFeed
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-GRACEFUL_SHUTDOWN_SECONDS = 5
-SWITCH_INTERVAL_SECONDS = 0.001
-"""How long a thread keeps the interpreter lock while another waits for it (Python's default:
-0.005). The engine gives the lock up at each database call, and then waited up to the full
-interval for an API call to hand it back: under API load its per-candle p99 rose 70-90 %
-with the default, 0 to 40 % with a millisecond, and the API's tails shrank too."""
-API_WORKER_THREADS = 8
-"""Worker threads for the routes that read or write the database (anyio's default is 40).
-
-All of them share one interpreter lock with the engine: a few threads keep the database
-busy, while forty took turns on the lock, each request held up by the others' switches."""
+API_START_SECONDS = 60.0
+"""How long the API's process may take to start (a fresh interpreter importing FastAPI)."""
+WAIT_STEP_SECONDS = 0.25
+"""How often the main thread looks whether a signal asked the service to stop."""
 
 EngineRun = Callable[[threading.Event, RunObserver], LiveRunSummary]
 """Runs the engine on the calling thread until its source ends or the event is set."""
 
 
 class EngineThread:
-    """The engine of the service on its own thread, and the API's link to it; one per process."""
+    """The engine of the service on its own thread; one per process."""
 
     def __init__(
         self,
         run: EngineRun,
         publisher: EngineViewPublisher,
         stop: threading.Event,
-        feed: RunObserver | None = None,
+        observers: Sequence[RunObserver] = (),
     ) -> None:
         self._run = run
         self._publisher = publisher
-        self._observer: RunObserver = publisher if feed is None else _Both(publisher, feed)
+        self._observer = _All((publisher, *observers))
         self._stop = stop
         self._ended = threading.Event()
         self._thread = threading.Thread(target=self._main, name="tradekit-engine", daemon=True)
@@ -86,7 +86,7 @@ class EngineThread:
             self.error = exc
         finally:
             self._ended.set()
-            self._publisher.stopped()
+            self._observer.stopped()
         if self.error is not None or self._stop.is_set():
             self.on_stopped()
 
@@ -101,76 +101,43 @@ class EngineThread:
     def join(self) -> None:
         self._thread.join()
 
-    # -- EngineLink -------------------------------------------------------------------------
-
-    def view(self) -> EngineView | None:
-        return self._publisher.latest()
-
-    @property
-    def polls(self) -> int:
-        return self._publisher.polls
-
-    def ask_poll(self) -> None:
-        self._publisher.ask_poll()
-
-    def wait_for_poll(self, after: int, timeout: float) -> bool:
-        return self._publisher.wait_for_poll(after, timeout)
-
     def stop(self) -> None:
+        """Have the run stop (it wakes at once if it waits) and commit its journal."""
         self._stop.set()
         self._publisher.wake_run()
 
 
-class _Both:
-    """Tells two observers what the run tells one: the view publisher, then the stream feed."""
+class _All:
+    """Tells several observers, in order, what the run tells one."""
 
-    def __init__(self, first: RunObserver, second: RunObserver) -> None:
-        self._first, self._second = first, second
+    def __init__(self, observers: Sequence[RunObserver]) -> None:
+        self._observers = tuple(observers)
 
     def started(self, engine: Engine, now: Callable[[], datetime], doorbell: Doorbell) -> None:
-        self._first.started(engine, now, doorbell)
-        self._second.started(engine, now, doorbell)
+        for observer in self._observers:
+            observer.started(engine, now, doorbell)
 
     def candle(self, candle: Candle, seconds: float) -> None:
-        self._first.candle(candle, seconds)
-        self._second.candle(candle, seconds)
+        for observer in self._observers:
+            observer.candle(candle, seconds)
 
     def polled(self, changed: Sequence[str]) -> None:
-        self._first.polled(changed)
-        self._second.polled(changed)
+        for observer in self._observers:
+            observer.polled(changed)
 
     def wants_poll(self) -> bool:
-        # Both are asked: each answers once per asking.
-        first, second = self._first.wants_poll(), self._second.wants_poll()
-        return first or second
+        # All are asked: each answers once per asking.
+        answers = [observer.wants_poll() for observer in self._observers]
+        return any(answers)
 
     def stopped(self) -> None:
-        self._first.stopped()
-        self._second.stopped()
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server that runs the routes on ``API_WORKER_THREADS`` worker threads, and
-    ends the open event streams first when it shuts down, so they do not hold the graceful
-    shutdown up."""
-
-    def __init__(self, config: uvicorn.Config, stream: EventStream) -> None:
-        super().__init__(config)
-        self._stream = stream
-
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        # The limiter belongs to the event loop: set it inside the loop the server runs.
-        anyio.to_thread.current_default_thread_limiter().total_tokens = API_WORKER_THREADS
-        await super().serve(sockets)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self._stream.close()
-        await super().shutdown(sockets)
+        for observer in self._observers:
+            observer.stopped()
 
 
 @dataclass(frozen=True)
 class ServiceOptions:
-    """Where the API listens and who may call it."""
+    """Where the API listens, who may call it, and what its process needs to know."""
 
     host: str
     port: int
@@ -178,8 +145,11 @@ class ServiceOptions:
     cors_origins: Sequence[str] = ()
     settings: TradekitSettings | None = None
     """Their ``strategy_defaults`` are merged under a new bot's template, as under a file."""
-    templates: TemplateCatalog | None = None
-    """What bots are made from (default: the bundled templates)."""
+    templates_folder: Path | None = None
+    """User templates bots may be made from, next to the bundled ones."""
+    log_level: str = "INFO"
+    log_json_path: str | None = None
+    """The API's process logs as this one: at ``log_level``, and to this JSON file if given."""
 
 
 def is_local(host: str) -> bool:
@@ -221,20 +191,10 @@ def serve(
 ) -> LiveRunSummary | None:
     """Run the engine and the API until stopped (``stop`` set, as a signal handler does);
     the engine's summary (``None`` when it never started). An engine that failed has its
-    error raised here, after the API stopped."""
-    with _switch_interval(SWITCH_INTERVAL_SECONDS):
+    error raised here, after the API stopped; an API that could not start raises
+    ``TradekitError`` saying why, after the engine stopped."""
+    with switch_interval(SWITCH_INTERVAL_SECONDS):
         return _serve_with_engine(run, mode, source, database_url, options, stop, announce)
-
-
-@contextmanager
-def _switch_interval(seconds: float) -> Iterator[None]:
-    """``sys.setswitchinterval(seconds)`` while inside, the previous interval afterwards."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 def _serve_with_engine(
@@ -246,67 +206,76 @@ def _serve_with_engine(
     stop: threading.Event,
     announce: Callable[[str], None],
 ) -> LiveRunSummary | None:
+    over = threading.Event()
+    """Set when the service should stop: the engine stopped or failed, the API asked for it
+    or its process ended."""
     publisher = EngineViewPublisher(mode, source)
-    stream = EventStream()
-    engine = EngineThread(run, publisher, stop, EventStreamFeed(stream))
-    engine.start()
-    engine.wait_started()
-    if engine.error is not None:
-        engine.join()
-        raise engine.error
-    listener = bind(options.host, options.port)
+    engine_end, api_end = multiprocessing.get_context("spawn").Pipe(duplex=True)
+    relay = EngineRelay(engine_end, publisher, over.set)
+    relay.on_api_gone = over.set
+    engine = EngineThread(run, publisher, stop, (EventStreamFeed(relay), relay))
+    engine.on_stopped = over.set
+    api: ApiProcess | None = None
+    api_lost = False
+    relay.start()
     try:
-        journal = SqlJournal(database_url)
-        try:
-            app = create_app(
-                journal=journal,
-                token=options.token,
-                engine_link=engine,
-                cors_origins=options.cors_origins,
-                settings=options.settings,
-                template_catalog=options.templates,
-                event_stream=stream,
-            )
-            config = uvicorn.Config(
-                app,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-            )
-            server = _Server(config, stream)
-
-            def end_service() -> None:
-                server.should_exit = True
-
-            engine.on_stopped = end_service
-            if stop.is_set() or engine.error is not None:
-                end_service()  # stopped while the API was being set up
-            host, port = listener.getsockname()[:2]
-            _freeze_startup_objects()
-            announce(f"tradekit serve: API on http://{_url_host(host)}:{port} (docs at /docs)")
-            try:
-                server.run(sockets=[listener])
-            finally:
-                engine.stop()
-                engine.join()
-                gc.unfreeze()
-        finally:
-            journal.close()
+        engine.start()
+        engine.wait_started()
+        if engine.error is None:
+            api, address = _start_api(api_end, database_url, options)
+            answer = relay.wait_for_api(API_START_SECONDS)
+            if not isinstance(answer, ApiReady):
+                why = "its process ended" if answer is None else answer.message
+                raise TradekitError(f"the API could not start: {why}")
+            freeze_startup_objects()
+            announce(f"tradekit serve: API on http://{address} (docs at /docs)")
+            while not (stop.is_set() or over.wait(WAIT_STEP_SECONDS)):
+                pass
+            if relay.api_gone and not stop.is_set():
+                api_lost = True
     finally:
-        listener.close()
+        engine.stop()
+        engine.join()
+        relay.close()  # what the engine did last, then the API's process is told to end
+        if api is not None:
+            api.join(GRACEFUL_SHUTDOWN_SECONDS * 2)
+        engine_end.close()
+        api_end.close()
+        gc.unfreeze()
     if engine.error is not None:
         raise engine.error
+    if api_lost:
+        raise TradekitError(
+            f"the API's process ended unexpectedly (exit code {api.exit_code if api else None}); "
+            "the engine stopped and committed its journal"
+        )
     return engine.summary
 
 
-def _freeze_startup_objects() -> None:
-    """Keep what start-up built (the bots' containers, the app, imported modules) out of the
-    collector's full passes from now on: each such pass walked all of it and held the
-    interpreter lock 70-140 ms (engine and API stalled together), against about 20 ms once
-    frozen. Garbage made at start-up is collected first."""
-    gc.collect()
-    gc.freeze()
+def _start_api(
+    api_end: Connection, database_url: str, options: ServiceOptions
+) -> tuple[ApiProcess, str]:
+    """The API's process, started on a socket bound here, and the address it serves at."""
+    listener = bind(options.host, options.port)
+    try:
+        api = ApiProcess(
+            api_end,
+            listener,
+            ApiOptions(
+                database_url=database_url,
+                token=options.token,
+                cors_origins=tuple(options.cors_origins),
+                settings=options.settings,
+                templates_folder=options.templates_folder,
+                log_level=options.log_level,
+                log_json_path=options.log_json_path,
+            ),
+        )
+        api.start()
+        host, port = listener.getsockname()[:2]
+    finally:
+        listener.close()  # the API's process holds its own copy
+    return api, f"{_url_host(host)}:{port}"
 
 
 def _url_host(host: str) -> str:
