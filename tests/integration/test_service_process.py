@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -57,8 +56,9 @@ def write_strategies(folder: Path) -> Path:
 class Server:
     """One ``tradekit serve`` subprocess and an httpx client to it."""
 
-    def __init__(self, process: subprocess.Popen[str], base_url: str) -> None:
-        self.process = process
+    def __init__(self, served: DrainedProcess, base_url: str) -> None:
+        self.served = served
+        self.process = served.process
         self.base_url = base_url
         self.client = httpx.Client(base_url=base_url, headers=AUTH, timeout=DEADLINE_SECONDS)
 
@@ -97,7 +97,7 @@ def serving(folder: Path, strategies: Path, url: str) -> Iterator[Server]:
         line = served.wait_for_stdout_line(lambda line: "API on " in line, DEADLINE_SECONDS)
         address = line.split("API on ", 1)[1].split()[0] if line else ""
         assert address.startswith("http://127.0.0.1:"), served.stderr
-        server = Server(served.process, address)
+        server = Server(served, address)
         yield server
         server.client.close()
     finally:
@@ -108,6 +108,31 @@ def serving(folder: Path, strategies: Path, url: str) -> Iterator[Server]:
 
 def holds_position(server: Server, bot: str) -> bool:
     return bool(server.get(f"/api/bots/{bot}/positions"))
+
+
+def api_process_of(pid: int) -> int:
+    """The API's process of the ``tradekit serve`` process ``pid``: its child started by
+    multiprocessing's spawn method."""
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    raise AssertionError(f"no API process among the children of {pid}")
+
+
+def has_ended(pid: int) -> bool:
+    """True once ``pid`` is gone or a zombie (ended, not yet reaped by its new parent)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+def wait_until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def test_bots_are_listed_stopped_started_and_deleted_over_the_api(tmp_path: Path) -> None:
@@ -182,8 +207,11 @@ def test_a_killed_server_restarts_with_every_bot_in_its_state_and_positions(
         server.eventually(lambda: holds_position(server, "holder"), "holder to hold a position")
         assert server.client.post("/api/bots/trader/stop").status_code == 200
         server.let_candles_pass(3)
+        api = api_process_of(server.process.pid)
         server.process.send_signal(signal.SIGKILL)
         server.process.wait(timeout=DEADLINE_SECONDS)
+        # Left alone, the API's process sees the engine's end of the pipe close and ends.
+        wait_until(lambda: has_ended(api), "the API's process to end after the engine's")
 
     with SqlJournal(url, read_only=True) as journal:
         held = [
@@ -206,3 +234,19 @@ def test_a_killed_server_restarts_with_every_bot_in_its_state_and_positions(
     assert positions == held
     assert engine["running"] is True
     assert engine["bots_by_state"]["disabled"] == 1
+
+
+def test_the_api_process_killed_stops_the_engine_which_commits_and_says_so(
+    tmp_path: Path,
+) -> None:
+    strategies = write_strategies(tmp_path)
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    with serving(tmp_path, strategies, url) as server:
+        server.let_candles_pass(5)
+        os.kill(api_process_of(server.process.pid), signal.SIGKILL)
+        _, stderr = server.served.finish(DEADLINE_SECONDS)
+        assert server.process.returncode == 2, stderr  # a tradekit error, as any other
+        assert "the API's process ended unexpectedly (exit code -9)" in stderr
+        assert "the engine stopped and committed its journal" in stderr
+    with SqlJournal(url, read_only=True) as journal:
+        assert any(isinstance(event, SignalGenerated) for event in journal.events("trader"))

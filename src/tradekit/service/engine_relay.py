@@ -153,6 +153,12 @@ class EngineRelay:
             self._pending.notify()
         self._sender.join()
 
+    def wait_api_closed(self, timeout: float) -> bool:
+        """Wait until the API's end of the pipe closed (its process ended): only then may this
+        end be closed, as the receiver thread reads it until then."""
+        self._receiver.join(timeout)
+        return not self._receiver.is_alive()
+
     # -- the sender thread ------------------------------------------------------------------
 
     def _send_loop(self) -> None:

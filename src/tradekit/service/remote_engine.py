@@ -55,6 +55,12 @@ class RemoteEngine:
     def start(self) -> None:
         self._receiver.start()
 
+    def wait_ended(self, timeout: float) -> bool:
+        """Wait until the receiver thread ended (the service ended, or the engine's process
+        died): only then may this end of the pipe be closed."""
+        self._receiver.join(timeout)
+        return not self._receiver.is_alive()
+
     def wait_for_first_view(self, timeout: float) -> bool:
         """Wait until the engine's first view came; False on timeout or if the pipe closed."""
         with self._changed:

@@ -239,8 +239,9 @@ def _serve_with_engine(
         relay.close()  # what the engine did last, then the API's process is told to end
         if api is not None:
             api.join(GRACEFUL_SHUTDOWN_SECONDS * 2)
+        api_end.close()  # this process's copy, if the API's never started
+        relay.wait_api_closed(GRACEFUL_SHUTDOWN_SECONDS)
         engine_end.close()
-        api_end.close()
         gc.unfreeze()
     if engine.error is not None:
         raise engine.error
