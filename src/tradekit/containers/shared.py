@@ -26,11 +26,12 @@ if TYPE_CHECKING:
 
 
 def open_journal(database_url: str) -> SqlJournal:
-    """The journal at ``database_url``; SQLAlchemy and the tables load only here, so a
-    backtest or a validation, which never touch the database, skip them."""
+    """The run's journal at ``database_url``, writing promptly (see ``SqlJournal``);
+    SQLAlchemy and the tables load only here, so a backtest or a validation, which never
+    touch the database, skip them."""
     from tradekit.services.journal.store import SqlJournal
 
-    return SqlJournal(database_url)
+    return SqlJournal(database_url, prompt_writer=True)
 
 
 class SharedContainer(containers.DeclarativeContainer):

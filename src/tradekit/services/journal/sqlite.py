@@ -8,7 +8,9 @@ journal never creates or changes a file.
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,10 +62,48 @@ def connection_setup(busy_timeout_ms: int, *, read_only: bool) -> Callable[[Any,
     return on_connect
 
 
+PROMPT_RETRY_SECONDS = 0.0002
+"""How often a prompt writer tries again for the write lock while another holds it."""
+
+_SQLITE_BUSY = 5
+
+
 def begin_transaction(connection: Connection) -> None:
     """Start each SQLite transaction: IMMEDIATE for writers, deferred for readers."""
     immediate = connection.get_execution_options().get(WRITE_OPTION, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def prompt_transaction_begin(busy_timeout_ms: int) -> Callable[[Connection], None]:
+    """A ``begin`` listener like ``begin_transaction`` whose writers take the write lock as soon
+    as it is free: they try again every ``PROMPT_RETRY_SECONDS`` for up to
+    ``busy_timeout_ms``, where SQLite's own wait backs off (sleeps of 1, 2, 5, 10, 15 ms
+    and more). Writers that back off wait for this one; the engine's journal is opened so,
+    and its commits no longer wait out a sleep when the API or a command wrote meanwhile."""
+
+    def begin(connection: Connection) -> None:
+        if not connection.get_execution_options().get(WRITE_OPTION, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        driver = connection.connection.dbapi_connection
+        assert driver is not None  # a connection in use has its driver's connection
+        driver.execute("PRAGMA busy_timeout = 0")
+        try:
+            deadline = time.monotonic() + busy_timeout_ms / 1000
+            while time.monotonic() < deadline:
+                try:
+                    driver.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if getattr(exc, "sqlite_errorcode", None) != _SQLITE_BUSY:
+                        break
+                time.sleep(PROMPT_RETRY_SECONDS)
+            # The last try through SQLAlchemy, whose error the journal reports as any other.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            driver.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+
+    return begin
 
 
 def is_in_memory(url: URL) -> bool:
@@ -158,6 +198,7 @@ __all__ = [
     "integrity_problems",
     "is_damage",
     "is_in_memory",
+    "prompt_transaction_begin",
     "read_only_url",
     "writer_lock_file",
 ]

@@ -47,6 +47,7 @@ from tradekit.services.journal.sqlite import (
     integrity_problems,
     is_damage,
     is_in_memory,
+    prompt_transaction_begin,
     read_only_url,
     writer_lock_file,
 )
@@ -220,8 +221,11 @@ class SqlJournal:
     write at once. Thread-safe; reads never see buffered writes.
 
     A process that runs strategies calls ``acquire_writer`` to be the database's only
-    writer until ``close``. ``read_only=True`` opens a journal for reading only: it
-    creates, converts and writes nothing, so a copy on read-only storage can be read.
+    writer until ``close``; it opens its journal with ``prompt_writer=True``, so on
+    SQLite its commits take the write lock the moment another connection (the API, a
+    command) releases it, rather than after one of SQLite's backing-off sleeps.
+    ``read_only=True`` opens a journal for reading only: it creates, converts and
+    writes nothing, so a copy on read-only storage can be read.
     A SQLite file is checked for damage when opened.
     """
 
@@ -232,6 +236,7 @@ class SqlJournal:
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         now: Callable[[], datetime] | None = None,
         read_only: bool = False,
+        prompt_writer: bool = False,
     ) -> None:
         if busy_timeout_ms < 0:
             raise ValueError(f"busy_timeout_ms must be >= 0, got {busy_timeout_ms!r}")
@@ -284,7 +289,8 @@ class SqlJournal:
         if sqlite:
             setup = connection_setup(busy_timeout_ms, read_only=read_only)
             event.listen(self._engine, "connect", setup)
-            event.listen(self._engine, "begin", begin_transaction)
+            begin = prompt_transaction_begin(busy_timeout_ms) if prompt_writer else None
+            event.listen(self._engine, "begin", begin or begin_transaction)
         # Transactions that write take the write lock up front (BEGIN IMMEDIATE on SQLite),
         # so they wait out busy_timeout instead of failing when a read would become a write.
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})

@@ -1,0 +1,96 @@
+"""A journal opened with ``prompt_writer=True`` (the run's) takes SQLite's write lock as soon as
+another connection releases it: it tries again every ``PROMPT_RETRY_SECONDS``, never with
+SQLite's backing-off sleeps, still gives up after its busy timeout, and leaves its
+connections with their busy timeout as configured."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tradekit.errors import StorageError
+from tradekit.events import StrategyFailed
+from tradekit.services.journal import sqlite as journal_sqlite
+from tradekit.services.journal.sqlite import PROMPT_RETRY_SECONDS
+from tradekit.services.journal.store import SqlJournal
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def failed(seq: int) -> StrategyFailed:
+    return StrategyFailed(
+        ts=T0,
+        strategy_id="bot",
+        seq=seq,
+        error_type="RuntimeError",
+        error="boom",
+        consecutive_failures=1,
+    )
+
+
+def url_of(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    path = tmp_path / "journal.db"
+    SqlJournal(url_of(path)).close()  # the tables exist before anyone holds the lock
+    return path
+
+
+def test_the_commit_retries_at_short_steps_while_another_writer_holds_the_lock(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = SqlJournal(url_of(db_path), prompt_writer=True)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 5:
+            holder.execute("COMMIT")  # the other writer is done
+
+    monkeypatch.setattr(journal_sqlite.time, "sleep", sleep)
+    journal.record([failed(1)])
+    journal.commit()
+    assert sleeps == [PROMPT_RETRY_SECONDS] * 5
+    assert journal.last_seq("bot") == 1
+    holder.close()
+    journal.close()
+
+
+def test_a_lock_held_past_the_busy_timeout_still_fails_and_a_retry_succeeds(
+    db_path: Path,
+) -> None:
+    journal = SqlJournal(url_of(db_path), busy_timeout_ms=50, prompt_writer=True)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    journal.record([failed(1)])
+    with pytest.raises(StorageError, match="database is locked"):
+        journal.commit()
+    holder.execute("ROLLBACK")
+    holder.close()
+    journal.commit()
+    assert journal.last_seq("bot") == 1
+    journal.close()
+
+
+def test_its_connections_keep_their_busy_timeout_for_other_statements(db_path: Path) -> None:
+    journal = SqlJournal(url_of(db_path), busy_timeout_ms=1234, prompt_writer=True)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    journal.record([failed(1)])
+    with pytest.raises(StorageError):
+        journal.commit()  # the failed wait restores the timeout too
+    holder.execute("ROLLBACK")
+    holder.close()
+    journal.commit()
+    with journal._engine.connect() as connection:
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 1234
+    journal.close()
