@@ -4,18 +4,22 @@
 Run: ``python benchmarks/bench_service.py [--bots 200] [--clients 50] [--speed 50]
 [--seconds 20] [--interval 1]``. A real ``tradekit serve`` subprocess runs ``--bots``
 RSI bots over candle files replayed at ``--speed`` candles per second, on a fresh
-SQLite journal. After a warm-up it runs ``--seconds`` without API calls, then as
-long with ``--clients`` concurrent clients on loopback (one asyncio loop of aiohttp
-clients), each calling once per ``--interval`` seconds (a dashboard refreshing; 0:
-back to back, which measures saturation rather than latency): a fifth of them stop
-and start a bot of their own in turn, the others list the bots or read one bot's
-statistics. Independent dashboards refresh at random moments, so each client first
-waits a random share of its interval (seeded: ``--seed``); a last phase of as long
+SQLite journal, twice over the same candles: once without API calls (the baseline)
+and once with load. After a warm-up, three windows of ``--seconds`` follow, each
+starting at the same candle in both runs: in the loaded run, no calls in the first
+(both runs should then agree: the benchmark's own noise), then ``--clients``
+concurrent clients on loopback (one asyncio loop of aiohttp clients), each calling
+once per ``--interval`` seconds (a dashboard refreshing; 0: back to back, which
+measures saturation rather than latency): a fifth of them stop and start a bot of
+their own in turn, the others list the bots or read one bot's statistics.
+Independent dashboards refresh at random moments, so in the second window each
+client first waits a random share of its interval (seeded: ``--seed``); the third
 starts every client at the same instant, so they send their calls in bursts of
 ``--clients`` at once: the worst case. It prints the API latency (p50/p99) of each
-kind of call in both load phases, and the engine's own per-candle latency (``GET
-/api/engine``: the latest 1,000 candles) without and with each load, next to their
-budgets.
+kind of call in both load windows, and the engine's own per-candle latency (``GET
+/api/engine``: the window's candles) in each window of both runs, next to their
+budgets. The same candles matter: the candles on which many bots trade take longer,
+and two stretches of a replay differ more than load changes them.
 
 Latency on a shared machine says as much about the other work as about the
 service, so the benchmark also prints what each kind of call costs the server in
@@ -38,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,7 @@ import aiohttp
 import httpx
 
 from tradekit.data.synthetic import synthetic_frame
+from tradekit.runtime.engine_view import CANDLE_TIMES_KEPT
 
 TOKEN = "bench-service-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -244,6 +250,42 @@ async def load(
     return latencies
 
 
+WINDOWS = ("quiet", "random phases", "in step")
+"""The engine's measuring windows, in order: what the API clients do during each in the loaded
+run (nothing, then at random phases, then in step); the baseline run has no clients."""
+
+
+def engine_windows(
+    base_url: str, window_candles: int, load_of: dict[str, Callable[[], Any]]
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The engine's per-candle times over each of ``WINDOWS`` (its latest ``window_candles``
+    candles when the window ends), and what each window's load returned. A window starts
+    when the engine has processed a set number of candles, so both runs of the benchmark
+    measure the same candles; its load (``load_of``, if any) runs then, and the window ends
+    once ``window_candles`` more were processed."""
+    times: dict[str, dict[str, float]] = {}
+    results: dict[str, Any] = {}
+    start = candles_processed(base_url) + 1
+    for index, window in enumerate(WINDOWS):
+        begin = start + index * window_candles
+        wait_for_candles(base_url, begin)
+        if window in load_of:
+            results[window] = load_of[window]()
+        wait_for_candles(base_url, begin + window_candles)
+        times[window] = engine_times(base_url)
+    return times, results
+
+
+def candles_processed(base_url: str) -> int:
+    body = httpx.get(f"{base_url}/api/engine", headers=AUTH, timeout=30).json()
+    return int(body["candles"])
+
+
+def wait_for_candles(base_url: str, count: int) -> None:
+    while candles_processed(base_url) < count:
+        time.sleep(0.05)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bots", type=int, default=200)
@@ -260,73 +302,116 @@ def main() -> None:
     parser.add_argument("--cpu-calls", type=int, default=200, help="calls per kind (0: skip)")
     parser.add_argument("--cpu-rate", type=float, default=20.0, help="calls per second")
     options = parser.parse_args()
+    window_candles = min(round(options.seconds * options.speed), CANDLE_TIMES_KEPT)
     cpu_phases = 2 * len(CPU_KINDS) * options.cpu_calls / options.cpu_rate
-    phases = WARM_UP_SECONDS + 4 * options.seconds + cpu_phases + 30
+    phases = WARM_UP_SECONDS + (len(WINDOWS) + 1) * options.seconds + cpu_phases + 30
     bars = math.ceil(options.speed * phases / SYMBOLS)
+    arguments = (options.clients, options.bots, options.seconds, options.interval)
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         data, strategies = write_inputs(folder, options.bots, bars)
-        process, base_url = start_server(folder, data, strategies, options.speed)
-        cpu = ServerCpu(process.pid)
-        try:
-            time.sleep(WARM_UP_SECONDS)
-            time.sleep(options.seconds)
-            quiet = engine_times(base_url)
-            engine_before, wall = cpu.engine(), time.monotonic()
-            time.sleep(options.seconds)
-            engine_cpu = (cpu.engine() - engine_before) / (time.monotonic() - wall)
-            costs = (
-                cpu_per_call(base_url, cpu, options.bots, options.cpu_calls, options.cpu_rate)
-                if options.cpu_calls
-                else {}
-            )
-            arguments = (base_url, options.clients, options.bots, options.seconds, options.interval)
-            spread = asyncio.run(load(*arguments, random.Random(options.seed)))
-            spread_engine = engine_times(base_url)
-            bursts = asyncio.run(load(*arguments, None))
-            bursts_engine = engine_times(base_url)
-            httpx.post(f"{base_url}/api/engine/stop", headers=AUTH, timeout=30)
-            process.wait(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        baseline, _, engine_cpu, _ = measure(
+            folder / "baseline", data, strategies, options, window_candles, None
+        )
+        loaded, latencies, _, costs = measure(
+            folder / "loaded", data, strategies, options, window_candles, arguments
+        )
+    report(options, baseline, loaded, latencies, engine_cpu, costs)
+
+
+def measure(
+    folder: Path,
+    data: Path,
+    strategies: Path,
+    options: argparse.Namespace,
+    window_candles: int,
+    arguments: tuple[int, int, float, float] | None,
+) -> tuple[
+    dict[str, dict[str, float]],
+    dict[str, dict[str, list[float]]],
+    float,
+    dict[str, tuple[float, float]],
+]:
+    """One run of the service over the candles: the engine's times per window, the API
+    latencies of each loaded window (none without ``arguments``), the engine process's CPU
+    seconds per second alone, and the CPU per call of each kind (loaded run only)."""
+    folder.mkdir()
+    process, base_url = start_server(folder, data, strategies, options.speed)
+    cpu = ServerCpu(process.pid)
+    try:
+        time.sleep(WARM_UP_SECONDS)
+        load_of: dict[str, Callable[[], Any]] = {}
+        if arguments is not None:
+            clients, bots, seconds, interval = arguments
+            load_of = {
+                "random phases": lambda: asyncio.run(
+                    load(base_url, clients, bots, seconds, interval, random.Random(options.seed))
+                ),
+                "in step": lambda: asyncio.run(
+                    load(base_url, clients, bots, seconds, interval, None)
+                ),
+            }
+        engine_before, wall = cpu.engine(), time.monotonic()
+        times, latencies = engine_windows(base_url, window_candles, load_of)
+        engine_cpu = (cpu.engine() - engine_before) / (time.monotonic() - wall)
+        costs: dict[str, tuple[float, float]] = {}
+        if arguments is not None and options.cpu_calls:
+            costs = cpu_per_call(base_url, cpu, options.bots, options.cpu_calls, options.cpu_rate)
+        httpx.post(f"{base_url}/api/engine/stop", headers=AUTH, timeout=30)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return times, latencies, engine_cpu, costs
+
+
+def report(
+    options: argparse.Namespace,
+    baseline: dict[str, dict[str, float]],
+    loaded: dict[str, dict[str, float]],
+    latencies: dict[str, dict[str, list[float]]],
+    engine_cpu: float,
+    costs: dict[str, tuple[float, float]],
+) -> None:
     print(
         f"bot service: {options.bots} bots, {SYMBOLS} series replayed at {options.speed} "
         f"candles/s, {options.clients} API clients on loopback calling every "
         f"{options.interval:g} s, {options.seconds:g} s per phase"
     )
-    for title, latencies in (
-        ("clients at random phases (independent dashboards)", spread),
-        ("clients in step (bursts of all at once: the worst case)", bursts),
+    for title, window in (
+        ("clients at random phases (independent dashboards)", "random phases"),
+        ("clients in step (bursts of all at once: the worst case)", "in step"),
     ):
         print(f"API latency, {title}")
-        for kind, values in latencies.items():
+        for kind, values in latencies[window].items():
             p99 = percentile(values, 0.99) * 1000
             verdict = "within" if p99 < API_BUDGET_MS else "OVER"
             print(
                 f"  {kind:<16} {len(values):>6} calls  p50 {percentile(values, 0.5) * 1000:7.1f} ms"
                 f"  p99 {p99:7.1f} ms  ({verdict} budget p99 < {API_BUDGET_MS:g} ms)"
             )
-    print(
-        f"server CPU time: the engine's process alone {engine_cpu * 1000:.0f} ms per second "
-        f"({engine_cpu / options.speed * 1000:.2f} ms per candle); per call, one at a time at "
-        f"{options.cpu_rate:g}/s, in the API's process and the engine's extra"
-    )
-    for kind, (api_cost, engine_cost) in costs.items():
-        print(f"  {kind:<16} {api_cost:6.2f} ms API  {engine_cost:+6.2f} ms engine")
-    print("engine per-candle latency, its own timing (budget: unchanged by the API load)")
-    for label, times in (
-        ("without API load", quiet),
-        ("random phases", spread_engine),
-        ("in step", bursts_engine),
-    ):
-        change = (times["p99_seconds"] / quiet["p99_seconds"] - 1) * 100
+    if costs:
         print(
-            f"  {label:<16} {int(times['candles']):>6} candles p50 "
-            f"{times['p50_seconds'] * 1000:7.2f} ms  p99 {times['p99_seconds'] * 1000:7.2f} ms"
-            f"  max {times['max_seconds'] * 1000:7.2f} ms"
-            + ("" if times is quiet else f"  (p99 {change:+.0f} % against no load)")
+            f"server CPU time: the engine's process alone {engine_cpu * 1000:.0f} ms per second "
+            f"({engine_cpu / options.speed * 1000:.2f} ms per candle); per call, one at a time "
+            f"at {options.cpu_rate:g}/s, in the API's process and the engine's extra"
+        )
+        for kind, (api_cost, engine_cost) in costs.items():
+            print(f"  {kind:<16} {api_cost:6.2f} ms API  {engine_cost:+6.2f} ms engine")
+    print(
+        "engine per-candle latency, its own timing over the same candles in two runs: one "
+        "without API calls, one with the window's load (budget: unchanged)"
+    )
+    for window in WINDOWS:
+        base, under = baseline[window], loaded[window]
+        change = (under["p99_seconds"] / base["p99_seconds"] - 1) * 100
+        print(
+            f"  {window:<14} {int(under['candles']):>5} candles  p50 "
+            f"{base['p50_seconds'] * 1000:5.2f} -> {under['p50_seconds'] * 1000:5.2f} ms  p99 "
+            f"{base['p99_seconds'] * 1000:5.2f} -> {under['p99_seconds'] * 1000:5.2f} ms "
+            f"({change:+.0f} %)  max {base['max_seconds'] * 1000:5.1f} -> "
+            f"{under['max_seconds'] * 1000:5.1f} ms"
         )
 
 

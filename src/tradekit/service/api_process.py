@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -45,6 +46,9 @@ from tradekit.service.remote_engine import RemoteEngine
 GRACEFUL_SHUTDOWN_SECONDS = 5
 FIRST_VIEW_SECONDS = 30.0
 """How long the API waits for the engine's first view before it gives up starting."""
+API_NICENESS = 10
+"""How much lower than the engine's the API process's CPU priority is (``os.nice``): when both
+want a core, the engine's candles go first and the API's calls wait, not the other way."""
 API_WORKER_THREADS = 8
 """Worker threads for the routes that read or write the database (anyio's default is 40):
 a few keep the database busy, while forty took turns on the interpreter lock, each request
@@ -126,6 +130,7 @@ def freeze_startup_objects() -> None:
 def run_api(connection: Connection, listener: socket.socket, options: ApiOptions) -> None:
     """The API process's main: serve on ``listener`` until the engine's process ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(API_NICENESS)
     stream = EventStream()
     engine = RemoteEngine(connection, stream)
     try:
