@@ -49,10 +49,14 @@ FIRST_VIEW_SECONDS = 30.0
 API_NICENESS = 10
 """How much lower than the engine's the API process's CPU priority is (``os.nice``): when both
 want a core, the engine's candles go first and the API's calls wait, not the other way."""
-API_WORKER_THREADS = 8
-"""Worker threads for the routes that read or write the database (anyio's default is 40):
-a few keep the database busy, while forty took turns on the interpreter lock, each request
-held up by the others' switches."""
+API_WORKER_THREADS = 2
+"""Worker threads for the routes that read or write the database (anyio's default is 40).
+
+They share the process's interpreter lock: with more, each call waited its turn for
+the lock more often, and a registry write held SQLite's write lock that much longer,
+making the engine's commits wait. Under bursts of fifty calls (the service benchmark),
+8 threads -> 2 took the calls' p99 from ~165 to ~115 ms and the engine's commit waits'
+p99 from 7 to 0.3 ms; dashboards refreshing at random moments were served as fast."""
 SWITCH_INTERVAL_SECONDS = 0.001
 """How long a thread keeps the interpreter lock while another waits for it (Python's default:
 0.005). A thread gives the lock up at each database call, and then waited up to the full
