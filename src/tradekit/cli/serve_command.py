@@ -1,5 +1,5 @@
-"""``tradekit serve``: the engine of ``tradekit run`` and the bot service's REST API in one
-process, over the same journal database.
+"""``tradekit serve``: the engine of ``tradekit run`` and the bot service's REST API, each in a
+process of its own, over the same journal database.
 
 It takes every option of ``tradekit run`` (mode, source, database, health
 report, selection) plus where the API listens. The API binds 127.0.0.1 unless

@@ -1,11 +1,12 @@
 """The bots' tagged events as one live stream for ``GET /api/stream``: a bounded buffer the
-engine thread feeds and the API's streams read.
+engine feeds and the API's streams read.
 
 Design. The engine's objects stay on its thread: ``EventStreamFeed`` subscribes
 to the event bus when the run starts and only keeps the (frozen) events it is
 handed in a list private to that thread. After each candle and each registry
-poll, when the journal has committed them, it hands that batch to
-``EventStream``: under one lock each event gets the next process-wide stream id
+poll, when the journal has committed them, it hands that batch on (in ``tradekit
+serve``, to the relay that sends it to the API's process, where it reaches the
+``EventStream``): under one lock each event gets the next process-wide stream id
 and joins a ``deque`` of at most ``capacity`` events, and every waiting stream
 is woken through its own event loop. So what is streamed is what the journal
 holds (a page reading ``/trades`` after an event finds it there), memory stays

@@ -187,7 +187,7 @@ class CandleTimesOut(BaseModel):
 
 
 class EngineOut(BaseModel):
-    """The engine of this process; ``running`` is false when none runs (or it stopped)."""
+    """The service's engine; ``running`` is false when none runs (or it stopped)."""
 
     model_config = _FROZEN
 

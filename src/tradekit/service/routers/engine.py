@@ -1,4 +1,4 @@
-"""``/api/engine`` (the engine of this process, and stopping it) and ``/api/health``."""
+"""``/api/engine`` (the service's engine, and stopping it) and ``/api/health``."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def candle_times(seconds: Sequence[float]) -> CandleTimesOut | None:
 def stop_engine(bots: Directory) -> EngineStopOut:
     """Stop the engine and the service gracefully, as SIGTERM does."""
     if bots.engine is None:
-        raise StrategyError("no engine runs in this process")
+        raise StrategyError("no engine runs with this API")
     bots.engine.stop()
     return EngineStopOut(message="stopping: the engine commits its journal, then the service ends")
 
