@@ -117,15 +117,16 @@ class ServerCpu:
     and the API's (the child it starts with multiprocessing's spawn method)."""
 
     def __init__(self, pid: int) -> None:
+        self.pid = pid
         self.engine_stat = Path(f"/proc/{pid}/stat")
-        self.api_stat = Path(f"/proc/{api_process_of(pid)}/stat")
 
     def engine(self) -> float:
         return _cpu_seconds(self.engine_stat)
 
     def both(self) -> tuple[float, float]:
         """The API's and the engine's CPU seconds so far."""
-        return _cpu_seconds(self.api_stat), self.engine()
+        api_stat = Path(f"/proc/{api_process_of(self.pid)}/stat")
+        return _cpu_seconds(api_stat), self.engine()
 
 
 def api_process_of(pid: int) -> int:
