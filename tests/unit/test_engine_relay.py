@@ -235,6 +235,11 @@ class RacingEngine:
 
 def view_after(looks: int) -> EngineView:
     """The view made by the engine's look number ``looks``: its bot has as many errors."""
+    return view_of({"bot": bot_view("bot", looks)})
+
+
+def view_of(bots: dict[str, BotView]) -> EngineView:
+    """A running paper engine's view holding ``bots``."""
     return EngineView(
         mode="paper",
         source="file",
@@ -242,7 +247,7 @@ def view_after(looks: int) -> EngineView:
         published_at=T0,
         candles=0,
         feeds=(),
-        bots=MappingProxyType({"bot": bot_view("bot", looks)}),
+        bots=MappingProxyType(dict(bots)),
     )
 
 
@@ -334,15 +339,7 @@ class FixedViews:
         del self._bots[key]
 
     def latest(self) -> EngineView | None:
-        return EngineView(
-            mode="paper",
-            source="file",
-            running=True,
-            published_at=T0,
-            candles=0,
-            feeds=(),
-            bots=MappingProxyType(dict(self._bots)),
-        )
+        return view_of(self._bots)
 
     def ask_poll(self) -> None:
         return None
