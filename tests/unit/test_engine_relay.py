@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -25,7 +25,7 @@ from tradekit.config import TradekitSettings
 from tradekit.containers.factory import TradingOrchestratorFactory
 from tradekit.containers.shared import SharedContainer
 from tradekit.domain import Candle, Direction
-from tradekit.events import SignalGenerated
+from tradekit.events import Event, SignalGenerated
 from tradekit.runtime.engine import Engine
 from tradekit.runtime.engine_view import BotView, EngineView, EngineViewPublisher
 from tradekit.runtime.waking import Doorbell
@@ -368,7 +368,7 @@ class TestEitherSideEnding:
         engine_end, api_end = multiprocessing.get_context("spawn").Pipe(duplex=True)
         relay = EngineRelay(engine_end, FixedViews(), lambda: None)
         gone = threading.Event()
-        relay.on_api_gone = gone.set
+        relay.on_link_lost = gone.set
         relay.start()
         api_end.close()
         assert gone.wait(WAIT)
@@ -393,3 +393,38 @@ class TestEitherSideEnding:
     def test_ready_is_told(self, linked: Linked) -> None:
         linked.remote.tell(ApiReady())
         assert linked.relay.wait_for_api(WAIT) == ApiReady()
+
+
+class TestALinkThatFails:
+    """Failures are loud: an API showing a view that is no longer true is worse than none."""
+
+    def test_an_update_that_cannot_be_sent_ends_both_sides(self, linked: Linked) -> None:
+        lost, ended = threading.Event(), threading.Event()
+        linked.relay.on_link_lost = lost.set
+        linked.remote.on_end = ended.set
+        linked.relay.publish([Unpicklable(ts=T0, strategy_id="alpha", seq=1)])
+        linked.candle(0)
+        assert lost.wait(WAIT)
+        assert linked.relay.failure is not None
+        assert "pickle" in linked.relay.failure
+        assert ended.wait(WAIT)  # the relay said the service ends: the API stops
+
+    def test_an_update_that_cannot_be_read_stops_the_api(self) -> None:
+        engine_end, api_end = multiprocessing.get_context("spawn").Pipe(duplex=True)
+        remote = RemoteEngine(api_end, EventStream())
+        ended = threading.Event()
+        remote.on_end = ended.set
+        remote.start()
+        engine_end.send_bytes(b"not a pickle")
+        assert ended.wait(WAIT)
+        assert remote.failure is not None
+        assert remote.wait_ended(WAIT)
+        api_end.close()
+        engine_end.close()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unpicklable(Event):
+    """An event holding what cannot cross to another process."""
+
+    hook: Callable[[], None] = lambda: None

@@ -44,6 +44,9 @@ from tradekit.service.event_stream import EventStream
 from tradekit.service.remote_engine import RemoteEngine
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
+LINK_FAILED_EXIT_CODE = 3
+"""The API process's exit code when it stopped because it could not read the engine's
+updates (the reason is in its log)."""
 FIRST_VIEW_SECONDS = 30.0
 """How long the API waits for the engine's first view before it gives up starting."""
 API_NICENESS = 10
@@ -155,6 +158,8 @@ def run_api(connection: Connection, listener: socket.socket, options: ApiOptions
     finally:
         close()
         listener.close()
+    if engine.failure is not None:
+        raise SystemExit(LINK_FAILED_EXIT_CODE)
 
 
 def _build_server(
@@ -223,6 +228,7 @@ class ApiProcess:
 __all__ = [
     "API_WORKER_THREADS",
     "GRACEFUL_SHUTDOWN_SECONDS",
+    "LINK_FAILED_EXIT_CODE",
     "SWITCH_INTERVAL_SECONDS",
     "ApiOptions",
     "ApiProcess",

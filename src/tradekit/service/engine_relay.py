@@ -15,8 +15,9 @@ a warning).
 
 A receiver thread reads the API's commands: ``ASK_POLL`` has the engine look at
 the registry now, ``STOP_ENGINE`` stops it; ``ApiReady``/``ApiFailed`` answer
-``wait_for_api``. When the API's process ends (the pipe closes) the relay calls
-``on_api_gone``: the service stops.
+``wait_for_api``. When the API's process ends (the pipe closes), or an update
+cannot be sent (the API would go on showing a view that is no longer true), the
+relay calls ``on_link_lost``: the service stops.
 """
 
 from __future__ import annotations
@@ -82,9 +83,11 @@ class EngineRelay:
         self._connection = connection
         self._publisher = publisher
         self._stop_engine = stop_engine
-        self.on_api_gone: Callable[[], None] = lambda: None
-        """Called on the receiver thread when the API's process closed its end."""
+        self.on_link_lost: Callable[[], None] = lambda: None
+        """Called when the API's process closed its end (``api_gone``), or when an update
+        could not be sent (``failure`` says why): the service must stop."""
         self.api_gone = False
+        self.failure: str | None = None
         self._events: deque[Event] = deque(maxlen=capacity)
         self._dropped = 0
         self._pending = threading.Condition()
@@ -162,6 +165,18 @@ class EngineRelay:
     # -- the sender thread ------------------------------------------------------------------
 
     def _send_loop(self) -> None:
+        try:
+            self._send_updates()
+        except Exception as exc:  # an API left with a stale view would report untruths
+            self.failure = f"{type(exc).__name__}: {exc}"
+            log.opt(exception=exc).error(
+                f"the engine's view could not be sent to the API ({self.failure}); "
+                "the service stops"
+            )
+            self.on_link_lost()
+        self._send(ServiceEnding())
+
+    def _send_updates(self) -> None:
         last_sent = 0.0
         while True:
             with self._pending:
@@ -180,9 +195,8 @@ class EngineRelay:
             if dropped:
                 log.warning(f"the API read slowly: {dropped} events were not streamed")
             if not self._send(self._update(events)) or closing:
-                break
+                return
             last_sent = time.monotonic()
-        self._send(ServiceEnding())
 
     def _update(self, events: tuple[Event, ...]) -> EngineUpdate | None:
         # The poll count first: the view read after it already shows what those polls did.
@@ -237,7 +251,7 @@ class EngineRelay:
                 self._api_answered.set()
         self.api_gone = True
         self._api_answered.set()
-        self.on_api_gone()
+        self.on_link_lost()
 
 
 __all__ = ["MIN_SEND_INTERVAL", "EngineRelay", "ViewSource"]

@@ -7,8 +7,10 @@ replaces the previous one, so the routes read views exactly as they read those o
 an engine on a thread; the update's events go to the ``EventStream`` that ``GET
 /api/stream`` serves; then the poll count moves and the routes waiting for a look
 at the registry wake (the view already shows what that look changed).
-``ask_poll`` and ``stop`` write a command to the pipe. ``ServiceEnding``, or the
-pipe closing (the engine's process died), calls ``on_end``: the server shuts down.
+``ask_poll`` and ``stop`` write a command to the pipe. ``ServiceEnding``, the
+pipe closing (the engine's process died) or an update that cannot be read calls
+``on_end``: the server shuts down (after a failure, the process exits with
+``LINK_FAILED_EXIT_CODE``, and the engine's stops the service).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from types import MappingProxyType
 
+from tradekit.logs import log
 from tradekit.runtime.engine_view import CANDLE_TIMES_KEPT, BotView, EngineView
 from tradekit.service.engine_messages import (
     ASK_POLL,
@@ -50,7 +53,9 @@ class RemoteEngine:
             target=self._receive_loop, name="tradekit-engine-link", daemon=True
         )
         self.on_end: Callable[[], None] = lambda: None
-        """Called on the receiver thread when the service ends or the engine's process died."""
+        """Called on the receiver thread when the service ends, the engine's process died,
+        or an update could not be read (``failure`` says why)."""
+        self.failure: str | None = None
 
     def start(self) -> None:
         self._receiver.start()
@@ -104,19 +109,29 @@ class RemoteEngine:
             self._connection.send(message)
 
     def _receive_loop(self) -> None:
-        while True:
-            try:
-                message = pickle.loads(self._connection.recv_bytes())
-            except (EOFError, OSError):
-                break
-            if isinstance(message, ServiceEnding):
-                break
-            if isinstance(message, EngineUpdate):
-                self._apply(message)
+        try:
+            self._follow()
+        except Exception as exc:  # better no API than one showing a view no longer true
+            self.failure = f"{type(exc).__name__}: {exc}"
+            log.opt(exception=exc).error(
+                f"the engine's updates could not be read ({self.failure}); the API stops"
+            )
         with self._changed:
             self._ended = True
             self._changed.notify_all()
         self.on_end()
+
+    def _follow(self) -> None:
+        """Apply the engine's updates until the service ends or its process is gone."""
+        while True:
+            try:
+                message = pickle.loads(self._connection.recv_bytes())
+            except (EOFError, OSError):
+                return
+            if isinstance(message, ServiceEnding):
+                return
+            if isinstance(message, EngineUpdate):
+                self._apply(message)
 
     def _apply(self, update: EngineUpdate) -> None:
         for strategy_id in update.removed:

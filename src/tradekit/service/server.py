@@ -207,16 +207,16 @@ def _serve_with_engine(
     announce: Callable[[str], None],
 ) -> LiveRunSummary | None:
     over = threading.Event()
-    """Set when the service should stop: the engine stopped or failed, the API asked for it
-    or its process ended."""
+    """Set when the service should stop: the engine stopped or failed, the API asked for it,
+    or the link to the API's process was lost."""
     publisher = EngineViewPublisher(mode, source)
     engine_end, api_end = multiprocessing.get_context("spawn").Pipe(duplex=True)
     relay = EngineRelay(engine_end, publisher, over.set)
-    relay.on_api_gone = over.set
+    relay.on_link_lost = over.set
     engine = EngineThread(run, publisher, stop, (EventStreamFeed(relay), relay))
     engine.on_stopped = over.set
     api: ApiProcess | None = None
-    api_lost = False
+    link_lost = False
     relay.start()
     try:
         engine.start()
@@ -231,8 +231,7 @@ def _serve_with_engine(
             announce(f"tradekit serve: API on http://{address} (docs at /docs)")
             while not (stop.is_set() or over.wait(WAIT_STEP_SECONDS)):
                 pass
-            if relay.api_gone and not stop.is_set():
-                api_lost = True
+            link_lost = not stop.is_set() and (relay.api_gone or relay.failure is not None)
     finally:
         engine.stop()
         engine.join()
@@ -245,12 +244,19 @@ def _serve_with_engine(
         gc.unfreeze()
     if engine.error is not None:
         raise engine.error
-    if api_lost:
+    if link_lost:
         raise TradekitError(
-            f"the API's process ended unexpectedly (exit code {api.exit_code if api else None}); "
-            "the engine stopped and committed its journal"
+            f"{_link_loss(relay, api)}; the engine stopped and committed its journal"
         )
     return engine.summary
+
+
+def _link_loss(relay: EngineRelay, api: ApiProcess | None) -> str:
+    """Why the service lost its API (the link to its process failed, or the process died)."""
+    if relay.failure is not None:
+        return f"the engine's view could not be sent to the API ({relay.failure})"
+    exit_code = None if api is None else api.exit_code
+    return f"the API's process ended unexpectedly (exit code {exit_code})"
 
 
 def _start_api(
