@@ -268,19 +268,7 @@ def bot_view(strategy_id: str, errors: int) -> BotView:
 
 class TestEvents:
     def test_committed_events_reach_the_stream_in_order(self, linked: Linked) -> None:
-        events = [
-            SignalGenerated(
-                ts=T0,
-                strategy_id="alpha",
-                seq=n,
-                symbol="BTC/USDT",
-                direction=Direction.LONG,
-                strength=1.0,
-                reason="test",
-                source="test",
-            )
-            for n in range(1, 251)
-        ]
+        events = [signal(n) for n in range(1, 251)]
         for start in range(0, 250, 50):
             linked.relay.publish(events[start : start + 50])
             linked.candle(start // 50)
@@ -290,6 +278,26 @@ class TestEvents:
             threading.Event().wait(0.01)
         found = linked.stream.read(0, lambda event: True)
         assert [item.event for item in found.events] == events
+
+    def test_events_dropped_for_a_slow_api_make_its_streams_start_over(self) -> None:
+        engine_end, api_end = multiprocessing.get_context("spawn").Pipe(duplex=True)
+        relay = EngineRelay(engine_end, FixedViews(), lambda: None, capacity=5)
+        stream = EventStream(epoch="e")
+        remote = RemoteEngine(api_end, stream)
+        # Nothing is sent yet: the API is too slow to take any of these in time.
+        relay.publish([signal(n) for n in range(1, 9)])
+        relay.started(None, lambda: T0, Doorbell())  # type: ignore[arg-type]
+        relay.start()
+        remote.start()
+        for _ in range(int(WAIT / 0.01)):
+            if stream.read(0, lambda event: True).cursor >= 8:
+                break
+            threading.Event().wait(0.01)
+        found = stream.read(0, lambda event: True)
+        assert [item.event.seq for item in found.events] == [4, 5, 6, 7, 8]
+        assert found.cursor == 8
+        assert stream.start_cursor("e-0")[1], "a client from before the loss must reset"
+        close(relay, remote, engine_end, api_end)
 
     def test_an_update_carries_only_the_bots_that_moved(self) -> None:
         source = FixedViews()
@@ -315,6 +323,19 @@ class TestEvents:
             api_end.close()
             assert relay.wait_api_closed(WAIT)
             engine_end.close()
+
+
+def signal(seq: int) -> SignalGenerated:
+    return SignalGenerated(
+        ts=T0,
+        strategy_id="alpha",
+        seq=seq,
+        symbol="BTC/USDT",
+        direction=Direction.LONG,
+        strength=1.0,
+        reason="test",
+        source="test",
+    )
 
 
 def read_update(connection: Connection) -> EngineUpdate:

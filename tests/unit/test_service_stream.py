@@ -157,6 +157,24 @@ class TestStreamRoute:
             stream.close()
             assert list(received) == []
 
+    def test_a_live_stream_that_missed_events_gets_a_reset_then_follows(
+        self, journal: SqlJournal
+    ) -> None:
+        stream = EventStream(epoch="e1")
+        client = client_for(journal, stream)
+        with client.stream("GET", "/api/stream", headers=AUTH) as answer:
+            received = messages(answer.iter_lines())
+            next(received)  # connected
+            stream.publish([opened("alpha", 1)])
+            assert next(received)["id"] == "e1-1"
+            stream.lose(3)  # the engine's process dropped three before they came
+            stream.publish([opened("alpha", 5)])
+            reset = next(received)
+            assert (reset["event"], reset["id"]) == ("reset", "e1-1")
+            assert next(received)["id"] == "e1-5"
+            stream.close()
+            assert list(received) == []
+
     def test_an_idle_stream_gets_keepalive_comments(self, journal: SqlJournal) -> None:
         stream = EventStream(epoch="e1")
         client = client_for(journal, stream, heartbeat=0.01)
@@ -180,6 +198,19 @@ class TestEventStream:
         read = stream.read(4, event_filter([], []))
         assert [item.number for item in read.events] == [5, 6, 7]
         assert (read.cursor, read.reset, read.closed) == (7, False, False)
+
+    def test_events_lost_on_the_way_reset_every_stream_behind_them(self) -> None:
+        stream = EventStream(epoch="e")
+        stream.publish([opened("alpha", 1), opened("alpha", 2)])
+        stream.lose(5)
+        waiting = stream.read(2, event_filter([], []))
+        assert (waiting.events, waiting.cursor, waiting.reset) == ((), 7, True)
+        stream.publish([opened("alpha", 8)])
+        behind = stream.read(2, event_filter([], []))
+        assert [item.number for item in behind.events] == [8]
+        assert behind.reset
+        assert stream.start_cursor("e-2") == (8, True)
+        assert not stream.read(7, event_filter([], [])).reset
 
     def test_a_fresh_stream_starts_at_the_newest_event(self) -> None:
         stream = EventStream(epoch="e")

@@ -29,8 +29,9 @@ class EngineUpdate:
     ``bots`` are the bots whose view changed or that are new, ``removed`` the ids of
     bots it no longer holds, ``candle_seconds`` the durations of the candles processed
     since (oldest first), ``events`` the tagged events its journal committed since, in
-    order. ``polls`` counts the engine's looks at the registry: the view in this update
-    already shows what those looks changed.
+    order, and ``events_lost`` how many were dropped before them (an API process that read
+    too slowly): the streams must then start over. ``polls`` counts the engine's looks at
+    the registry: the view in this update already shows what those looks changed.
     """
 
     mode: str
@@ -43,6 +44,7 @@ class EngineUpdate:
     removed: tuple[str, ...]
     candle_seconds: tuple[float, ...]
     events: tuple[Event, ...]
+    events_lost: int
     polls: int
 
 

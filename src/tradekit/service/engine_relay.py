@@ -11,7 +11,7 @@ moved into one ``EngineUpdate`` and writes it to the pipe. Updates are at most
 look at the registry (a route waits for it) and the end, which go at once. If the
 API's process reads slowly, only the sender thread waits on the pipe, never the
 engine; events wait in a bounded buffer (the oldest dropped past ``capacity``, with
-a warning).
+a warning, and the API's streams told to start over).
 
 A receiver thread reads the API's commands: ``ASK_POLL`` has the engine look at
 the registry now, ``STOP_ENGINE`` stops it; ``ApiReady``/``ApiFailed`` answer
@@ -194,11 +194,11 @@ class EngineRelay:
                 dropped, self._dropped = self._dropped, 0
             if dropped:
                 log.warning(f"the API read slowly: {dropped} events were not streamed")
-            if not self._send(self._update(events)) or closing:
+            if not self._send(self._update(events, dropped)) or closing:
                 return
             last_sent = time.monotonic()
 
-    def _update(self, events: tuple[Event, ...]) -> EngineUpdate | None:
+    def _update(self, events: tuple[Event, ...], lost: int) -> EngineUpdate | None:
         # The poll count first: the view read after it already shows what those polls did.
         polls = self._publisher.polls
         view = self._publisher.latest()
@@ -221,6 +221,7 @@ class EngineRelay:
             removed=removed,
             candle_seconds=view.candle_seconds[len(view.candle_seconds) - new_candles :],
             events=events,
+            events_lost=lost,
             polls=polls,
         )
 

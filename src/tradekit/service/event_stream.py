@@ -100,6 +100,17 @@ class EventStream:
         for waiter in waiters:
             waiter.wake()
 
+    def lose(self, count: int) -> None:
+        """``count`` events never reached the stream: number on past them and keep nothing
+        from before, so every stream resets (what it shows is reloaded) when it reads next,
+        and no client resumes as if it had missed nothing."""
+        with self._lock:
+            self._events.clear()
+            self._last += count
+            waiters = list(self._waiters)
+        for waiter in waiters:
+            waiter.wake()
+
     def close(self) -> None:
         """End every open stream (the service stops); later reads find it closed."""
         with self._lock:
@@ -137,7 +148,10 @@ class EventStream:
         with self._lock:
             newest = self._last
             closed = self._closed
-            if not self._events or self._events[-1].number <= cursor:
+            if not self._events:
+                # Numbered but not held (``lose``): a stream behind them lost its place.
+                return StreamRead((), newest, cursor < newest, closed)
+            if self._events[-1].number <= cursor:
                 return StreamRead((), newest, False, closed)
             first = self._events[0].number
             start = max(cursor + 1 - first, 0)

@@ -153,6 +153,8 @@ class RemoteEngine:
             self._view = view
             self._polls = update.polls
             self._changed.notify_all()
+        if update.events_lost:
+            self._stream.lose(update.events_lost)
         if update.events:
             self._stream.publish(update.events)
 

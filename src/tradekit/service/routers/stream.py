@@ -56,6 +56,13 @@ async def _frames(
         while True:
             waiter.woken.clear()
             found = stream.read(cursor, wanted)
+            if found.reset:
+                # It fell behind what the stream holds, or events were lost on the way.
+                yield _frame(
+                    stream.stream_id(cursor),
+                    RESET_EVENT,
+                    {"reason": "events were missed while following; reload"},
+                )
             for item in found.events:
                 message = event_message(item.event)
                 yield _frame(stream.stream_id(item.number), message["type"], message)
