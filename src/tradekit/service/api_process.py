@@ -137,7 +137,8 @@ def freeze_startup_objects() -> None:
 def run_api(connection: Connection, listener: socket.socket, options: ApiOptions) -> None:
     """The API process's main: serve on ``listener`` until the engine's process ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.nice(API_NICENESS)
+    if hasattr(os, "nice"):  # not on Windows
+        os.nice(API_NICENESS)
     stream = EventStream()
     engine = RemoteEngine(connection, stream)
     try:
@@ -165,6 +166,7 @@ def run_api(connection: Connection, listener: socket.socket, options: ApiOptions
 def _build_server(
     options: ApiOptions, engine: RemoteEngine, stream: EventStream
 ) -> tuple[ApiServer, Callable[[], None]]:
+    """The app's server, over its own connection to the journal, and what closes that."""
     from tradekit.logs import configure_logging
     from tradekit.services.journal.store import SqlJournal
     from tradekit.templates import load_templates
