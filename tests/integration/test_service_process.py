@@ -25,6 +25,7 @@ from drained_process import DrainedProcess
 from ticker_strategies import ticker_data
 
 from tradekit.events import SignalGenerated, StrategyControlled
+from tradekit.service.api_process import API_NICENESS
 from tradekit.services.journal.store import SqlJournal
 
 pytestmark = pytest.mark.slow
@@ -119,6 +120,11 @@ def api_process_of(pid: int) -> int:
     raise AssertionError(f"no API process among the children of {pid}")
 
 
+def niceness(pid: int) -> int:
+    """The nice value of ``pid`` (the 19th field of ``/proc/PID/stat``)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def has_ended(pid: int) -> bool:
     """True once ``pid`` is gone or a zombie (ended, not yet reaped by its new parent)."""
     try:
@@ -140,6 +146,9 @@ def test_bots_are_listed_stopped_started_and_deleted_over_the_api(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'journal.db'}"
     with serving(tmp_path, strategies, url) as server:
         assert httpx.get(f"{server.base_url}/api/health").status_code == 200
+        # The API's process yields the CPU to the engine's when both want it.
+        api = api_process_of(server.process.pid)
+        assert niceness(api) - niceness(server.process.pid) == API_NICENESS
         unauthorized = [
             httpx.get(f"{server.base_url}/api/bots", headers=headers)
             for headers in ({}, {"Authorization": "Bearer wrong"})
