@@ -797,10 +797,11 @@ class TestFailedCommits:
         assert journal.latest_snapshot("rsi-btc") == (3, {"cash": 5.0})
         journal.close()
 
+    @pytest.mark.parametrize("prompt_writer", [False, True])
     def test_a_lock_held_past_the_busy_timeout_fails_the_commit_and_a_retry_succeeds(
-        self, db_path: Path
+        self, db_path: Path, prompt_writer: bool
     ) -> None:
-        journal = SqlJournal(url_of(db_path), busy_timeout_ms=50)
+        journal = SqlJournal(url_of(db_path), busy_timeout_ms=50, prompt_writer=prompt_writer)
         holder = sqlite3.connect(db_path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         journal.record([failed(1)])

@@ -1,7 +1,8 @@
 """A journal opened with ``prompt_writer=True`` (the run's) takes SQLite's write lock as soon as
 another connection releases it: it tries again every ``PROMPT_RETRY_SECONDS``, never with
-SQLite's backing-off sleeps, still gives up after its busy timeout, and leaves its
-connections with their busy timeout as configured."""
+SQLite's backing-off sleeps, and leaves its connections with their busy timeout as
+configured. That it still gives up after its busy timeout is tested with the other
+journals' (``test_journal.py``)."""
 
 from __future__ import annotations
 
@@ -62,22 +63,6 @@ def test_the_commit_retries_at_short_steps_while_another_writer_holds_the_lock(
     assert sleeps == [PROMPT_RETRY_SECONDS] * 5
     assert journal.last_seq("bot") == 1
     holder.close()
-    journal.close()
-
-
-def test_a_lock_held_past_the_busy_timeout_still_fails_and_a_retry_succeeds(
-    db_path: Path,
-) -> None:
-    journal = SqlJournal(url_of(db_path), busy_timeout_ms=50, prompt_writer=True)
-    holder = sqlite3.connect(db_path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    journal.record([failed(1)])
-    with pytest.raises(StorageError, match="database is locked"):
-        journal.commit()
-    holder.execute("ROLLBACK")
-    holder.close()
-    journal.commit()
-    assert journal.last_seq("bot") == 1
     journal.close()
 
 
