@@ -75,7 +75,8 @@ def run(
     """Time one ``run_live`` (journaled in ``database`` when given); also its event count."""
     settings = TradekitSettings(_env_file=None)
     source = candle_frames(symbols, candles).stream()
-    journal = None if database is None else SqlJournal(f"sqlite:///{database}")
+    # Opened as the run opens its own (``tradekit.containers.shared.open_journal``).
+    journal = None if database is None else SqlJournal(f"sqlite:///{database}", prompt_writer=True)
     started, started_cpu = time.perf_counter(), time.process_time()
     try:
         summary = run_live(settings, configs, source, journal=journal)

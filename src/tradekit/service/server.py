@@ -86,6 +86,9 @@ class EngineThread:
             self.error = exc
         finally:
             self._ended.set()
+            # A run that ended before it started (stopped at once, or failed) told none of
+            # them: every observer must still hear it (a view saying the engine stopped is
+            # what ``wait_started`` and the API wait for); told twice is harmless.
             self._observer.stopped()
         if self.error is not None or self._stop.is_set():
             self.on_stopped()
@@ -194,61 +197,49 @@ def serve(
     error raised here, after the API stopped; an API that could not start raises
     ``TradekitError`` saying why, after the engine stopped."""
     with switch_interval(SWITCH_INTERVAL_SECONDS):
-        return _serve_with_engine(run, mode, source, database_url, options, stop, announce)
-
-
-def _serve_with_engine(
-    run: EngineRun,
-    mode: str,
-    source: str,
-    database_url: str,
-    options: ServiceOptions,
-    stop: threading.Event,
-    announce: Callable[[str], None],
-) -> LiveRunSummary | None:
-    over = threading.Event()
-    """Set when the service should stop: the engine stopped or failed, the API asked for it,
-    or the link to the API's process was lost."""
-    publisher = EngineViewPublisher(mode, source)
-    engine_end, api_end = multiprocessing.get_context("spawn").Pipe(duplex=True)
-    relay = EngineRelay(engine_end, publisher, over.set)
-    relay.on_link_lost = over.set
-    engine = EngineThread(run, publisher, stop, (EventStreamFeed(relay), relay))
-    engine.on_stopped = over.set
-    api: ApiProcess | None = None
-    link_lost = False
-    relay.start()
-    try:
-        engine.start()
-        engine.wait_started()
-        if engine.error is None:
-            api, address = _start_api(api_end, database_url, options)
-            answer = relay.wait_for_api(API_START_SECONDS)
-            if not isinstance(answer, ApiReady):
-                why = "its process ended" if answer is None else answer.message
-                raise TradekitError(f"the API could not start: {why}")
-            freeze_startup_objects()
-            announce(f"tradekit serve: API on http://{address} (docs at /docs)")
-            while not (stop.is_set() or over.wait(WAIT_STEP_SECONDS)):
-                pass
-            link_lost = not stop.is_set() and (relay.api_gone or relay.failure is not None)
-    finally:
-        engine.stop()
-        engine.join()
-        relay.close()  # what the engine did last, then the API's process is told to end
-        if api is not None:
-            api.join(GRACEFUL_SHUTDOWN_SECONDS * 2)
-        api_end.close()  # this process's copy, if the API's never started
-        relay.wait_api_closed(GRACEFUL_SHUTDOWN_SECONDS)
-        engine_end.close()
-        gc.unfreeze()
-    if engine.error is not None:
-        raise engine.error
-    if link_lost:
-        raise TradekitError(
-            f"{_link_loss(relay, api)}; the engine stopped and committed its journal"
-        )
-    return engine.summary
+        over = threading.Event()
+        """Set when the service should stop: the engine stopped or failed, the API asked for it,
+        or the link to the API's process was lost."""
+        publisher = EngineViewPublisher(mode, source)
+        engine_end, api_end = multiprocessing.get_context("spawn").Pipe(duplex=True)
+        relay = EngineRelay(engine_end, publisher, over.set)
+        relay.on_link_lost = over.set
+        engine = EngineThread(run, publisher, stop, (EventStreamFeed(relay), relay))
+        engine.on_stopped = over.set
+        api: ApiProcess | None = None
+        link_lost = False
+        relay.start()
+        try:
+            engine.start()
+            engine.wait_started()
+            if engine.error is None:
+                api, address = _start_api(api_end, database_url, options)
+                answer = relay.wait_for_api(API_START_SECONDS)
+                if not isinstance(answer, ApiReady):
+                    why = "its process ended" if answer is None else answer.message
+                    raise TradekitError(f"the API could not start: {why}")
+                freeze_startup_objects()
+                announce(f"tradekit serve: API on http://{address} (docs at /docs)")
+                while not (stop.is_set() or over.wait(WAIT_STEP_SECONDS)):
+                    pass
+                link_lost = not stop.is_set() and (relay.api_gone or relay.failure is not None)
+        finally:
+            engine.stop()
+            engine.join()
+            relay.close()  # what the engine did last, then the API's process is told to end
+            if api is not None:
+                api.join(GRACEFUL_SHUTDOWN_SECONDS * 2)
+            api_end.close()  # this process's copy, if the API's never started
+            relay.wait_api_closed(GRACEFUL_SHUTDOWN_SECONDS)
+            engine_end.close()
+            gc.unfreeze()
+        if engine.error is not None:
+            raise engine.error
+        if link_lost:
+            raise TradekitError(
+                f"{_link_loss(relay, api)}; the engine stopped and committed its journal"
+            )
+        return engine.summary
 
 
 def _link_loss(relay: EngineRelay, api: ApiProcess | None) -> str:
